@@ -1,0 +1,154 @@
+"""The ``t5cls`` command line: a thin layer over `t5cls.job` and `t5cls.scorer`.
+
+Exit codes: 0 success, 1 internal error (a bug), 2 bad usage or input, 3 model could not be
+loaded, 4 non-finite scores, 130/143 stopped by SIGINT/SIGTERM (checkpoint kept).
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+from collections.abc import Callable
+from functools import wraps
+from typing import Annotated, Optional
+
+import typer
+
+from t5cls.errors import EXIT_INTERNAL, InputError, T5clsError
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Exact per-class probabilities from text-to-text models (T5, Flan-T5, mT5, BART).",
+)
+
+
+def fail(message: str, code: int) -> None:
+    """Print the one-line error and exit with ``code``."""
+    print(f"t5cls: error: {message}", file=sys.stderr, flush=True)
+    raise typer.Exit(code)
+
+
+def one_line_errors(command: Callable) -> Callable:
+    """Turn `T5clsError` into a one-line message and its exit code; tracebacks only with --debug."""
+
+    @wraps(command)
+    def run(*args, debug: bool = False, **kwargs):
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `| head` ends the process quietly
+        _quiet_transformers()
+        try:
+            return command(*args, **kwargs)
+        except T5clsError as err:
+            if debug:
+                raise
+            fail(str(err), err.exit_code)
+        except (typer.Exit, typer.Abort, SystemExit):
+            raise
+        except Exception as err:
+            if debug:
+                raise
+            fail(f"internal error: {type(err).__name__}: {err} (rerun with --debug for a traceback)", EXIT_INTERNAL)
+
+    return run
+
+
+@app.callback()
+def cli() -> None:
+    """Exact per-class probabilities from text-to-text models (T5, Flan-T5, mT5, BART)."""
+
+
+def _quiet_transformers() -> None:
+    """Keep stderr to our own lines: no weight-loading bars or advisory warnings."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+
+
+Debug = Annotated[bool, typer.Option("--debug", help="Show tracebacks instead of one-line errors.")]
+
+
+@app.command()
+def score(
+    input: Annotated[str, typer.Argument(help="CSV, JSONL or Parquet file (optionally .gz); '-' reads stdin.")],
+    labels: Annotated[str, typer.Option("--labels", "-l", help="Comma-separated labels, e.g. positive,negative.")],
+    output: Annotated[Optional[str], typer.Option("--output", "-o", help="Output .csv/.jsonl/.parquet; default: CSV on stdout.")] = None,
+    model: Annotated[Optional[str], typer.Option("--model", "-m", help="Hub name or local folder [default: $T5CLS_MODEL or google/flan-t5-small].")] = None,
+    revision: Annotated[Optional[str], typer.Option(help="Model revision (branch, tag or commit) on the Hub.")] = None,
+    template: Annotated[Optional[str], typer.Option("--template", "-t", help="Prompt format string: {text}, any {column}, {labels}.")] = None,
+    text_column: Annotated[str, typer.Option(help="Column that {text} refers to.")] = "text",
+    input_format: Annotated[Optional[str], typer.Option(help="csv, jsonl or parquet, when the extension does not say (stdin).")] = None,
+    format: Annotated[Optional[str], typer.Option("--format", help="Output format: csv, jsonl or parquet (for stdout).")] = None,
+    batch_size: Annotated[str, typer.Option(help="Rows per model batch, or 'auto' (largest that fits on CUDA).")] = "auto",
+    chunk_size: Annotated[int, typer.Option(help="Rows read, scored and checkpointed together.")] = 1000,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda or mps.")] = "auto",
+    dtype: Annotated[str, typer.Option(help="auto (bfloat16 on CUDA, else float32), float32, bfloat16, float16.")] = "auto",
+    max_length: Annotated[Optional[int], typer.Option(help="Truncate inputs to this many tokens [default: the model's].")] = None,
+    logprobs: Annotated[bool, typer.Option("--logprobs", help="Also write logp_<label>, the raw sequence log-probabilities.")] = False,
+    on_null: Annotated[str, typer.Option(help="Rows whose text is empty or null: error, skip or empty.")] = "error",
+    resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted run from its checkpoint.")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan (prompt, label token ids) and score nothing.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output (the summary line stays).")] = False,
+    log_every: Annotated[float, typer.Option(help="Seconds between progress lines when stderr is not a terminal.")] = 30.0,
+    debug: Debug = False,
+) -> None:
+    """Score every row against every label and write the input plus p_<label>, pred and entropy."""
+    _score(**locals())
+
+
+@one_line_errors
+def _score(*, model, revision, batch_size, device, dtype, max_length, dry_run, quiet, log_every, template, **fields):
+    from t5cls.job import ScoreJob, ScoreOptions
+    from t5cls.progress import RowProgress
+    from t5cls.prompts import DEFAULT_TEMPLATE
+    from t5cls.scorer import LabelScorer
+    from t5cls.signals import StopRequest
+
+    options = ScoreOptions(
+        input=fields["input"], labels=fields["labels"], output=fields["output"], template=template or DEFAULT_TEMPLATE,
+        text_column=fields["text_column"], input_format=fields["input_format"], output_format=fields["format"],
+        logprobs=fields["logprobs"], on_null=fields["on_null"], chunk_rows=fields["chunk_size"], resume=fields["resume"],
+    )
+    job = ScoreJob(options)
+    scorer = LabelScorer.from_pretrained(
+        model, device=device, dtype=dtype, batch_size=_batch_size(batch_size), max_length=max_length, revision=revision
+    )
+    if dry_run:
+        print(_plan(job, scorer))
+        return
+    with StopRequest().installed() as stop:
+        summary = job.run(scorer, RowProgress(quiet=quiet, log_every=log_every), stop)
+    print(summary.line(), file=sys.stderr)
+
+
+def _batch_size(value: str) -> int | None:
+    if value == "auto":
+        return None
+    if not value.isdigit() or int(value) < 1:
+        raise InputError(f"--batch-size must be a positive number or 'auto', got {value!r}")
+    return int(value)
+
+
+def _plan(job, scorer) -> str:
+    """The resolved plan for --dry-run: model, prompt on the first row, label token ids."""
+    lines = [
+        f"model: {scorer.name_or_path} ({scorer.model.config.model_type}, {scorer.model.dtype}, {scorer.device})",
+        f"max length: {scorer.max_length} tokens; batch size: {scorer.batch_size}",
+        f"output: {job.options.output or 'stdout'} ({job.format})",
+        "prompt for the first row:",
+        *("  " + line for line in (job.first_prompt() or "(no rows)").splitlines()),
+        "labels (token ids, end-of-sequence included):",
+    ]
+    for label, ids in zip(job.labels, scorer.label_ids(job.labels)):
+        pieces = scorer.tokenizer.convert_ids_to_tokens(ids)
+        lines.append(f"  {label}: {ids} {pieces}")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,237 @@
+"""The Python API: `LabelScorer` turns texts and a label set into exact class probabilities.
+
+    >>> scorer = LabelScorer.from_pretrained("google/flan-t5-small")
+    >>> scores = scorer.score(["I loved it"], ["positive", "negative"])
+    >>> scores.probs, scores.predictions, scores.entropy
+
+The CLI is a thin layer over this class; everything about files lives in `t5cls.job`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+import torch
+
+from t5cls.engine import Seq2SeqEngine
+from t5cls.errors import InputError, ModelLoadError, NumericError
+from t5cls.labels import LabelTrie, parse_labels, tokenize_labels
+
+DEFAULT_MODEL = "google/flan-t5-small"
+CPU_BATCH_SIZE = 32
+CUDA_START_BATCH_SIZE = 256
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def default_model() -> str:
+    """The model used when none is given: ``$T5CLS_MODEL`` or Flan-T5 small."""
+    return os.environ.get("T5CLS_MODEL") or DEFAULT_MODEL
+
+
+def resolve_device(device: str) -> torch.device:
+    """``auto`` picks CUDA, then Apple MPS, then the CPU."""
+    if device == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise InputError("--device cuda was asked for but no CUDA GPU is visible; use --device auto or cpu")
+    if device not in {"cpu", "cuda", "mps"}:
+        raise InputError(f"unknown device {device!r}; choose auto, cpu, cuda or mps")
+    return torch.device(device)
+
+
+def resolve_dtype(dtype: str, device: torch.device) -> torch.dtype:
+    """``auto`` is bfloat16 on CUDA that supports it (T5 overflows in float16), else float32."""
+    if dtype == "auto":
+        if device.type == "cuda" and torch.cuda.is_bf16_supported():
+            return torch.bfloat16
+        return torch.float32
+    if dtype not in DTYPES:
+        raise InputError(f"unknown dtype {dtype!r}; choose auto, float32, bfloat16 or float16")
+    return DTYPES[dtype]
+
+
+@dataclass(frozen=True)
+class LabelScores:
+    """Scores of N texts against L labels. ``logprobs[i, l]`` = log p(label l | text i)."""
+
+    labels: list[str]
+    logprobs: np.ndarray  # (N, L) float64
+    truncated: np.ndarray  # (N,) bool: the input was cut to the model's maximum length
+
+    @cached_property
+    def probs(self) -> np.ndarray:
+        """Class probabilities: softmax of the sequence log-probs over the label set."""
+        shifted = self.logprobs - self.logprobs.max(axis=1, keepdims=True)
+        weights = np.exp(shifted)
+        return weights / weights.sum(axis=1, keepdims=True)
+
+    @cached_property
+    def pred_index(self) -> np.ndarray:
+        """Index of the most probable label; ties go to the first label."""
+        return self.probs.argmax(axis=1)
+
+    @property
+    def predictions(self) -> list[str]:
+        return [self.labels[i] for i in self.pred_index]
+
+    @cached_property
+    def entropy(self) -> np.ndarray:
+        """Entropy of the class distribution in nats."""
+        probs = self.probs
+        with np.errstate(divide="ignore", invalid="ignore"):
+            terms = np.where(probs > 0, probs * np.log(probs), 0.0)
+        return -terms.sum(axis=1)
+
+
+@dataclass(frozen=True)
+class TokenizedTexts:
+    """Encoder token ids per text, already cut to the model's maximum length."""
+
+    ids: list[list[int]]
+    truncated: np.ndarray  # (N,) bool
+
+
+class LabelScorer:
+    """Exact label probabilities from an encoder-decoder (text-to-text) model."""
+
+    def __init__(self, model, tokenizer, *, batch_size: int | None = None, max_length: int | None = None):
+        self.model = model.eval()
+        self.tokenizer = tokenizer
+        self.engine = Seq2SeqEngine(self.model)
+        self.device = self.engine.device
+        self.auto_batch_size = batch_size is None
+        self.batch_size = batch_size or (CUDA_START_BATCH_SIZE if self.device.type == "cuda" else CPU_BATCH_SIZE)
+        self.max_length = max_length or _model_max_length(model, tokenizer)
+        self._tries: dict[tuple[str, ...], tuple[list[list[int]], LabelTrie]] = {}
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        name_or_path: str | None = None,
+        *,
+        device: str = "auto",
+        dtype: str = "auto",
+        batch_size: int | None = None,
+        max_length: int | None = None,
+        revision: str | None = None,
+    ) -> LabelScorer:
+        """Load a hub name or local folder; ``batch_size=None`` picks one for the device."""
+        from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
+
+        name = name_or_path or default_model()
+        torch_device = resolve_device(device)
+        torch_dtype = resolve_dtype(dtype, torch_device)
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(name, revision=revision)
+            model = AutoModelForSeq2SeqLM.from_pretrained(name, revision=revision, dtype=torch_dtype, attn_implementation="sdpa")
+        except (OSError, ValueError, KeyError) as err:
+            reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise ModelLoadError(
+                f"could not load model {name!r}: {reason}. Offline? Download it once where the Hugging Face Hub is "
+                "reachable and pass its local folder with --model DIR (or set T5CLS_MODEL)"
+            ) from err
+        scorer = cls(model.to(torch_device), tokenizer, batch_size=batch_size, max_length=max_length)
+        scorer.name_or_path = name
+        return scorer
+
+    def label_ids(self, labels: Sequence[str]) -> list[list[int]]:
+        """Each label's token ids as scored (EOS included); validates the label set."""
+        return self._trie(labels)[0]
+
+    def _trie(self, labels: Sequence[str]) -> tuple[list[list[int]], LabelTrie]:
+        key = tuple(labels)
+        if key not in self._tries:
+            sequences = tokenize_labels(self.tokenizer, parse_labels(list(labels)))
+            self._tries[key] = sequences, LabelTrie.build(sequences, self.engine.start_token_id)
+        return self._tries[key]
+
+    def score(self, texts: Sequence[str] | TokenizedTexts, labels: Sequence[str]) -> LabelScores:
+        """Score every text against every label; rows come back in the order given.
+
+        ``texts`` may come pre-tokenized from `tokenize` (the CLI tokenizes the next chunk
+        in a background thread while the model scores this one).
+
+        Rows are batched by token length (less padding) and put back in order. With an
+        automatic batch size, a CUDA out-of-memory error halves the batch and retries the
+        same rows, so no row is lost or scored twice.
+        """
+        _, trie = self._trie(labels)
+        tokens = texts if isinstance(texts, TokenizedTexts) else self.tokenize(texts)
+        ids = tokens.ids
+        logprobs = np.empty((len(ids), len(labels)), dtype=np.float64)
+        order = np.argsort([len(x) for x in ids], kind="stable")
+        done = 0
+        while done < len(order):
+            rows = order[done : done + self.batch_size]
+            try:
+                scores = self.engine.label_logprobs(*self._padded(ids, rows), trie)
+            except torch.cuda.OutOfMemoryError:
+                self._shrink_batch_after_oom()
+                continue
+            logprobs[rows] = self._checked(scores, rows)
+            done += len(rows)
+        return LabelScores(list(labels), logprobs, tokens.truncated)
+
+    def _shrink_batch_after_oom(self) -> None:
+        if not self.auto_batch_size or self.batch_size == 1:
+            raise InputError(f"CUDA ran out of memory at --batch-size {self.batch_size}; use a smaller one or 'auto'")
+        self.batch_size //= 2
+        torch.cuda.empty_cache()
+
+    def tokenize(self, texts: Sequence[str]) -> TokenizedTexts:
+        """Token ids cut to ``max_length``, and which texts were cut.
+
+        Tokenizing one token past the limit tells which texts are too long without a second
+        full pass; only those are tokenized again at the limit, so the cut matches the
+        tokenizer's own truncation (EOS kept).
+        """
+        probe = self.tokenizer(list(texts), truncation=True, max_length=self.max_length + 1).input_ids
+        truncated = np.array([len(ids) > self.max_length for ids in probe], dtype=bool)
+        too_long = np.flatnonzero(truncated)
+        if len(too_long):
+            cut = self.tokenizer([texts[i] for i in too_long], truncation=True, max_length=self.max_length).input_ids
+            for i, ids in zip(too_long, cut):
+                probe[i] = ids
+        return TokenizedTexts(probe, truncated)
+
+    def _padded(self, ids: list[list[int]], rows: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        """Right-pad the token ids of ``rows`` into an id tensor and an attention mask."""
+        width = max(len(ids[i]) for i in rows)
+        batch = torch.full((len(rows), width), self.tokenizer.pad_token_id or 0, dtype=torch.long)
+        mask = torch.zeros((len(rows), width), dtype=torch.long)
+        for j, i in enumerate(rows):
+            batch[j, : len(ids[i])] = torch.as_tensor(ids[i])
+            mask[j, : len(ids[i])] = 1
+        return batch.to(self.device), mask.to(self.device)
+
+    def _checked(self, logprobs: torch.Tensor, rows: np.ndarray) -> np.ndarray:
+        """Refuse to return NaN/inf scores (T5 in float16 overflows) instead of writing them."""
+        values = logprobs.double().cpu().numpy()
+        bad = ~np.isfinite(values).all(axis=1)
+        if bad.any():
+            row = int(rows[np.flatnonzero(bad)[0]])
+            raise NumericError(
+                f"non-finite label scores for input row {row} (model dtype {self.model.dtype}); "
+                "T5 overflows in float16: use --dtype bfloat16 or float32"
+            )
+        return values
+
+
+def _model_max_length(model, tokenizer) -> int:
+    """The longest input the model takes: the tokenizer's limit, else the config's, else 512."""
+    limit = getattr(tokenizer, "model_max_length", None)
+    if limit and limit < 1_000_000:
+        return int(limit)
+    for key in ("n_positions", "max_position_embeddings"):
+        value = getattr(model.config, key, None)
+        if value:
+            return int(value)
+    return 512

@@ -1,0 +1,48 @@
+"""Graceful stop on SIGINT/SIGTERM: finish the chunk in hand, keep the checkpoint, then exit.
+
+The first signal only sets a flag that the job checks after each written chunk; a second
+SIGINT/SIGTERM stops at once (the checkpoint is consistent at every moment anyway).
+"""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from t5cls.errors import EXIT_SIGINT, EXIT_SIGTERM, T5clsError
+
+EXIT_CODES = {signal.SIGINT: EXIT_SIGINT, signal.SIGTERM: EXIT_SIGTERM}
+
+
+class Interrupted(T5clsError):
+    """Raised between chunks after a stop signal; carries the conventional 128+N exit code."""
+
+    def __init__(self, signum: int, message: str):
+        super().__init__(message)
+        self.exit_code = EXIT_CODES[signum]
+
+
+class StopRequest:
+    """Remembers the first stop signal received while `installed`."""
+
+    def __init__(self):
+        self.signum: int | None = None
+
+    @property
+    def requested(self) -> bool:
+        return self.signum is not None
+
+    def _handle(self, signum, frame) -> None:
+        if self.signum is not None:
+            raise SystemExit(EXIT_CODES[signum])
+        self.signum = signum
+
+    @contextmanager
+    def installed(self) -> Iterator[StopRequest]:
+        previous = {sig: signal.signal(sig, self._handle) for sig in EXIT_CODES}
+        try:
+            yield self
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
