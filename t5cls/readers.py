@@ -91,14 +91,15 @@ def _open_parquet(path: str, chunk_rows: int) -> InputSource:
 
 
 def _open_csv(path: str, stream, chunk_rows: int) -> InputSource:
-    text = io.TextIOWrapper(stream, encoding="utf-8-sig", errors="strict", newline="")
+    text = io.TextIOWrapper(stream, encoding="utf-8-sig", errors="surrogateescape", newline="")
     reader = csv.reader(text, strict=True)
     try:
         header = next(reader)
     except StopIteration:
         raise InputError(f"{path}: empty CSV file (no header row)") from None
-    except (csv.Error, UnicodeDecodeError) as err:
+    except csv.Error as err:
         raise InputError(f"{path}: line 1: {_csv_problem(err)}") from None
+    _check_utf8(path, 1, header, header)
     _check_unique(path, header)
     chunks = _csv_chunks(path, reader, header, chunk_rows)
     return InputSource(path, "csv", header, None, chunks, _string_table(header, [[] for _ in header]))
@@ -109,12 +110,14 @@ def _csv_chunks(path: str, reader, header: list[str], chunk_rows: int) -> Iterat
     width = len(header)
     columns: list[list[str]] = [[] for _ in header]
     while True:
+        first_line = reader.line_num + 1
         try:
             record = next(reader, None)
-        except (csv.Error, UnicodeDecodeError) as err:
-            raise InputError(f"{path}: line {reader.line_num + 1}: {_csv_problem(err)}") from None
+        except csv.Error as err:
+            raise InputError(f"{path}: line {first_line}: {_csv_problem(err)}") from None
         if record is None:
             break
+        _check_utf8(path, first_line, record, header)
         if len(record) != width:
             if not record:  # a blank line carries no row
                 continue
@@ -130,13 +133,32 @@ def _csv_chunks(path: str, reader, header: list[str], chunk_rows: int) -> Iterat
         yield _string_table(header, columns)
 
 
-def _csv_problem(err: Exception) -> str:
-    if isinstance(err, UnicodeDecodeError):
-        return f"bytes that are not UTF-8 ({err.reason}); convert the file, e.g. iconv -f latin1 -t utf-8"
+def _csv_problem(err: csv.Error) -> str:
     message = str(err)
     if "unexpected end of data" in message or "EOF" in message:
-        return "unclosed quote: a quoted value runs to the end of the file"
+        return "unclosed quote: the quoted value that starts here runs to the end of the file"
     return f"malformed CSV ({message})"
+
+
+NOT_UTF8 = "bytes that are not UTF-8; convert the file, e.g. iconv -f latin1 -t utf-8"
+
+
+def _has_bad_bytes(value: str) -> bool:
+    """True when undecodable bytes came through ``surrogateescape`` as lone surrogates."""
+    if value.isascii():
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _check_utf8(path: str, line: int, values: list[str], names: list[str]) -> None:
+    """Reject undecodable bytes with their line and column (streams decode with surrogateescape)."""
+    for name, value in zip(names, values):
+        if _has_bad_bytes(value):
+            raise InputError(f"{path}: line {line}, column {name!r}: {NOT_UTF8}")
 
 
 def _string_table(header: list[str], columns: list[list[str]]) -> pa.Table:
@@ -145,7 +167,7 @@ def _string_table(header: list[str], columns: list[list[str]]) -> pa.Table:
 
 def _open_jsonl(path: str, stream, chunk_rows: int) -> InputSource:
     """JSON Lines: one object per line; the first object's keys are the columns."""
-    lines = io.TextIOWrapper(stream, encoding="utf-8-sig", errors="strict")
+    lines = io.TextIOWrapper(stream, encoding="utf-8-sig", errors="surrogateescape")
     numbered = _json_records(path, lines)
     try:
         first = next(numbered)
@@ -158,14 +180,10 @@ def _open_jsonl(path: str, stream, chunk_rows: int) -> InputSource:
 
 def _json_records(path: str, lines) -> Iterator[dict]:
     number = 0
-    while True:
-        try:
-            line = lines.readline()
-        except UnicodeDecodeError as err:
-            raise InputError(f"{path}: line {number + 1}: {_csv_problem(err)}") from None
-        if not line:
-            return
+    while line := lines.readline():
         number += 1
+        if _has_bad_bytes(line):
+            raise InputError(f"{path}: line {number}: {NOT_UTF8}")
         if not line.strip():
             continue
         try:

@@ -1,0 +1,108 @@
+"""Every bad input ends with one line on stderr, a non-zero exit, and no output file."""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import run_cli
+
+
+def assert_one_line_error(result, *fragments, code=2):
+    stderr = result.stderr.decode()
+    assert result.returncode == code, stderr
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("t5cls: error: "), stderr
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
+@pytest.fixture
+def good_csv(tmp_path):
+    path = tmp_path / "in.csv"
+    path.write_text("id,text\n1,good\n2,bad\n")
+    return path
+
+
+def score(model, source, *extra, labels="positive,negative"):
+    return run_cli("score", source, "-l", labels, "-m", model, *extra)
+
+
+@pytest.mark.parametrize(
+    "content, fragments",
+    [
+        (b'id,text\n1,good\n2,"never closed\n3,bad\n', ["line 3", "unclosed quote"]),
+        (b"id,text\n1,good\n2,bad,extra\n", ["line 3", "expected 2 fields", "got 3"]),
+        (b"id,text\n1,good\n2,caf\xe9\n", ["line 3", "not UTF-8"]),
+        (b"id,body\n1,good\n", ["no text column 'text'", "columns are: id, body", "--text-column"]),
+        (b"id,text\n1,good\n2,\n", ["row 2", "column 'text' is empty or null", "--on-null"]),
+        (b"", ["empty CSV file"]),
+        (b"id,id\n1,2\n", ["column 'id' appears twice"]),
+    ],
+    ids=["unclosed-quote", "ragged-row", "non-utf8", "missing-text-column", "null-text", "empty-file", "duplicate-column"],
+)
+def test_bad_csv_input(t5_dir, tmp_path, content, fragments):
+    source = tmp_path / "bad.csv"
+    source.write_bytes(content)
+    out = tmp_path / "out.csv"
+    assert_one_line_error(score(t5_dir, source, "-o", out), str(source), *fragments)
+    assert not out.exists()
+
+
+def test_bad_jsonl_line(t5_dir, tmp_path):
+    source = tmp_path / "bad.jsonl"
+    source.write_text('{"text": "good"}\n{"text": oops}\n')
+    assert_one_line_error(score(t5_dir, source), "line 2", "invalid JSON")
+
+
+@pytest.mark.parametrize(
+    "labels, fragment",
+    [("positive,,negative", "label 2 is empty"), ("positive,positive", "given twice"), ("☃,☄", "tokenize to the same ids")],
+)
+def test_bad_labels(t5_dir, good_csv, labels, fragment):
+    assert_one_line_error(score(t5_dir, good_csv, labels=labels), fragment)
+
+
+def test_unknown_template_placeholder(t5_dir, good_csv):
+    assert_one_line_error(score(t5_dir, good_csv, "-t", "{text} {topic}"), "{topic}", "columns are: id, text")
+
+
+def test_missing_and_non_file_input(t5_dir, tmp_path):
+    assert_one_line_error(score(t5_dir, tmp_path / "nope.csv"), "nope.csv: no such file")
+    (tmp_path / "folder.csv").mkdir()
+    assert_one_line_error(score(t5_dir, tmp_path / "folder.csv"), "not a regular file")
+
+
+def test_output_problems(t5_dir, good_csv, tmp_path):
+    assert_one_line_error(score(t5_dir, good_csv, "-o", tmp_path / "missing" / "out.csv"), "output directory", "does not exist")
+    assert_one_line_error(score(t5_dir, good_csv, "-o", good_csv), "output path is the input file")
+    assert_one_line_error(score(t5_dir, good_csv, "-o", tmp_path / "out.xlsx"), "unsupported output extension")
+    assert good_csv.read_text() == "id,text\n1,good\n2,bad\n"
+
+
+def test_unsupported_input_extension(t5_dir, tmp_path):
+    (tmp_path / "in.xlsx").write_text("x")
+    assert_one_line_error(score(t5_dir, tmp_path / "in.xlsx"), "unsupported input extension")
+
+
+def test_unknown_model_offline_exits_3_and_says_how_to_use_a_folder(good_csv):
+    result = run_cli("score", good_csv, "-l", "a,b", "-m", "no-such-org/no-such-model")
+    assert_one_line_error(result, "could not load model 'no-such-org/no-such-model'", "--model DIR", code=3)
+
+
+def test_bad_option_values(t5_dir, good_csv):
+    assert_one_line_error(score(t5_dir, good_csv, "--on-null", "maybe"), "--on-null")
+    assert_one_line_error(score(t5_dir, good_csv, "--batch-size", "lots"), "--batch-size")
+    assert_one_line_error(score(t5_dir, good_csv, "--device", "tpu"), "unknown device")
+    assert_one_line_error(score(t5_dir, good_csv, "--resume"), "--resume needs an output file")
+
+
+def test_non_finite_scores_are_refused(t5_dir, monkeypatch):
+    import torch
+
+    from t5cls import LabelScorer
+    from t5cls.errors import NumericError
+
+    scorer = LabelScorer.from_pretrained(str(t5_dir), device="cpu")
+    monkeypatch.setattr(scorer.engine, "label_logprobs", lambda ids, mask, trie: torch.full((len(ids), 2), float("nan")))
+    with pytest.raises(NumericError, match="bfloat16 or float32"):
+        scorer.score(["good"], ["positive", "negative"])
