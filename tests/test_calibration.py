@@ -1,0 +1,118 @@
+"""Temperature fitting, the dev-file reader and the TOML config `t5cls calibrate` writes."""
+
+from __future__ import annotations
+
+import tomllib
+
+import numpy as np
+import pytest
+
+from t5cls import metrics
+from t5cls.calibration import (
+    Calibration,
+    FittedTask,
+    calibrate,
+    config_toml,
+    fit_temperature,
+    read_dev_file,
+    scaled_nll,
+    softmax,
+    toml_string,
+)
+from t5cls.errors import InputError
+from t5cls.prompts import DEFAULT_TEMPLATE, PromptTemplate
+
+
+def synthetic(temperature: float, rows: int = 20_000, classes: int = 4, seed: int = 0):
+    """Logits whose gold labels are drawn from softmax(logits / temperature)."""
+    rng = np.random.default_rng(seed)
+    logits = rng.normal(0.0, 4.0, size=(rows, classes))
+    probs = softmax(logits, temperature)
+    gold = (probs.cumsum(axis=1) > rng.random((rows, 1))).argmax(axis=1)
+    return logits, gold
+
+
+@pytest.mark.parametrize("true_temperature", [0.5, 1.0, 2.5])
+def test_fit_recovers_the_temperature_that_generated_the_labels(true_temperature):
+    logits, gold = synthetic(true_temperature)
+    assert fit_temperature(logits, gold) == pytest.approx(true_temperature, rel=0.05)
+
+
+def test_fitted_temperature_minimises_the_nll_over_a_grid():
+    logits, gold = synthetic(2.5, rows=2000, seed=1)
+    fitted = fit_temperature(logits, gold)
+    grid = np.exp(np.linspace(np.log(0.5), np.log(10), 400))
+    assert scaled_nll(logits, gold, fitted) <= min(scaled_nll(logits, gold, t) for t in grid) + 1e-9
+
+
+def test_scaled_nll_matches_the_metric_on_the_softmax():
+    logits, gold = synthetic(1.5, rows=500)
+    assert scaled_nll(logits, gold, 1.7) == pytest.approx(metrics.nll(softmax(logits, 1.7), gold))
+
+
+def test_calibrate_lowers_nll_and_ece_of_overconfident_scores():
+    logits, gold = synthetic(2.5)
+    result = calibrate(logits, gold)
+    assert result.rows == len(gold)
+    assert result.nll_after < result.nll_before
+    assert result.ece_after < result.ece_before
+
+
+@pytest.mark.parametrize("value", ['say "yes"', "back\\slash", "line\nbreak\ttab", "café 東京 🙂", "del\x7fchar", "\x01bell"])
+def test_toml_string_round_trips(value):
+    assert tomllib.loads(f"key = {toml_string(value)}")["key"] == value
+
+
+def test_config_parses_with_tomllib_and_has_the_fields():
+    task = FittedTask("sentiment", DEFAULT_TEMPLATE, "body", ["positive", 'say "no"', "café"], 1.2345678901234)
+    result = Calibration(1.2345678901234, 120, 0.9, 0.8, 0.12, 0.03)
+    text = config_toml(task, result, "dev\n.csv", "some/model")
+    assert text.startswith("# fitted by t5cls calibrate on ")
+    assert "NLL 0.9000 -> 0.8000, ECE 0.1200 -> 0.0300" in text.splitlines()[0]
+    config = tomllib.loads(text)
+    assert config == {
+        "task": [{
+            "name": "sentiment",
+            "template": DEFAULT_TEMPLATE,
+            "text_column": "body",
+            "labels": ["positive", 'say "no"', "café"],
+            "temperature": 1.2345678901234,
+        }]
+    }
+
+
+def test_temperature_is_written_as_a_toml_float_even_when_whole():
+    task = FittedTask("default", "{text}", "text", ["a", "b"], 3.0)
+    temperature = tomllib.loads(config_toml(task, Calibration(3.0, 1, 1, 1, 0, 0), "d.csv", "m"))["task"][0]["temperature"]
+    assert isinstance(temperature, float) and temperature == 3.0
+
+
+def write_dev(tmp_path, rows: str):
+    path = tmp_path / "dev.csv"
+    path.write_text("id,text,label\n" + rows)
+    return str(path)
+
+
+def test_read_dev_file_renders_prompts_and_gold_indexes(tmp_path):
+    path = write_dev(tmp_path, "1,good,pos\n2,bad,neg\n")
+    dev = read_dev_file(path, PromptTemplate("{text} ({labels})"), ["neg", "pos"], "label")
+    assert dev.prompts == ["good (neg, pos)", "bad (neg, pos)"]
+    assert dev.gold.tolist() == [1, 0]
+
+
+def test_read_dev_file_names_the_first_gold_value_outside_the_labels(tmp_path):
+    path = write_dev(tmp_path, "1,good,pos\n2,meh,neutral\n")
+    with pytest.raises(InputError, match=r"row 2: gold label 'neutral' is not one of the labels \(neg, pos\)"):
+        read_dev_file(path, PromptTemplate(DEFAULT_TEMPLATE), ["neg", "pos"], "label")
+
+
+def test_read_dev_file_lists_the_columns_when_the_gold_column_is_missing(tmp_path):
+    path = write_dev(tmp_path, "1,good,pos\n")
+    with pytest.raises(InputError, match="no gold column 'gold'; columns are: id, text, label"):
+        read_dev_file(path, PromptTemplate(DEFAULT_TEMPLATE), ["neg", "pos"], "gold")
+
+
+def test_read_dev_file_refuses_an_empty_text(tmp_path):
+    path = write_dev(tmp_path, "1,good,pos\n2,,neg\n")
+    with pytest.raises(InputError, match="row 2: column 'text' is empty or null"):
+        read_dev_file(path, PromptTemplate(DEFAULT_TEMPLATE), ["neg", "pos"], "label")

@@ -1,0 +1,152 @@
+"""`t5cls eval` and `t5cls calibrate` run as real subprocesses, as a user would run them."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import tomllib
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn import metrics as sk
+
+from conftest import run_cli
+
+SAMPLE = Path(__file__).resolve().parents[1] / "sample_data" / "reviews.csv"
+LABELS = ["positive", "negative", "neutral"]
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def t5cls(*args: str) -> subprocess.CompletedProcess:
+    return run_cli(*args, text=True)
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess, *fragments: str) -> None:
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("t5cls: error: "), result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0]
+
+
+def scored_frame(rows: int = 200, seed: int = 0, prefix: str = "") -> pd.DataFrame:
+    """A `t5cls score`-shaped table whose gold labels include two values that are not labels."""
+    rng = np.random.default_rng(seed)
+    probs = rng.dirichlet(np.ones(len(LABELS)), size=rows)
+    gold = [LABELS[rng.choice(3, p=0.6 * p + 0.4 / 3)] for p in probs]
+    gold[3], gold[7], gold[11] = "mixed", "mixed", "Positive"
+    frame = pd.DataFrame({"id": range(rows), "text": [f"row {i}" for i in range(rows)], "label": gold})
+    for index, label in enumerate(LABELS):
+        frame[f"{prefix}p_{label}"] = probs[:, index]
+    frame[f"{prefix}pred"] = [LABELS[i] for i in probs.argmax(axis=1)]
+    frame[f"{prefix}entropy"] = -(probs * np.log(probs)).sum(axis=1)
+    return frame
+
+
+def write(frame: pd.DataFrame, path: Path) -> str:
+    if path.suffix == ".csv":
+        frame.to_csv(path, index=False)
+    elif path.suffix == ".jsonl":
+        frame.to_json(path, orient="records", lines=True, force_ascii=False)
+    else:
+        frame.to_parquet(path, index=False)
+    return str(path)
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl", ".parquet"])
+def test_json_report_matches_sklearn_and_reports_unknown_gold(tmp_path, suffix):
+    frame = scored_frame()
+    result = t5cls("eval", write(frame, tmp_path / f"scored{suffix}"), "--gold", "label", "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    pred = frame["pred"].tolist()
+    known = frame["label"].isin(LABELS)
+    ordered = sorted(LABELS)  # log_loss wants probability columns in sorted label order
+    probs = frame[[f"p_{label}" for label in ordered]].to_numpy()
+    assert report["labels"] == LABELS and report["rows"] == 200
+    assert report["accuracy"] == pytest.approx(sk.accuracy_score(frame["label"], pred))
+    assert report["macro_f1"] == pytest.approx(sk.f1_score(frame["label"], pred, labels=LABELS, average="macro"))
+    assert report["nll"] == pytest.approx(sk.log_loss(frame["label"][known], probs[known], labels=ordered))
+    assert report["confusion_matrix"] == sk.confusion_matrix(frame["label"], pred, labels=LABELS).tolist()
+    assert report["unknown_gold"] == {"rows": 3, "values": {"mixed": 2, "Positive": 1}}
+    assert report["calibration_rows"] == 197 and report["ece_bins"] == 15
+
+
+def test_tables_show_the_metrics_and_the_unknown_gold_values(tmp_path):
+    result = t5cls("eval", write(scored_frame(), tmp_path / "scored.csv"), "--gold", "label")
+    assert result.returncode == 0, result.stderr
+    for text in ("accuracy", "macro-F1", "NLL", "Brier", "ECE (15 bins)", "Per class", "Confusion matrix", "'mixed' (2)"):
+        assert text in result.stdout
+
+
+def test_task_option_reads_the_prefixed_columns(tmp_path):
+    frame = scored_frame(prefix="sentiment_")
+    path = write(frame, tmp_path / "scored.parquet")
+    result = t5cls("eval", path, "--gold", "label", "--task", "sentiment", "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["labels"] == LABELS
+    assert_one_line_error(t5cls("eval", path, "--gold", "label"), "no p_<label> probability columns", "--task NAME")
+
+
+def test_plots_are_valid_png_files(tmp_path):
+    folder = tmp_path / "plots" / "nested"
+    result = t5cls("eval", write(scored_frame(), tmp_path / "scored.csv"), "--gold", "label", "--plots", str(folder))
+    assert result.returncode == 0, result.stderr
+    for name in ("reliability.png", "confusion_matrix.png", "entropy.png"):
+        data = (folder / name).read_bytes()
+        assert data.startswith(PNG_SIGNATURE) and len(data) > 1000, name
+
+
+def test_missing_gold_column_is_a_one_line_error_listing_the_columns(tmp_path):
+    result = t5cls("eval", write(scored_frame(), tmp_path / "scored.csv"), "--gold", "gold")
+    assert_one_line_error(result, "no gold column 'gold'", "columns are: id, text, label, p_positive")
+
+
+def test_probabilities_that_do_not_sum_to_one_are_a_one_line_error(tmp_path):
+    frame = scored_frame()
+    frame.loc[5, "p_neutral"] += 0.01
+    result = t5cls("eval", write(frame, tmp_path / "scored.csv"), "--gold", "label")
+    assert_one_line_error(result, "row 6:", "sum to", "not 1")
+
+
+def test_a_probability_that_is_not_a_number_is_a_one_line_error(tmp_path):
+    path = write(scored_frame(), tmp_path / "scored.csv")
+    lines = Path(path).read_text().splitlines()
+    lines[2] = lines[2].replace(lines[2].split(",")[3], "n/a", 1)
+    Path(path).write_text("\n".join(lines) + "\n")
+    assert_one_line_error(t5cls("eval", path, "--gold", "label"), "row 2:", "'p_positive' holds 'n/a'")
+
+
+def test_a_file_without_probability_columns_is_a_one_line_error():
+    assert_one_line_error(t5cls("eval", str(SAMPLE), "--gold", "label"), "no p_<label> probability columns")
+
+
+def test_a_missing_file_is_a_one_line_error(tmp_path):
+    assert_one_line_error(t5cls("eval", str(tmp_path / "nope.csv"), "--gold", "label"), "no such file")
+
+
+def test_calibrate_writes_a_config_with_a_fitted_temperature(tmp_path, t5_dir):
+    output = tmp_path / "fitted.toml"
+    result = t5cls(
+        "calibrate", str(SAMPLE), "--gold", "label", "--labels", ",".join(LABELS), "--model", str(t5_dir),
+        "--device", "cpu", "--batch-size", "16", "--task", "sentiment", "-o", str(output),
+    )
+    assert result.returncode == 0, result.stderr
+    text = output.read_text()
+    assert text.startswith("# fitted by t5cls calibrate on ") and "(50 rows)" in text.splitlines()[0]
+    (task,) = tomllib.loads(text)["task"]
+    assert task["name"] == "sentiment" and task["labels"] == LABELS and task["text_column"] == "text"
+    assert task["template"] == "{text}\n\nOptions: {labels}\nAnswer:"
+    assert 0.01 <= task["temperature"] <= 100
+    assert "before (T = 1)" in result.stdout and "NLL" in result.stdout and "ECE" in result.stdout
+
+
+def test_calibrate_refuses_a_gold_label_outside_the_label_set_before_loading_a_model(tmp_path):
+    result = t5cls(
+        "calibrate", str(SAMPLE), "--gold", "label", "--labels", "positive,negative", "--model", str(tmp_path / "no-model"),
+        "-o", str(tmp_path / "fitted.toml"),
+    )
+    assert_one_line_error(result, "row 3: gold label 'neutral' is not one of the labels (positive, negative)")
+    assert not (tmp_path / "fitted.toml").exists()
