@@ -14,7 +14,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from t5cls.errors import EXIT_INTERNAL, InputError, T5clsError
+from t5cls.cli_eval import calibrate_command, eval_command
+from t5cls.errors import EXIT_INTERNAL, T5clsError
 
 app = typer.Typer(
     add_completion=False,
@@ -74,7 +75,7 @@ def score(
     input: Annotated[str, typer.Argument(help="CSV, JSONL or Parquet file (optionally .gz); '-' reads stdin.")],
     labels: Annotated[str, typer.Option("--labels", "-l", help="Comma-separated labels, e.g. positive,negative.")],
     output: Annotated[Optional[str], typer.Option("--output", "-o", help="Output .csv/.jsonl/.parquet; default: CSV on stdout.")] = None,
-    model: Annotated[Optional[str], typer.Option("--model", "-m", help="Hub name or local folder [default: $T5CLS_MODEL or google/flan-t5-small].")] = None,
+    model: Annotated[Optional[str], typer.Option("--model", "-m", help="Hub name or local folder \\[default: $T5CLS_MODEL or google/flan-t5-small].")] = None,
     revision: Annotated[Optional[str], typer.Option(help="Model revision (branch, tag or commit) on the Hub.")] = None,
     template: Annotated[Optional[str], typer.Option("--template", "-t", help="Prompt format string: {text}, any {column}, {labels}.")] = None,
     text_column: Annotated[str, typer.Option(help="Column that {text} refers to.")] = "text",
@@ -84,7 +85,7 @@ def score(
     chunk_size: Annotated[int, typer.Option(help="Rows read, scored and checkpointed together.")] = 1000,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or mps.")] = "auto",
     dtype: Annotated[str, typer.Option(help="auto (bfloat16 on CUDA, else float32), float32, bfloat16, float16.")] = "auto",
-    max_length: Annotated[Optional[int], typer.Option(help="Truncate inputs to this many tokens [default: the model's].")] = None,
+    max_length: Annotated[Optional[int], typer.Option(help="Truncate inputs to this many tokens \\[default: the model's].")] = None,
     logprobs: Annotated[bool, typer.Option("--logprobs", help="Also write logp_<label>, the raw sequence log-probabilities.")] = False,
     on_null: Annotated[str, typer.Option(help="Rows whose text is empty or null: error, skip or empty.")] = "error",
     resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted run from its checkpoint.")] = False,
@@ -102,7 +103,7 @@ def _score(*, model, revision, batch_size, device, dtype, max_length, dry_run, q
     from t5cls.job import ScoreJob, ScoreOptions
     from t5cls.progress import RowProgress
     from t5cls.prompts import DEFAULT_TEMPLATE
-    from t5cls.scorer import LabelScorer
+    from t5cls.scorer import LabelScorer, parse_batch_size
     from t5cls.signals import StopRequest
 
     options = ScoreOptions(
@@ -112,7 +113,7 @@ def _score(*, model, revision, batch_size, device, dtype, max_length, dry_run, q
     )
     job = ScoreJob(options)
     scorer = LabelScorer.from_pretrained(
-        model, device=device, dtype=dtype, batch_size=_batch_size(batch_size), max_length=max_length, revision=revision
+        model, device=device, dtype=dtype, batch_size=parse_batch_size(batch_size), max_length=max_length, revision=revision
     )
     if dry_run:
         print(_plan(job, scorer))
@@ -122,12 +123,8 @@ def _score(*, model, revision, batch_size, device, dtype, max_length, dry_run, q
     print(summary.line(), file=sys.stderr)
 
 
-def _batch_size(value: str) -> int | None:
-    if value == "auto":
-        return None
-    if not value.isdigit() or int(value) < 1:
-        raise InputError(f"--batch-size must be a positive number or 'auto', got {value!r}")
-    return int(value)
+app.command("eval")(one_line_errors(eval_command))
+app.command("calibrate")(one_line_errors(calibrate_command))
 
 
 def _plan(job, scorer) -> str:

@@ -32,6 +32,15 @@ def default_model() -> str:
     return os.environ.get("T5CLS_MODEL") or DEFAULT_MODEL
 
 
+def parse_batch_size(value: str) -> int | None:
+    """``--batch-size``: ``auto`` (None: the scorer picks, and adapts on CUDA) or a positive number."""
+    if value == "auto":
+        return None
+    if not value.isdigit() or int(value) < 1:
+        raise InputError(f"--batch-size must be a positive number or 'auto', got {value!r}")
+    return int(value)
+
+
 def resolve_device(device: str) -> torch.device:
     """``auto`` picks CUDA, then Apple MPS, then the CPU."""
     if device == "auto":
