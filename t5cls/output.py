@@ -110,7 +110,7 @@ class FileOutput:
         parts = [self.parts_dir / part["file"] for part in self.state["parts"]]
         with open(temporary, "wb") as sink:
             if self.fmt == "parquet":
-                _concatenate_parquet(parts, sink, self.metadata)
+                _concatenate_parquet(parts, sink)
             else:
                 for part in parts:
                     with open(part, "rb") as source:
@@ -129,17 +129,13 @@ def _check_same_run(saved: dict[str, str], current: dict[str, str], path: Path) 
             )
 
 
-def _concatenate_parquet(parts: list[Path], sink, metadata: dict[str, str]) -> None:
-    """Stream every row group of every part into one Parquet file."""
-    writer = None
+def _concatenate_parquet(parts: list[Path], sink) -> None:
+    """Stream every row group of every part into one Parquet file (the job writes at least one part)."""
+    writer = pq.ParquetWriter(sink, pq.ParquetFile(parts[0]).schema_arrow)
     for part in parts:
         source = pq.ParquetFile(part)
-        if writer is None:
-            writer = pq.ParquetWriter(sink, source.schema_arrow)
         for group in range(source.num_row_groups):
             writer.write_table(source.read_row_group(group))
-    if writer is None:  # no rows at all: still a valid, empty file
-        writer = pq.ParquetWriter(sink, pa.schema([], metadata=metadata))
     writer.close()
 
 

@@ -106,3 +106,13 @@ def test_non_finite_scores_are_refused(t5_dir, monkeypatch):
     monkeypatch.setattr(scorer.engine, "label_logprobs", lambda ids, mask, trie: torch.full((len(ids), 2), float("nan")))
     with pytest.raises(NumericError, match="bfloat16 or float32"):
         scorer.score(["good"], ["positive", "negative"])
+
+
+def test_bad_row_deep_in_the_file_leaves_no_output(t5_dir, tmp_path):
+    source = tmp_path / "in.csv"
+    source.write_text("id,text\n" + "".join(f"{i},row {i}\n" for i in range(25)) + "25,a,b\n")
+    out = tmp_path / "out.csv"
+    out.write_text("previous results\n")
+    result = score(t5_dir, source, "-o", out, "--chunk-size", "5")
+    assert_one_line_error(result, "line 27", "expected 2 fields")
+    assert out.read_text() == "previous results\n"
