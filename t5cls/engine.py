@@ -75,11 +75,7 @@ class Seq2SeqEngine:
                 decoder_attention_mask=tree_mask.expand(batch, 1, size, size),
                 use_cache=False,
             ).logits
-        positions = torch.as_tensor(trie.edge_positions, device=device)
-        tokens = torch.as_tensor(trie.edge_tokens, device=device)
-        edge_logits = logits[:, positions, tokens].float()
-        edge_logprobs = edge_logits - torch.logsumexp(logits[:, positions].float(), dim=-1)
-        return edge_logprobs @ torch.as_tensor(trie.label_edges, device=device)
+        return trie_label_logprobs(logits, trie)
 
     @contextmanager
     def _positions_at(self, depths: torch.Tensor) -> Iterator[None]:
@@ -95,7 +91,7 @@ class Seq2SeqEngine:
 
     def _per_label_logprobs(self, encoder_states, attention_mask, trie: LabelTrie) -> torch.Tensor:
         """Fallback for unknown position schemes: one padded decoder row per (row, label)."""
-        sequences = _label_sequences(trie)
+        sequences = label_sequences(trie)
         batch, labels = encoder_states.shape[0], len(sequences)
         width = max(len(ids) for ids in sequences)
         device = encoder_states.device
@@ -116,7 +112,17 @@ class Seq2SeqEngine:
         return (token_logprobs * keep.repeat(batch, 1)).sum(-1).view(batch, labels)
 
 
-def _label_sequences(trie: LabelTrie) -> list[list[int]]:
+def trie_label_logprobs(logits: torch.Tensor, trie: LabelTrie) -> torch.Tensor:
+    """``(batch, labels)`` log-probs from ``(batch, positions, vocab)`` logits of the trie's positions."""
+    device = logits.device
+    positions = torch.as_tensor(trie.edge_positions, device=device)
+    tokens = torch.as_tensor(trie.edge_tokens, device=device)
+    log_normalisers = torch.logsumexp(logits.float(), dim=-1)  # once per position, not per edge
+    edge_logprobs = logits[:, positions, tokens].float() - log_normalisers[:, positions]
+    return edge_logprobs @ torch.as_tensor(trie.label_edges, device=device)
+
+
+def label_sequences(trie: LabelTrie) -> list[list[int]]:
     """Recover each label's token ids from the trie's edges (edges are stored root-first)."""
     return [trie.edge_tokens[trie.label_edges[:, label] > 0].tolist() for label in range(trie.label_edges.shape[1])]
 

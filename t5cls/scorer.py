@@ -1,5 +1,8 @@
 """The Python API: `LabelScorer` turns texts and a label set into exact class probabilities.
 
+The backend follows the model's config: encoder-decoder models use `Seq2SeqEngine`, decoder-only
+(causal) models use `CausalEngine`, whose labels are tokenized as continuations of the prompt.
+
     >>> scorer = LabelScorer.from_pretrained("google/flan-t5-small")
     >>> scores = scorer.score(["I loved it"], ["positive", "negative"])
     >>> scores.probs, scores.predictions, scores.entropy
@@ -17,6 +20,7 @@ from functools import cached_property
 import numpy as np
 import torch
 
+from t5cls.causal import CausalEngine, check_labels_in_context, prompt_end, tokenize_labels_in_context
 from t5cls.engine import Seq2SeqEngine
 from t5cls.errors import InputError, ModelLoadError, NumericError
 from t5cls.labels import LabelTrie, parse_labels, tokenize_labels
@@ -106,15 +110,26 @@ class TokenizedTexts:
 
     ids: list[list[int]]
     truncated: np.ndarray  # (N,) bool
+    prompt_ends: list[str] | None = None  # causal models: each prompt's end, to check label boundaries
 
 
 class LabelScorer:
-    """Exact label probabilities from an encoder-decoder (text-to-text) model."""
+    """Exact label probabilities from an encoder-decoder or a decoder-only model.
 
-    def __init__(self, model, tokenizer, *, batch_size: int | None = None, max_length: int | None = None):
+    ``label_end`` (decoder-only models) says what completes a label: ``none`` (the default),
+    ``eos`` or a text; see `t5cls.causal`. Encoder-decoder labels always end with EOS.
+    """
+
+    def __init__(
+        self, model, tokenizer, *, batch_size: int | None = None, max_length: int | None = None, label_end: str | None = None
+    ):
         self.model = model.eval()
         self.tokenizer = tokenizer
-        self.engine = Seq2SeqEngine(self.model)
+        self.causal = not model.config.is_encoder_decoder
+        self.engine = CausalEngine(self.model) if self.causal else Seq2SeqEngine(self.model)
+        if not self.causal and label_end not in (None, "eos"):
+            raise InputError("--label-end applies to decoder-only models; encoder-decoder labels always end with EOS")
+        self.label_end = label_end or ("none" if self.causal else "eos")
         self.device = self.engine.device
         self.auto_batch_size = batch_size is None
         self.batch_size = batch_size or (CUDA_START_BATCH_SIZE if self.device.type == "cuda" else CPU_BATCH_SIZE)
@@ -131,34 +146,50 @@ class LabelScorer:
         batch_size: int | None = None,
         max_length: int | None = None,
         revision: str | None = None,
+        label_end: str | None = None,
     ) -> LabelScorer:
-        """Load a hub name or local folder; ``batch_size=None`` picks one for the device."""
-        from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
+        """Load a hub name or local folder; ``batch_size=None`` picks one for the device.
+
+        The config says which backend: ``is_encoder_decoder`` models load as seq2seq, the rest as causal LMs.
+        """
+        from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
 
         name = name_or_path or default_model()
         torch_device = resolve_device(device)
         torch_dtype = resolve_dtype(dtype, torch_device)
         try:
+            config = AutoConfig.from_pretrained(name, revision=revision)
+            auto_model = AutoModelForSeq2SeqLM if config.is_encoder_decoder else AutoModelForCausalLM
             tokenizer = AutoTokenizer.from_pretrained(name, revision=revision)
-            model = AutoModelForSeq2SeqLM.from_pretrained(name, revision=revision, dtype=torch_dtype, attn_implementation="sdpa")
+            model = auto_model.from_pretrained(name, revision=revision, dtype=torch_dtype, attn_implementation="sdpa")
         except (OSError, ValueError, KeyError) as err:
             reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
             raise ModelLoadError(
                 f"could not load model {name!r}: {reason}. Offline? Download it once where the Hugging Face Hub is "
                 "reachable and pass its local folder with --model DIR (or set T5CLS_MODEL)"
             ) from err
-        scorer = cls(model.to(torch_device), tokenizer, batch_size=batch_size, max_length=max_length)
+        if tokenizer.pad_token is None:  # GPT-2-style tokenizers have none; padding is masked, so EOS serves
+            tokenizer.pad_token = tokenizer.eos_token
+        scorer = cls(model.to(torch_device), tokenizer, batch_size=batch_size, max_length=max_length, label_end=label_end)
         scorer.name_or_path = name
         return scorer
 
     def label_ids(self, labels: Sequence[str]) -> list[list[int]]:
-        """Each label's token ids as scored (EOS included); validates the label set."""
-        return self._trie(labels)[0]
+        """Each label's token ids as scored (with the label end: EOS for seq2seq); validates the label set."""
+        return self._tokenized_labels(labels)[0]
 
-    def _trie(self, labels: Sequence[str]) -> tuple[list[list[int]], LabelTrie]:
+    def label_trie(self, labels: Sequence[str]) -> LabelTrie:
+        """The decoder layout of a label set (cached: a job scores the same set for every chunk)."""
+        return self._tokenized_labels(labels)[1]
+
+    def _tokenized_labels(self, labels: Sequence[str]) -> tuple[list[list[int]], LabelTrie]:
         key = tuple(labels)
         if key not in self._tries:
-            sequences = tokenize_labels(self.tokenizer, parse_labels(list(labels)))
+            parsed = parse_labels(list(labels))
+            if self.causal:
+                sequences = tokenize_labels_in_context(self.tokenizer, parsed, self.label_end)
+            else:
+                sequences = tokenize_labels(self.tokenizer, parsed)
             self._tries[key] = sequences, LabelTrie.build(sequences, self.engine.start_token_id)
         return self._tries[key]
 
@@ -172,8 +203,10 @@ class LabelScorer:
         automatic batch size, a CUDA out-of-memory error halves the batch and retries the
         same rows, so no row is lost or scored twice.
         """
-        _, trie = self._trie(labels)
+        trie = self.label_trie(labels)
         tokens = texts if isinstance(texts, TokenizedTexts) else self.tokenize(texts)
+        if tokens.prompt_ends is not None:
+            check_labels_in_context(self.tokenizer, tokens.prompt_ends, labels, self.label_ids(labels), self.label_end)
         ids = tokens.ids
         logprobs = np.empty((len(ids), len(labels)), dtype=np.float64)
         order = np.argsort([len(x) for x in ids], kind="stable")
@@ -200,8 +233,11 @@ class LabelScorer:
 
         Tokenizing one token past the limit tells which texts are too long without a second
         full pass; only those are tokenized again at the limit, so the cut matches the
-        tokenizer's own truncation (EOS kept).
+        tokenizer's own truncation (EOS kept). A decoder-only model's prompts lose their trailing
+        whitespace: the label brings its own leading space (see `t5cls.causal`).
         """
+        if self.causal:
+            texts = [text.rstrip() for text in texts]
         probe = self.tokenizer(list(texts), truncation=True, max_length=self.max_length + 1).input_ids
         truncated = np.array([len(ids) > self.max_length for ids in probe], dtype=bool)
         too_long = np.flatnonzero(truncated)
@@ -209,7 +245,7 @@ class LabelScorer:
             cut = self.tokenizer([texts[i] for i in too_long], truncation=True, max_length=self.max_length).input_ids
             for i, ids in zip(too_long, cut):
                 probe[i] = ids
-        return TokenizedTexts(probe, truncated)
+        return TokenizedTexts(probe, truncated, [prompt_end(text) for text in texts] if self.causal else None)
 
     def _padded(self, ids: list[list[int]], rows: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         """Right-pad the token ids of ``rows`` into an id tensor and an attention mask."""

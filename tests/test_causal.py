@@ -1,0 +1,167 @@
+"""Decoder-only backend: label log-probs equal a brute-force full forward of prompt + label, per (row, label)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer, MistralConfig, MistralForCausalLM
+
+from t5cls import LabelScorer
+from t5cls.causal import CausalEngine
+from t5cls.errors import InputError
+from tiny_causal_models import build_causal, merging_tokenizer
+
+torch.set_num_threads(1)  # tiny models gain nothing from threads on a loaded machine
+
+TEXTS = [
+    "the movie was great and the acting was wonderful. Sentiment:",
+    "terrible",
+    "a much longer sentence with many many words in it so that the batch needs padding here\nlabel:",
+    "café naïve 東京 🙂",
+    "premise: a man sleeps. hypothesis: a person rests. Answer:",
+]
+# Shared prefixes ("not entailment"/"not sure", "positive"/"positive review": a label that is a prefix of another).
+MULTI = ["entailment", "not entailment", "not sure", "neutral", "positive", "positive review", "mixed feelings"]
+SINGLE = ["positive", "negative", "neutral"]
+KINDS = ["gpt2", "llama", "mistral", "qwen2"]
+
+
+@pytest.fixture(scope="module")
+def causal_dirs(tmp_path_factory):
+    return {kind: build_causal(tmp_path_factory.mktemp(f"tiny-{kind}"), kind) for kind in KINDS}
+
+
+@pytest.fixture(params=KINDS)
+def model_dir(request, causal_dirs):
+    return causal_dirs[request.param]
+
+
+def brute_force(model_dir, texts, labels, label_end="none"):
+    """log p(label | prompt) from one unpadded forward of ``tokenizer(prompt + " " + label [+ end])``."""
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    model = AutoModelForCausalLM.from_pretrained(model_dir).eval()
+    end_text = "" if label_end in ("none", "eos") else label_end
+    rows = []
+    for text in texts:
+        prompt = tokenizer(text.rstrip()).input_ids
+        row = []
+        for label in labels:
+            ids = tokenizer(text.rstrip() + " " + label + end_text).input_ids
+            ids += [tokenizer.eos_token_id] if label_end == "eos" else []
+            assert ids[: len(prompt)] == prompt
+            with torch.no_grad():
+                logprobs = model(torch.tensor([ids])).logits[0].log_softmax(-1)
+            row.append(sum(logprobs[t - 1, ids[t]].item() for t in range(len(prompt), len(ids))))
+        rows.append(row)
+    return np.array(rows)
+
+
+@pytest.mark.parametrize("labels", [MULTI, SINGLE], ids=["multi-token", "single-token"])
+def test_logprobs_match_brute_force(model_dir, labels):
+    scorer = LabelScorer.from_pretrained(str(model_dir), device="cpu", batch_size=2)
+    assert isinstance(scorer.engine, CausalEngine) and scorer.engine.tree_decoding
+    np.testing.assert_allclose(scorer.score(TEXTS, labels).logprobs, brute_force(model_dir, TEXTS, labels), atol=1e-4)
+
+
+@pytest.mark.parametrize("kind", ["gpt2", "llama"])
+def test_per_label_fallback_and_eager_attention_match_brute_force(causal_dirs, kind):
+    reference = brute_force(causal_dirs[kind], TEXTS, MULTI)
+    scorer = LabelScorer.from_pretrained(str(causal_dirs[kind]), device="cpu", batch_size=3)
+    scorer.engine.tree_decoding = False
+    np.testing.assert_allclose(scorer.score(TEXTS, MULTI).logprobs, reference, atol=1e-4)
+    scorer.engine.tree_decoding = True
+    scorer.model.set_attn_implementation("eager")
+    np.testing.assert_allclose(scorer.score(TEXTS, MULTI).logprobs, reference, atol=1e-4)
+
+
+def test_sliding_window_models_use_the_fallback():
+    config = MistralConfig(vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+                           num_attention_heads=4, num_key_value_heads=2, sliding_window=16)
+    assert not CausalEngine(MistralForCausalLM(config)).tree_decoding
+
+
+@pytest.mark.parametrize("kind", ["gpt2", "llama"])
+def test_independent_of_batch_size_and_batch_neighbours(causal_dirs, kind):
+    scorer = LabelScorer.from_pretrained(str(causal_dirs[kind]), device="cpu", batch_size=len(TEXTS))
+    together = scorer.score(TEXTS, MULTI).logprobs
+    for batch_size in (1, 2, 3):
+        scorer.batch_size = batch_size
+        np.testing.assert_allclose(scorer.score(TEXTS, MULTI).logprobs, together, atol=1e-5)
+    order = [3, 0, 4, 2, 1]
+    np.testing.assert_allclose(scorer.score([TEXTS[i] for i in order], MULTI).logprobs, together[order], atol=1e-5)
+
+
+@pytest.mark.parametrize("label_end", ["none", "eos", "\n", "."])
+@pytest.mark.parametrize("kind", ["gpt2", "llama"])
+def test_label_end(causal_dirs, kind, label_end):
+    scorer = LabelScorer.from_pretrained(str(causal_dirs[kind]), device="cpu", batch_size=2, label_end=label_end)
+    ids = scorer.label_ids(MULTI)
+    assert all((seq[-1] == scorer.tokenizer.eos_token_id) == (label_end == "eos") for seq in ids)
+    reference = brute_force(causal_dirs[kind], TEXTS, MULTI, label_end)
+    np.testing.assert_allclose(scorer.score(TEXTS, MULTI).logprobs, reference, atol=1e-4)
+
+
+def test_labels_are_tokenized_in_context(causal_dirs):
+    tokenizer = AutoTokenizer.from_pretrained(causal_dirs["llama"])  # adds <s>: label ids must not carry it
+    scorer = LabelScorer.from_pretrained(str(causal_dirs["llama"]), device="cpu")
+    prompt = tokenizer("Answer:").input_ids
+    for label, ids in zip(MULTI, scorer.label_ids(MULTI)):
+        assert tokenizer("Answer: " + label).input_ids == prompt + ids
+
+
+def test_trailing_whitespace_of_the_prompt_is_dropped(causal_dirs):
+    scorer = LabelScorer.from_pretrained(str(causal_dirs["gpt2"]), device="cpu")
+    stripped = scorer.score(["Answer:"], SINGLE).logprobs
+    np.testing.assert_allclose(scorer.score(["Answer: ", "Answer:\n"], SINGLE).logprobs, np.vstack([stripped] * 2), atol=1e-5)
+
+
+def test_label_merging_with_the_prompt_end_is_refused(tmp_path):
+    model_dir = build_causal(tmp_path, "gpt2", tokenizer=merging_tokenizer())
+    scorer = LabelScorer.from_pretrained(str(model_dir), device="cpu")
+    np.testing.assert_allclose(scorer.score(["Answer:"], SINGLE).logprobs, brute_force(model_dir, ["Answer:"], SINGLE), atol=1e-4)
+    with pytest.raises(InputError, match=r"label 'positive' does not tokenize the same after the prompt ending 'it was great!'"):
+        scorer.score(["Answer:", "it was great!"], SINGLE)
+
+
+def test_first_token_logits_are_the_next_token_distribution(causal_dirs):
+    scorer = LabelScorer.from_pretrained(str(causal_dirs["llama"]), device="cpu")
+    tokens = scorer.tokenize(TEXTS)
+    rows = np.arange(len(TEXTS))
+    logits = scorer.engine.first_token_logits(*scorer._padded(tokens.ids, rows))
+    for row, ids in enumerate(tokens.ids):
+        with torch.no_grad():
+            expected = scorer.model(torch.tensor([ids])).logits[0, -1]
+        torch.testing.assert_close(logits[row], expected, atol=1e-4, rtol=0)
+
+
+def test_pad_token_and_empty_or_too_long_prompts(causal_dirs):
+    scorer = LabelScorer.from_pretrained(str(causal_dirs["gpt2"]), device="cpu")
+    assert scorer.tokenizer.pad_token == scorer.tokenizer.eos_token  # GPT-2 has none of its own
+    with pytest.raises(InputError, match="no tokens"):
+        scorer.score(["Answer:", " "], SINGLE)
+    with pytest.raises(InputError, match="past the model's 128 positions"):
+        scorer.score(["word " * 200], MULTI)
+
+
+def test_label_end_is_for_decoder_only_models(t5_dir):
+    with pytest.raises(InputError, match="decoder-only"):
+        LabelScorer.from_pretrained(str(t5_dir), device="cpu", label_end="none")
+
+
+def test_decoder_only_model_through_the_cli_with_label_end(causal_dirs, tmp_path):
+    import csv
+    import io
+
+    from conftest import run_cli
+
+    (tmp_path / "in.csv").write_text("text\nthe movie was great\nawful film\n")
+    template = "Review: {text}\nSentiment:"
+    result = run_cli("score", tmp_path / "in.csv", "-l", "positive,negative,not sure", "-m", causal_dirs["llama"],
+                     "-t", template, "--label-end", "eos", "--logprobs", "-q")
+    assert result.returncode == 0, result.stderr
+    rows = list(csv.DictReader(io.StringIO(result.stdout.decode())))
+    prompts = [template.format(text=row["text"]) for row in rows]
+    expected = brute_force(causal_dirs["llama"], prompts, ["positive", "negative", "not sure"], label_end="eos")
+    np.testing.assert_allclose([[float(r[f"logp_{l}"]) for l in ("positive", "negative", "not sure")] for r in rows],
+                               expected, atol=1e-4)
