@@ -73,7 +73,9 @@ Debug = Annotated[bool, typer.Option("--debug", help="Show tracebacks instead of
 @app.command()
 def score(
     input: Annotated[str, typer.Argument(help="CSV, JSONL or Parquet file (optionally .gz); '-' reads stdin.")],
-    labels: Annotated[str, typer.Option("--labels", "-l", help="Comma-separated labels, e.g. positive,negative.")],
+    labels: Annotated[Optional[str], typer.Option("--labels", "-l", help="Comma-separated labels, e.g. positive,negative.")] = None,
+    config: Annotated[Optional[str], typer.Option("--config", "-c", help="TOML file of \\[\\[task]] tables, all scored in one pass (instead of --labels).")] = None,
+    rank_by: Annotated[Optional[str], typer.Option(help="Rank rows by each ranking task's score within groups of this column (needs -o).")] = None,
     output: Annotated[Optional[str], typer.Option("--output", "-o", help="Output .csv/.jsonl/.parquet; default: CSV on stdout.")] = None,
     model: Annotated[Optional[str], typer.Option("--model", "-m", help="Hub name or local folder \\[default: $T5CLS_MODEL or google/flan-t5-small].")] = None,
     revision: Annotated[Optional[str], typer.Option(help="Model revision (branch, tag or commit) on the Hub.")] = None,
@@ -86,6 +88,7 @@ def score(
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or mps.")] = "auto",
     dtype: Annotated[str, typer.Option(help="auto (bfloat16 on CUDA, else float32), float32, bfloat16, float16.")] = "auto",
     max_length: Annotated[Optional[int], typer.Option(help="Truncate inputs to this many tokens \\[default: the model's].")] = None,
+    label_end: Annotated[Optional[str], typer.Option(help="What completes a label for decoder-only models: none, eos or a text \\[default: none; seq2seq: eos].")] = None,
     logprobs: Annotated[bool, typer.Option("--logprobs", help="Also write logp_<label>, the raw sequence log-probabilities.")] = False,
     on_null: Annotated[str, typer.Option(help="Rows whose text is empty or null: error, skip or empty.")] = "error",
     resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted run from its checkpoint.")] = False,
@@ -94,27 +97,32 @@ def score(
     log_every: Annotated[float, typer.Option(help="Seconds between progress lines when stderr is not a terminal.")] = 30.0,
     debug: Debug = False,
 ) -> None:
-    """Score every row against every label and write the input plus p_<label>, pred and entropy."""
+    """Score every row against every label and write the input plus p_<label>, pred and entropy.
+
+    With --config, every task of the file is scored and its columns are prefixed <task>_.
+    """
     _score(**locals())
 
 
 @one_line_errors
-def _score(*, model, revision, batch_size, device, dtype, max_length, dry_run, quiet, log_every, template, **fields):
+def _score(*, model, revision, batch_size, device, dtype, max_length, label_end, dry_run, quiet, log_every, template, **fields):
     from t5cls.job import ScoreJob, ScoreOptions
     from t5cls.progress import RowProgress
-    from t5cls.prompts import DEFAULT_TEMPLATE
     from t5cls.scorer import LabelScorer, parse_batch_size
     from t5cls.signals import StopRequest
 
     options = ScoreOptions(
-        input=fields["input"], labels=fields["labels"], output=fields["output"], template=template or DEFAULT_TEMPLATE,
+        input=fields["input"], labels=fields["labels"], output=fields["output"], template=template,
         text_column=fields["text_column"], input_format=fields["input_format"], output_format=fields["format"],
         logprobs=fields["logprobs"], on_null=fields["on_null"], chunk_rows=fields["chunk_size"], resume=fields["resume"],
+        config=fields["config"], rank_by=fields["rank_by"],
     )
     job = ScoreJob(options)
     scorer = LabelScorer.from_pretrained(
-        model, device=device, dtype=dtype, batch_size=parse_batch_size(batch_size), max_length=max_length, revision=revision
+        model, device=device, dtype=dtype, batch_size=parse_batch_size(batch_size), max_length=max_length,
+        revision=revision, label_end=label_end,
     )
+    job.bind(scorer)  # label checks that need the tokenizer, before any scoring
     if dry_run:
         print(_plan(job, scorer))
         return
@@ -127,19 +135,42 @@ app.command("eval")(one_line_errors(eval_command))
 app.command("calibrate")(one_line_errors(calibrate_command))
 
 
+@app.command()
+def inspect(
+    scored: Annotated[str, typer.Argument(help="Output of `t5cls score` (CSV, JSONL or Parquet).")],
+    lowest_entropy: Annotated[Optional[int], typer.Option(help="Show the N rows the model was surest about.")] = None,
+    highest_entropy: Annotated[Optional[int], typer.Option(help="Show the N rows the model was least sure about.")] = None,
+    task: Annotated[Optional[str], typer.Option("--task", help="Use task NAME's entropy column (NAME_entropy).")] = None,
+    output: Annotated[Optional[str], typer.Option("--output", "-o", help="Write the rows to this .csv/.jsonl/.parquet instead of a table.")] = None,
+    debug: Debug = False,
+) -> None:
+    """Show (or write) the rows with the lowest or highest entropy, for triage."""
+    _inspect(scored=scored, lowest=lowest_entropy, highest=highest_entropy, task=task, output=output, debug=debug)
+
+
+@one_line_errors
+def _inspect(**fields) -> None:
+    from t5cls.triage import run_inspect
+
+    run_inspect(**fields)
+
+
 def _plan(job, scorer) -> str:
-    """The resolved plan for --dry-run: model, prompt on the first row, label token ids."""
+    """The resolved plan for --dry-run: model, and per task the first row's prompt and label token ids."""
     lines = [
         f"model: {scorer.name_or_path} ({scorer.model.config.model_type}, {scorer.model.dtype}, {scorer.device})",
         f"max length: {scorer.max_length} tokens; batch size: {scorer.batch_size}",
         f"output: {job.options.output or 'stdout'} ({job.format})",
-        "prompt for the first row:",
-        *("  " + line for line in (job.first_prompt() or "(no rows)").splitlines()),
-        "labels (token ids, end-of-sequence included):",
     ]
-    for label, ids in zip(job.labels, scorer.label_ids(job.labels)):
-        pieces = scorer.tokenizer.convert_ids_to_tokens(ids)
-        lines.append(f"  {label}: {ids} {pieces}")
+    for task, prompt in zip(job.tasks, job.first_prompts()):
+        indent = "  " if task.name else ""
+        if task.name:
+            lines.append(f"task {task.name}: mode {task.mode}, temperature {task.temperature:g}")
+        lines.append(f"{indent}prompt for the first row:")
+        lines.extend(f"{indent}  {line}" for line in (prompt or "(no rows)").splitlines())
+        lines.append(f"{indent}labels (token ids as scored; label end: {scorer.label_end}):")
+        for label, ids in zip(task.scored_labels, scorer.label_ids(task.scored_labels)):
+            lines.append(f"{indent}  {label}: {ids} {scorer.tokenizer.convert_ids_to_tokens(ids)}")
     return "\n".join(lines)
 
 

@@ -1,9 +1,11 @@
 """A scoring job over a file: input chunks → prompts → scorer → output chunks.
 
-`ScoreJob` checks everything that can be checked without the model (labels, template,
-columns, paths) when it is built, so bad input fails in a second, not after a model load.
-`run` then streams the input in fixed-size chunks; reading, prompting and tokenizing the next
-chunk happen in a background thread while the model scores the current one.
+A job asks one or more questions (`t5cls.tasks.Task`) of every row: the single task of
+``--labels``, whose columns have no prefix, or the tasks of a ``--config`` file, all scored in
+one pass. `ScoreJob` checks everything that can be checked without the model (labels,
+templates, columns, paths) when it is built, so bad input fails in a second, not after a model
+load. `run` then streams the input in fixed-size chunks; reading, prompting and tokenizing the
+next chunk happen in a background thread while the model scores the current one.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 import pyarrow as pa
@@ -26,10 +28,13 @@ from t5cls.errors import InputError
 from t5cls.labels import parse_labels
 from t5cls.output import FileOutput, StdoutOutput
 from t5cls.progress import RowProgress
-from t5cls.prompts import DEFAULT_TEMPLATE, PromptTemplate
+from t5cls.prompts import DEFAULT_TEMPLATE
+from t5cls.ranking import Ranking, add_ranks, unranked_path
 from t5cls.readers import open_input
-from t5cls.scorer import LabelScorer, LabelScores, TokenizedTexts
+from t5cls.scorer import LabelScorer, TokenizedTexts
 from t5cls.signals import Interrupted, StopRequest
+from t5cls.task_scoring import TaskResult, TaskScorer, empty_result, output_columns, task_prompts
+from t5cls.tasks import Task, load_config, quick_task
 from t5cls.writers import output_format
 
 NULL_POLICIES = ("error", "skip", "empty")
@@ -40,9 +45,9 @@ class ScoreOptions:
     """Everything that decides what a scoring run writes (the model aside)."""
 
     input: str
-    labels: list[str]
+    labels: list[str] | str | None = None
     output: str | None = None
-    template: str = DEFAULT_TEMPLATE
+    template: str | None = None  # None: DEFAULT_TEMPLATE on the --labels path
     text_column: str = "text"
     input_format: str | None = None
     output_format: str | None = None
@@ -50,6 +55,8 @@ class ScoreOptions:
     on_null: str = "error"
     chunk_rows: int = 1000
     resume: bool = False
+    config: str | None = None
+    rank_by: str | None = None
 
 
 @dataclass
@@ -76,10 +83,9 @@ class _Prepared:
     """A chunk ready for the model: the rows kept, their tokens, and row bookkeeping."""
 
     table: pa.Table
-    tokens: TokenizedTexts
+    tokens: list[TokenizedTexts]  # one per task
     input_rows: int
     skipped: int = 0
-    first_prompt: str | None = field(default=None)
 
 
 class ScoreJob:
@@ -87,55 +93,121 @@ class ScoreJob:
 
     def __init__(self, options: ScoreOptions):
         self.options = options
-        self.labels = parse_labels(options.labels)
+        self.config = load_config(options.config) if options.config is not None else None
+        self.tasks = self._tasks()
         if options.on_null not in NULL_POLICIES:
             raise InputError(f"--on-null must be one of {', '.join(NULL_POLICIES)}, got {options.on_null!r}")
         if options.chunk_rows < 1:
             raise InputError("--chunk-size must be at least 1")
-        self.template = PromptTemplate(options.template, options.text_column)
         self.format = output_format(options.output, options.output_format)
         _check_output_path(options)
         self.source = open_input(options.input, options.chunk_rows, options.input_format)
-        self.template.check_columns(self.source.columns, options.input)
-        self.score_columns = _score_column_names(self.labels, options.logprobs)
-        clash = [name for name in self.score_columns if name in self.source.columns]
+        for task in self.tasks:
+            self._check_columns(task)
+        self.rankings = [
+            Ranking(task.column("score"), task.rank_by, task.column("rank")) for task in self.tasks if task.rank_by
+        ]
+        if self.rankings and options.output in (None, "-"):
+            raise InputError("ranking (rank_by) needs an output file (-o PATH): ranks are known only once every row is scored")
+        self._check_output_columns()
+
+    def _tasks(self) -> list[Task]:
+        """The tasks of ``--config``, or the one task of ``--labels``."""
+        options = self.options
+        if self.config is None:
+            if options.labels is None:
+                raise InputError("give the labels with --labels a,b,... or the tasks with --config FILE")
+            if options.rank_by is not None:
+                raise InputError("--rank-by needs --config with a task that sets 'positive' (the class whose probability it ranks by)")
+            return [quick_task(parse_labels(options.labels), options.template or DEFAULT_TEMPLATE, options.text_column)]
+        if options.labels is not None:
+            raise InputError("give either --labels or --config, not both")
+        if options.template is not None or options.text_column != "text":
+            raise InputError("--template and --text-column go with --labels; with --config, set them in each [[task]]")
+        if options.rank_by is None:
+            return self.config.tasks
+        if not any(task.positive for task in self.config.tasks):
+            raise InputError(f"{self.config.path}: --rank-by needs a task that sets 'positive' (the class whose probability it ranks by)")
+        return [replace(task, rank_by=options.rank_by) if task.positive else task for task in self.config.tasks]
+
+    def _check_columns(self, task: Task) -> None:
+        """Every column a task reads must be in the input (errors name the config and task)."""
+        if self.config is None:
+            task.template.check_columns(self.source.columns, self.options.input)
+            return
+        shown = ", ".join(self.source.columns)
+        where = self._where(task)
+        for column in task.template.missing_columns(self.source.columns):
+            raise InputError(f"{where}: 'template' reads column {column!r}, which {self.options.input} lacks; columns are: {shown}")
+        if task.rank_by is not None and task.rank_by not in self.source.columns:
+            raise InputError(f"{where}: 'rank_by' column {task.rank_by!r} is not in {self.options.input}; columns are: {shown}")
+
+    def _check_output_columns(self) -> None:
+        """The columns the output adds may not already be in the input, nor come twice."""
+        names = list(self._with_scores(self.source.empty.select([]), [empty_result(task) for task in self.tasks]).column_names)
+        names += [ranking.rank_column for ranking in self.rankings]
+        clash = [name for name in names if name in self.source.columns]
         if clash:
-            raise InputError(f"{options.input}: input already has column(s) {', '.join(clash)} that the output would add")
+            raise InputError(f"{self.options.input}: input already has column(s) {', '.join(clash)} that the output would add")
+        twice = [name for name in names if names.count(name) > 1]
+        if twice:
+            raise InputError(f"{self.config.path}: two tasks would both write column {twice[0]!r}; rename one of them")
+
+    @property
+    def columns_needed(self) -> list[str]:
+        """Input columns any task reads (the ``--on-null`` policy applies to all of them)."""
+        needed: list[str] = []
+        for task in self.tasks:
+            needed += [name for name in task.template.columns_needed() if name not in needed]
+        return needed
+
+    def bind(self, scorer: LabelScorer) -> list[TaskScorer]:
+        """The tasks bound to the model; checks the labels against the tokenizer before any scoring."""
+        return [TaskScorer(task, scorer, self._where(task)) for task in self.tasks]
+
+    def _where(self, task: Task) -> str:
+        """How errors name a task: ``configs/x.toml: task 'sentiment'`` (nothing for ``--labels``)."""
+        return f"{self.config.path}: task {task.name!r}" if self.config else ""
 
     def run(self, scorer: LabelScorer, progress: RowProgress, stop: StopRequest) -> Summary:
         """Score the whole input; raises `Interrupted` after the chunk in hand when asked to stop."""
         started = time.monotonic()
+        task_scorers = self.bind(scorer)
         output = self._open_output(scorer)
         skip = output.rows_done_before
         counters = Counter(output.counters_before)
         progress.start(self.source.total_rows, skip)
         wrote_any = bool(skip)
-        for chunk in _prefetched(self._prepared_chunks(scorer, skip)):
-            scores = scorer.score(chunk.tokens, self.labels)
-            counters.update(rows=chunk.table.num_rows, skipped=chunk.skipped, truncated=int(scores.truncated.sum()))
+        for chunk in _prefetched(self._prepared_chunks(task_scorers, scorer, skip)):
+            results = [task.score(tokens) for task, tokens in zip(task_scorers, chunk.tokens)]
+            truncated = np.any([result.truncated for result in results], axis=0)
+            counters.update(rows=chunk.table.num_rows, skipped=chunk.skipped, truncated=int(truncated.sum()))
             counters["scored_now"] += chunk.input_rows
-            output.write_chunk(self._with_scores(chunk.table, scores), chunk.input_rows, _persistent(counters))
+            output.write_chunk(self._with_scores(chunk.table, results), chunk.input_rows, _persistent(counters))
             wrote_any = True
             progress.advance(chunk.input_rows)
             if stop.requested:
                 progress.stop()
                 raise Interrupted(stop.signum, self._interrupted_message(output, counters))
         if not wrote_any:
-            output.write_chunk(self._empty_output(), 0, _persistent(counters))
+            output.write_chunk(self._with_scores(self.source.empty, [empty_result(t) for t in self.tasks]), 0, _persistent(counters))
         output.finish()
+        if self.rankings:
+            add_ranks(output.description, self.options.output, self.format, self.rankings, self.provenance(scorer))
         progress.stop()
         return Summary(
             counters["rows"], counters["skipped"], counters["truncated"], time.monotonic() - started,
-            output.description, counters["scored_now"],
+            self.options.output if self.rankings else output.description, counters["scored_now"],
         )
 
-    def first_prompt(self) -> str | None:
-        """The template rendered on the first usable row (for ``--dry-run``)."""
+    def first_prompts(self) -> list[str | None]:
+        """Each task's prompt for the first usable row (for ``--dry-run``; multi-label: the first question)."""
         for table in self.source.chunks:
             table, _ = self._drop_or_fill_nulls(table, 0)
             if table.num_rows:
-                return self.template.render(_template_values(table, self.template), self.labels)[0]
-        return None
+                values = _template_values(table.slice(0, 1), self.columns_needed)
+                return [task_prompts(task, values)[0] for task in self.tasks]
+        return [None for _ in self.tasks]
 
     def _interrupted_message(self, output, counters: Counter) -> str:
         done = output.rows_done_before if isinstance(output, FileOutput) else counters["scored_now"]
@@ -149,9 +221,10 @@ class ScoreJob:
             if self.options.resume:
                 raise InputError("--resume needs an output file (-o PATH); stdout cannot be resumed")
             return StdoutOutput(self.format, metadata)
-        return FileOutput(self.options.output, self.format, self.fingerprint(scorer), metadata, self.options.resume)
+        path = unranked_path(self.options.output) if self.rankings else self.options.output
+        return FileOutput(path, self.format, self.fingerprint(scorer), metadata, self.options.resume)
 
-    def _prepared_chunks(self, scorer: LabelScorer, skip: int) -> Iterator[_Prepared]:
+    def _prepared_chunks(self, tasks: list[TaskScorer], scorer: LabelScorer, skip: int) -> Iterator[_Prepared]:
         """Read, null-check, render and tokenize chunks, skipping ``skip`` rows already done."""
         row = 0
         for table in self.source.chunks:
@@ -161,14 +234,14 @@ class ScoreJob:
             if row < skip:
                 raise InputError(f"{self.options.input}: the checkpoint does not fall on a chunk boundary; rerun without --resume")
             kept, skipped = self._drop_or_fill_nulls(table, row)
-            prompts = self.template.render(_template_values(kept, self.template), self.labels) if kept.num_rows else []
-            yield _Prepared(kept, scorer.tokenize(prompts), table.num_rows, skipped)
+            values = _template_values(kept, self.columns_needed)
+            yield _Prepared(kept, [scorer.tokenize(task.prompts(values)) for task in tasks], table.num_rows, skipped)
             row += table.num_rows
 
     def _drop_or_fill_nulls(self, table: pa.Table, first_row: int) -> tuple[pa.Table, int]:
         """Apply ``--on-null`` to rows whose template columns are null or blank."""
         missing = np.zeros(table.num_rows, dtype=bool)
-        for name in self.template.columns_needed():
+        for name in self.columns_needed:
             values = table.column(name).to_pylist()
             blank = np.array([v is None or (isinstance(v, str) and not v.strip()) for v in values], dtype=bool)
             if blank.any() and self.options.on_null == "error":
@@ -182,58 +255,55 @@ class ScoreJob:
             return table.filter(pa.array(~missing)), int(missing.sum())
         return table, 0
 
-    def _with_scores(self, table: pa.Table, scores: LabelScores) -> pa.Table:
-        """Append p_<label>, pred, entropy (and logp_<label>) after the input columns."""
-        columns = {f"p_{label}": scores.probs[:, i] for i, label in enumerate(self.labels)}
-        columns["pred"] = pa.array(scores.predictions, pa.string())
-        columns["entropy"] = scores.entropy
-        if self.options.logprobs:
-            columns.update({f"logp_{label}": scores.logprobs[:, i] for i, label in enumerate(self.labels)})
-        for name, values in columns.items():
-            table = table.append_column(name, pa.array(values, pa.string() if name == "pred" else pa.float64()))
+    def _with_scores(self, table: pa.Table, results: list[TaskResult]) -> pa.Table:
+        """Append each task's columns (p_<class>, pred, entropy, ...) after the input columns."""
+        for task, result in zip(self.tasks, results):
+            for name, values in output_columns(task, result, self.options.logprobs).items():
+                table = table.append_column(name, values)
         return table
-
-    def _empty_output(self) -> pa.Table:
-        empty = LabelScores(self.labels, np.zeros((0, len(self.labels))), np.zeros(0, dtype=bool))
-        return self._with_scores(self.source.empty, empty)
 
     def fingerprint(self, scorer: LabelScorer) -> dict[str, str]:
         """What must be unchanged for ``--resume`` to continue a checkpoint."""
         options = asdict(self.options)
         options.pop("resume")
         stat = os.stat(self.options.input) if self.options.input != "-" else None
-        return {
+        fingerprint = {
             "t5cls version": __version__,
             "input file": json.dumps([stat.st_size, stat.st_mtime_ns, _head_digest(self.options.input)] if stat else None),
             "model": scorer.name_or_path,
             "model dtype": str(scorer.model.dtype),
             "max length": str(scorer.max_length),
+            "label end": scorer.label_end,
             "options": json.dumps(options, sort_keys=True),
         }
+        if self.config is not None:
+            fingerprint["config"] = self.config.text
+        return fingerprint
 
     def provenance(self, scorer: LabelScorer) -> dict[str, str]:
-        """Key-value metadata stored in Parquet output."""
-        return {
+        """Key-value metadata stored in Parquet output: the labels and template, or the config."""
+        metadata = {
             "t5cls.version": __version__,
             "t5cls.model": scorer.name_or_path,
             "t5cls.model_revision": str(getattr(scorer.model.config, "_commit_hash", None) or "local"),
-            "t5cls.labels": json.dumps(self.labels, ensure_ascii=False),
-            "t5cls.template": self.template.template,
-            "t5cls.dtype": str(scorer.model.dtype).removeprefix("torch."),
-            "t5cls.options": json.dumps(
-                {"text_column": self.options.text_column, "on_null": self.options.on_null, "max_length": scorer.max_length}
-            ),
         }
+        if self.config is None:
+            task = self.tasks[0]
+            metadata["t5cls.labels"] = json.dumps(list(task.classes), ensure_ascii=False)
+            metadata["t5cls.template"] = task.template.template
+        else:
+            metadata["t5cls.config"] = self.config.text
+        metadata["t5cls.dtype"] = str(scorer.model.dtype).removeprefix("torch.")
+        metadata["t5cls.options"] = json.dumps(
+            {"text_column": self.options.text_column, "on_null": self.options.on_null, "max_length": scorer.max_length,
+             "label_end": scorer.label_end}
+        )
+        return metadata
 
 
-def _score_column_names(labels: list[str], logprobs: bool) -> list[str]:
-    names = [f"p_{label}" for label in labels] + ["pred", "entropy"]
-    return names + ([f"logp_{label}" for label in labels] if logprobs else [])
-
-
-def _template_values(table: pa.Table, template: PromptTemplate) -> dict[str, list[str]]:
+def _template_values(table: pa.Table, columns: list[str]) -> dict[str, list[str]]:
     values = {}
-    for name in template.columns_needed():
+    for name in columns:
         values[name] = ["" if v is None else str(v) for v in table.column(name).to_pylist()]
     return values
 
