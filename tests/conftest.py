@@ -59,3 +59,13 @@ def run_cli(*args, stdin=None, env=None, timeout=300, **kwargs):
         [sys.executable, "-m", "t5cls.cli", *map(str, args)],
         input=stdin, capture_output=True, env=full_env, timeout=timeout, **kwargs,
     )
+
+
+def assert_one_line_error(result, *fragments, code=2):
+    """The run failed with ``code`` and exactly one stderr line, ``t5cls: error: ...``, holding ``fragments``."""
+    stderr = result.stderr.decode()
+    assert result.returncode == code, stderr
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("t5cls: error: "), stderr
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]

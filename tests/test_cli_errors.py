@@ -4,16 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import run_cli
-
-
-def assert_one_line_error(result, *fragments, code=2):
-    stderr = result.stderr.decode()
-    assert result.returncode == code, stderr
-    lines = stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("t5cls: error: "), stderr
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
+from conftest import assert_one_line_error, run_cli
 
 
 @pytest.fixture

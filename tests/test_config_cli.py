@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import run_cli
+from conftest import assert_one_line_error, run_cli
 from t5cls import triage
 from t5cls.errors import InputError
 from t5cls.ranking import ranks_within_groups
@@ -26,15 +26,6 @@ ROWS = [
     ("q1", "the pasta was great"), ("q2", "rude waiter, cold food"), ("q1", "never again"),
     ("q2", "the staff were lovely"), ("q1", "fine, nothing special"), ("q3", "best concert in years"),
 ]
-
-
-def assert_one_line_error(result, *fragments, code=2):
-    stderr = result.stderr.decode()
-    assert result.returncode == code, stderr
-    lines = stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("t5cls: error: "), stderr
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
 
 
 def read_csv(path):
