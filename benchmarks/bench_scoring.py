@@ -118,12 +118,11 @@ def causal_naive_and_limit(model, tokenizer, texts, batch_size):
     """Baselines for a decoder-only model: per-label full forwards, and the prompt pass alone."""
     baseline = LabelScorer(model, tokenizer, batch_size=batch_size)
     baseline.engine.tree_decoding = False  # one forward of prompt + label per label, no shared cache
-    tokens = baseline.tokenize(texts)
 
     def limit() -> None:
         for start in range(0, len(texts), batch_size):
-            rows = np.arange(start, min(start + batch_size, len(texts)))
-            baseline.engine.first_token_logits(*baseline._padded(tokens.ids, rows)).log_softmax(-1)
+            enc = tokenizer(texts[start : start + batch_size], return_tensors="pt", padding=True).to(model.device)
+            baseline.engine.first_token_logits(enc.input_ids, enc.attention_mask).log_softmax(-1)
 
     return (lambda labels: baseline.score(texts, labels).logprobs), limit
 

@@ -199,28 +199,46 @@ class LabelScorer:
         ``texts`` may come pre-tokenized from `tokenize` (the CLI tokenizes the next chunk
         in a background thread while the model scores this one).
 
-        Rows are batched by token length (less padding) and put back in order. With an
-        automatic batch size, a CUDA out-of-memory error halves the batch and retries the
-        same rows, so no row is lost or scored twice.
+        Rows are batched by token length (less padding) and put back in order; see
+        `_by_length_batches` for what happens on CUDA out-of-memory.
         """
         trie = self.label_trie(labels)
         tokens = texts if isinstance(texts, TokenizedTexts) else self.tokenize(texts)
         if tokens.prompt_ends is not None:
             check_labels_in_context(self.tokenizer, tokens.prompt_ends, labels, self.label_ids(labels), self.label_end)
-        ids = tokens.ids
-        logprobs = np.empty((len(ids), len(labels)), dtype=np.float64)
+        logprobs = self._by_length_batches(tokens.ids, len(labels), lambda ids, mask: self.engine.label_logprobs(ids, mask, trie))
+        return LabelScores(list(labels), logprobs, tokens.truncated)
+
+    def first_token_logits(self, texts: Sequence[str] | TokenizedTexts, token_ids: Sequence[int]) -> np.ndarray:
+        """``(N, len(token_ids))`` logits of ``token_ids`` at the first decoding step after each text.
+
+        This is what the ``first`` scoring mode restricts its softmax to; batched like `score`.
+        """
+        tokens = texts if isinstance(texts, TokenizedTexts) else self.tokenize(texts)
+        columns = torch.as_tensor(list(token_ids), device=self.device)
+        return self._by_length_batches(
+            tokens.ids, len(columns), lambda ids, mask: self.engine.first_token_logits(ids, mask)[:, columns]
+        )
+
+    def _by_length_batches(self, ids: list[list[int]], width: int, compute) -> np.ndarray:
+        """Run ``compute(padded ids, mask) -> (batch, width)`` over length-sorted batches, rows back in order.
+
+        With an automatic batch size, a CUDA out-of-memory error halves the batch and retries the
+        same rows, so no row is lost or computed twice.
+        """
+        out = np.empty((len(ids), width), dtype=np.float64)
         order = np.argsort([len(x) for x in ids], kind="stable")
         done = 0
         while done < len(order):
             rows = order[done : done + self.batch_size]
             try:
-                scores = self.engine.label_logprobs(*self._padded(ids, rows), trie)
+                values = compute(*self._padded(ids, rows))
             except torch.cuda.OutOfMemoryError:
                 self._shrink_batch_after_oom()
                 continue
-            logprobs[rows] = self._checked(scores, rows)
+            out[rows] = self._checked(values, rows)
             done += len(rows)
-        return LabelScores(list(labels), logprobs, tokens.truncated)
+        return out
 
     def _shrink_batch_after_oom(self) -> None:
         if not self.auto_batch_size or self.batch_size == 1:

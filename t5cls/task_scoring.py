@@ -13,7 +13,6 @@ from functools import cached_property
 
 import numpy as np
 import pyarrow as pa
-import torch
 
 from t5cls import modes
 from t5cls.errors import InputError
@@ -132,7 +131,7 @@ class TaskScorer:
     def _raw_scores(self, tokens: TokenizedTexts) -> np.ndarray:
         """(prompts, labels): sequence log-probs, or the first decoder step's logits for ``first``."""
         if self.task.mode == "first":
-            return first_token_logits(self.scorer, tokens, self.first_tokens)
+            return self.scorer.first_token_logits(tokens, self.first_tokens)
         return self.scorer.score(tokens, self.labels).logprobs
 
     def _class_scores(self, raw: np.ndarray, content_free: np.ndarray | None) -> np.ndarray:
@@ -149,15 +148,3 @@ class TaskScorer:
         logprobs = self.scorer.score(self.prompts(columns), self.labels).logprobs
         blocks = len(logprobs) // len(strings)
         return [modes.verbalize(logprobs[q * len(strings) : (q + 1) * len(strings)], self.task.groups) for q in range(blocks)]
-
-
-def first_token_logits(scorer: LabelScorer, tokens: TokenizedTexts, token_ids: list[int]) -> np.ndarray:
-    """(N, len(token_ids)) logits of the first decoder step, batched by length like `LabelScorer.score`."""
-    ids = tokens.ids
-    logits = np.empty((len(ids), len(token_ids)), dtype=np.float64)
-    order = np.argsort([len(x) for x in ids], kind="stable")
-    for start in range(0, len(order), scorer.batch_size):
-        rows = order[start : start + scorer.batch_size]
-        step = scorer.engine.first_token_logits(*scorer._padded(ids, rows))
-        logits[rows] = scorer._checked(step[:, torch.as_tensor(token_ids, device=step.device)], rows)
-    return logits
