@@ -60,11 +60,13 @@ def cli() -> None:
 
 
 def _quiet_transformers() -> None:
-    """Keep stderr to our own lines: no weight-loading bars or advisory warnings."""
+    """Keep stderr to our own lines: no weight-loading bars, advisory warnings or Hub retry notices."""
+    from huggingface_hub.utils import logging as hub_logging
     from transformers.utils import logging as hf_logging
 
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
+    hub_logging.set_verbosity_error()
 
 
 Debug = Annotated[bool, typer.Option("--debug", help="Show tracebacks instead of one-line errors.")]

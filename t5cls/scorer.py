@@ -163,7 +163,7 @@ class LabelScorer:
             tokenizer = AutoTokenizer.from_pretrained(name, revision=revision)
             model = auto_model.from_pretrained(name, revision=revision, dtype=torch_dtype, attn_implementation="sdpa")
         except (OSError, ValueError, KeyError) as err:
-            reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            reason = str(err).strip().splitlines()[0].rstrip(".") if str(err).strip() else type(err).__name__
             raise ModelLoadError(
                 f"could not load model {name!r}: {reason}. Offline? Download it once where the Hugging Face Hub is "
                 "reachable and pass its local folder with --model DIR (or set T5CLS_MODEL)"
