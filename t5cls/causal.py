@@ -29,7 +29,7 @@ from transformers import DynamicCache
 
 from t5cls.engine import label_sequences, trie_label_logprobs
 from t5cls.errors import InputError
-from t5cls.labels import LabelTrie
+from t5cls.labels import LabelTrie, check_distinct
 
 # Decoder-only families whose attention takes a custom 4D mask and whose positions come only from
 # `position_ids` (learned or rotary); each is checked against a brute-force forward in the tests.
@@ -64,14 +64,7 @@ def tokenize_labels_in_context(tokenizer, labels: Sequence[str], label_end: str 
         if ids[: len(context)] != context:
             raise InputError(f"label {label!r} merges with the text before it, so it cannot be scored as a continuation")
         sequences.append(ids[len(context) :] + ([tokenizer.eos_token_id] if label_end == "eos" else []))
-    owner: dict[tuple[int, ...], str] = {}
-    for label, ids in zip(labels, sequences):
-        if tuple(ids) in owner:
-            raise InputError(
-                f"labels {owner[tuple(ids)]!r} and {label!r} tokenize to the same ids {ids}; "
-                "the model cannot tell them apart, so use distinct label words"
-            )
-        owner[tuple(ids)] = label
+    check_distinct(labels, sequences)
     return sequences
 
 

@@ -36,11 +36,14 @@ def parse_labels(spec: str | Sequence[str]) -> list[str]:
 
 
 def tokenize_labels(tokenizer, labels: Sequence[str]) -> list[list[int]]:
-    """Token ids of each label as a complete target sequence (EOS included).
-
-    Two labels with the same ids could never be told apart, so that is an error.
-    """
+    """Token ids of each label as a complete target sequence (EOS included), checked distinct."""
     sequences = [list(tokenizer(text_target=label).input_ids) for label in labels]
+    check_distinct(labels, sequences)
+    return sequences
+
+
+def check_distinct(labels: Sequence[str], sequences: Sequence[Sequence[int]]) -> None:
+    """Two labels with the same ids could never be told apart, so that is an error."""
     owner: dict[tuple[int, ...], str] = {}
     for label, ids in zip(labels, sequences):
         key = tuple(ids)
@@ -50,7 +53,6 @@ def tokenize_labels(tokenizer, labels: Sequence[str]) -> list[list[int]]:
                 "the model cannot tell them apart, so use distinct label words"
             )
         owner[key] = label
-    return sequences
 
 
 @dataclass(frozen=True)

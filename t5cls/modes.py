@@ -44,7 +44,7 @@ def logsumexp(values: np.ndarray, axis: int = -1) -> np.ndarray:
 
 
 def softmax(scores: np.ndarray) -> np.ndarray:
-    """Row-wise softmax, computed exactly as `LabelScores.probs` so the quick path is unchanged."""
+    """Row-wise softmax (also `LabelScores.probs`, so every path reports the same numbers)."""
     shifted = scores - scores.max(axis=1, keepdims=True)
     weights = np.exp(shifted)
     return weights / weights.sum(axis=1, keepdims=True)

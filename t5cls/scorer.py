@@ -20,6 +20,7 @@ from functools import cached_property
 import numpy as np
 import torch
 
+from t5cls import modes
 from t5cls.causal import CausalEngine, check_labels_in_context, prompt_end, tokenize_labels_in_context
 from t5cls.engine import Seq2SeqEngine
 from t5cls.errors import InputError, ModelLoadError, NumericError
@@ -82,9 +83,7 @@ class LabelScores:
     @cached_property
     def probs(self) -> np.ndarray:
         """Class probabilities: softmax of the sequence log-probs over the label set."""
-        shifted = self.logprobs - self.logprobs.max(axis=1, keepdims=True)
-        weights = np.exp(shifted)
-        return weights / weights.sum(axis=1, keepdims=True)
+        return modes.softmax(self.logprobs)
 
     @cached_property
     def pred_index(self) -> np.ndarray:
@@ -98,10 +97,7 @@ class LabelScores:
     @cached_property
     def entropy(self) -> np.ndarray:
         """Entropy of the class distribution in nats."""
-        probs = self.probs
-        with np.errstate(divide="ignore", invalid="ignore"):
-            terms = np.where(probs > 0, probs * np.log(probs), 0.0)
-        return -terms.sum(axis=1)
+        return modes.entropy(self.probs)
 
 
 @dataclass(frozen=True)
