@@ -7,10 +7,12 @@ mask) and sits at position ``prompt length - 1 + depth``. The trie root is the r
 token, fed again in the trie pass (its cached copy is masked out), so the root's distribution
 comes out of the same LM head call as every other node's and the prompt pass needs no logits.
 
-Labels are tokenized in context; the rule (see `tokenize_labels_in_context`):
+Labels are tokenized in context; the rule (see `tokenize_labels_in_context` and `Continuation`):
 
 * the prompt loses its trailing whitespace, and the scored continuation is ``" " + label``
   (plus the ``label_end`` text, if any), so ``"Sentiment:"`` is scored with ``" positive"``;
+  with ``--chat`` the prompt is the chat template's rendering of the user turn up to the start
+  of the assistant's answer, kept as it is, and the continuation is ``label`` with no space;
 * a label's ids are the ids the tokenizer gives that continuation after a prompt, so the scored
   sequence is exactly ``tokenizer(prompt + " " + label)`` (BOS included when the tokenizer adds one);
 * that only holds when the prompt's last token and the label's first token do not merge across
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import torch
 from transformers import DynamicCache
@@ -34,33 +37,60 @@ from t5cls.labels import LabelTrie, check_distinct
 # Decoder-only families whose attention takes a custom 4D mask and whose positions come only from
 # `position_ids` (learned or rotary); each is checked against a brute-force forward in the tests.
 TREE_FAMILY = {"gpt2", "llama", "mistral", "qwen2", "qwen3"}
-LABEL_SEPARATOR = " "
-# Labels are tokenized after this text; any prompt end that tokenizes the label the same way works.
-REFERENCE_CONTEXT = "Answer:"
 # The boundary check looks at this many trailing characters of each prompt: a merge is local.
 PROMPT_END_CHARS = 64
 
 
-def label_continuation(label: str, label_end: str) -> str:
-    """The text appended to a (right-stripped) prompt to score ``label``."""
-    return LABEL_SEPARATOR + label + ("" if label_end in ("none", "eos") else label_end)
+@dataclass(frozen=True)
+class Continuation:
+    """How labels follow prompts: the text between them, and a prompt end to tokenize labels after.
+
+    Tokenizing a label after ``reference`` rather than alone matters for SentencePiece
+    tokenizers, which turn a string-initial space into an extra ``▁`` token.
+    """
+
+    separator: str = " "
+    reference: str = "Answer:"
+
+    def prompt(self, text: str) -> str:
+        """The prompt as scored: right-stripped when the label brings its own leading space."""
+        return text.rstrip() if self.separator else text
+
+    def text(self, label: str, label_end: str) -> str:
+        """The text appended to a prompt to score ``label``."""
+        return self.separator + label + ("" if label_end in ("none", "eos") else label_end)
 
 
-def tokenize_labels_in_context(tokenizer, labels: Sequence[str], label_end: str = "none") -> list[list[int]]:
+PLAIN = Continuation()
+
+
+def chat_continuation(tokenizer) -> Continuation:
+    """``--chat``: the answer starts right after the template's assistant header, with no space."""
+    if not getattr(tokenizer, "chat_template", None):
+        raise InputError("--chat: the model's tokenizer has no chat template; drop --chat for a base model")
+    return Continuation(separator="", reference=chat_prompt(tokenizer, "Answer."))
+
+
+def chat_prompt(tokenizer, text: str) -> str:
+    """``text`` as the user's turn, rendered up to where the assistant's answer begins."""
+    return tokenizer.apply_chat_template([{"role": "user", "content": text}], tokenize=False, add_generation_prompt=True)
+
+
+def tokenize_labels_in_context(
+    tokenizer, labels: Sequence[str], label_end: str = "none", continuation: Continuation = PLAIN
+) -> list[list[int]]:
     """Each label's token ids as a continuation of a prompt, for a decoder-only model.
 
     ``label_end`` says what completes a label: ``none`` (nothing: the label's own tokens),
     ``eos`` (the tokenizer's end-of-sequence id is scored after them) or any other text, which
     is appended to the label and tokenized with it (``"\\n"`` scores ``" positive\\n"``).
-    Tokenizing after `REFERENCE_CONTEXT` rather than alone matters for SentencePiece tokenizers,
-    which turn a string-initial space into an extra ``▁`` token.
     """
     if label_end == "eos" and tokenizer.eos_token_id is None:
         raise InputError("--label-end eos: the tokenizer has no end-of-sequence token; use none or a text")
-    context = tokenizer(REFERENCE_CONTEXT, add_special_tokens=False).input_ids
+    context = tokenizer(continuation.reference, add_special_tokens=False).input_ids
     sequences = []
     for label in labels:
-        ids = tokenizer(REFERENCE_CONTEXT + label_continuation(label, label_end), add_special_tokens=False).input_ids
+        ids = tokenizer(continuation.reference + continuation.text(label, label_end), add_special_tokens=False).input_ids
         if ids[: len(context)] != context:
             raise InputError(f"label {label!r} merges with the text before it, so it cannot be scored as a continuation")
         sequences.append(ids[len(context) :] + ([tokenizer.eos_token_id] if label_end == "eos" else []))
@@ -74,7 +104,8 @@ def prompt_end(prompt: str) -> str:
 
 
 def check_labels_in_context(
-    tokenizer, prompt_ends: Sequence[str], labels: Sequence[str], sequences: Sequence[Sequence[int]], label_end: str
+    tokenizer, prompt_ends: Sequence[str], labels: Sequence[str], sequences: Sequence[Sequence[int]], label_end: str,
+    continuation: Continuation = PLAIN,
 ) -> None:
     """Raise unless ``tokenizer(end + continuation) == tokenizer(end) + label ids`` for every pair.
 
@@ -86,7 +117,7 @@ def check_labels_in_context(
     text_ids = [list(ids[:-1] if label_end == "eos" else ids) for ids in sequences]
     end_ids = tokenizer(ends, add_special_tokens=False).input_ids
     joined = tokenizer(
-        [end + label_continuation(label, label_end) for end in ends for label in labels], add_special_tokens=False
+        [end + continuation.text(label, label_end) for end in ends for label in labels], add_special_tokens=False
     ).input_ids
     for index, ids in enumerate(joined):
         end, label = divmod(index, len(labels))

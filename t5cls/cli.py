@@ -16,6 +16,7 @@ import typer
 
 from t5cls.cli_eval import calibrate_command, eval_command
 from t5cls.errors import EXIT_INTERNAL, T5clsError
+from t5cls.quiet import quiet_model_loading
 
 app = typer.Typer(
     add_completion=False,
@@ -37,7 +38,7 @@ def one_line_errors(command: Callable) -> Callable:
     @wraps(command)
     def run(*args, debug: bool = False, **kwargs):
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `| head` ends the process quietly
-        _quiet_transformers()
+        quiet_model_loading()
         try:
             return command(*args, **kwargs)
         except T5clsError as err:
@@ -57,16 +58,6 @@ def one_line_errors(command: Callable) -> Callable:
 @app.callback()
 def cli() -> None:
     """Exact per-class probabilities from text-to-text models (T5, Flan-T5, mT5, BART)."""
-
-
-def _quiet_transformers() -> None:
-    """Keep stderr to our own lines: no weight-loading bars, advisory warnings or Hub retry notices."""
-    from huggingface_hub.utils import logging as hub_logging
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()
-    hub_logging.set_verbosity_error()
 
 
 Debug = Annotated[bool, typer.Option("--debug", help="Show tracebacks instead of one-line errors.")]
@@ -91,27 +82,34 @@ def score(
     dtype: Annotated[str, typer.Option(help="auto (bfloat16 on CUDA, else float32), float32, bfloat16, float16.")] = "auto",
     max_length: Annotated[Optional[int], typer.Option(help="Truncate inputs to this many tokens \\[default: the model's].")] = None,
     label_end: Annotated[Optional[str], typer.Option(help="What completes a label for decoder-only models: none, eos or a text \\[default: none; seq2seq: eos].")] = None,
+    chat: Annotated[bool, typer.Option("--chat", help="Decoder-only instruct models: wrap each prompt in the tokenizer's chat template.")] = False,
     logprobs: Annotated[bool, typer.Option("--logprobs", help="Also write logp_<label>, the raw sequence log-probabilities.")] = False,
     on_null: Annotated[str, typer.Option(help="Rows whose text is empty or null: error, skip or empty.")] = "error",
     resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted run from its checkpoint.")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan (prompt, label token ids) and score nothing.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output (the summary line stays).")] = False,
     log_every: Annotated[float, typer.Option(help="Seconds between progress lines when stderr is not a terminal.")] = 30.0,
+    engine: Annotated[str, typer.Option(help="local, or ray: INPUT may be a folder, glob or URI, -o a folder of Parquet parts.")] = "local",
+    num_workers: Annotated[int, typer.Option(help="--engine ray: actors, each with its own copy of the model.")] = 1,
+    gpus_per_worker: Annotated[float, typer.Option(help="--engine ray: GPUs per actor (0: CPU).")] = 0.0,
+    cpus_per_worker: Annotated[float, typer.Option(help="--engine ray: CPUs per actor.")] = 1.0,
     debug: Debug = False,
 ) -> None:
     """Score every row against every label and write the input plus p_<label>, pred and entropy.
 
     With --config, every task of the file is scored and its columns are prefixed <task>_.
+    With --engine ray, the rows are scored by a pool of Ray actors (local Ray, or $RAY_ADDRESS).
     """
     _score(**locals())
 
 
 @one_line_errors
-def _score(*, model, revision, batch_size, device, dtype, max_length, label_end, dry_run, quiet, log_every, template, **fields):
-    from t5cls.job import ScoreJob, ScoreOptions
+def _score(*, model, revision, batch_size, device, dtype, max_length, label_end, chat, dry_run, quiet, log_every, template,
+           engine, num_workers, gpus_per_worker, cpus_per_worker, **fields):
+    from t5cls.errors import InputError
+    from t5cls.job import ScoreOptions
     from t5cls.progress import RowProgress
-    from t5cls.scorer import LabelScorer, parse_batch_size
-    from t5cls.signals import StopRequest
+    from t5cls.scorer import parse_batch_size
 
     options = ScoreOptions(
         input=fields["input"], labels=fields["labels"], output=fields["output"], template=template,
@@ -119,18 +117,48 @@ def _score(*, model, revision, batch_size, device, dtype, max_length, label_end,
         logprobs=fields["logprobs"], on_null=fields["on_null"], chunk_rows=fields["chunk_size"], resume=fields["resume"],
         config=fields["config"], rank_by=fields["rank_by"],
     )
+    model_args = dict(name_or_path=model, device=device, dtype=dtype, batch_size=parse_batch_size(batch_size),
+                      max_length=max_length, revision=revision, label_end=label_end, chat=chat)
+    if engine not in ("local", "ray"):
+        raise InputError(f"--engine must be local or ray, got {engine!r}")
+    progress = RowProgress(quiet=quiet, log_every=log_every)
+    if engine == "ray":
+        summary = _score_on_ray(options, model_args, (num_workers, gpus_per_worker, cpus_per_worker), dry_run, progress)
+    else:
+        summary = _score_locally(options, model_args, dry_run, progress)
+    if summary is not None:
+        print(summary.line(), file=sys.stderr)
+
+
+def _score_locally(options, model_args: dict, dry_run: bool, progress):
+    """One input, one process: the model loads here (after the input checks) and scores every chunk."""
+    from t5cls.job import ScoreJob
+    from t5cls.scorer import LabelScorer
+    from t5cls.signals import StopRequest
+
     job = ScoreJob(options)
-    scorer = LabelScorer.from_pretrained(
-        model, device=device, dtype=dtype, batch_size=parse_batch_size(batch_size), max_length=max_length,
-        revision=revision, label_end=label_end,
-    )
+    scorer = LabelScorer.from_pretrained(**model_args)
     job.bind(scorer)  # label checks that need the tokenizer, before any scoring
     if dry_run:
         print(_plan(job, scorer))
-        return
+        return None
     with StopRequest().installed() as stop:
-        summary = job.run(scorer, RowProgress(quiet=quiet, log_every=log_every), stop)
-    print(summary.line(), file=sys.stderr)
+        return job.run(scorer, progress, stop)
+
+
+def _score_on_ray(options, model_args: dict, layout: tuple, dry_run: bool, progress):
+    """Many inputs on Ray actors; --dry-run shows the plan for the first file, as a local run would."""
+    from dataclasses import replace
+
+    from t5cls.ray_job import RayOptions, RayScoreJob
+    from t5cls.signals import StopRequest
+
+    job = RayScoreJob(options, model_args, RayOptions(*layout))
+    if dry_run:
+        print(f"engine: ray, {len(job.files)} input files, {job.ray_options.num_workers} workers; first file:")
+        return _score_locally(replace(options, input=job.files[0], output=None), model_args, True, progress)
+    with StopRequest().installed() as stop:
+        return job.run(progress, stop)
 
 
 app.command("eval")(one_line_errors(eval_command))
@@ -159,12 +187,16 @@ def _inspect(**fields) -> None:
 
 def _plan(job, scorer) -> str:
     """The resolved plan for --dry-run: model, and per task the first row's prompt and label token ids."""
+    from t5cls.causal import chat_prompt
+
     lines = [
         f"model: {scorer.name_or_path} ({scorer.model.config.model_type}, {scorer.model.dtype}, {scorer.device})",
         f"max length: {scorer.max_length} tokens; batch size: {scorer.batch_size}",
         f"output: {job.options.output or 'stdout'} ({job.format})",
     ]
     for task, prompt in zip(job.tasks, job.first_prompts()):
+        if prompt is not None and scorer.chat:
+            prompt = chat_prompt(scorer.tokenizer, prompt)
         indent = "  " if task.name else ""
         if task.name:
             lines.append(f"task {task.name}: mode {task.mode}, temperature {task.temperature:g}")

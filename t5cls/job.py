@@ -10,7 +10,6 @@ next chunk happen in a background thread while the model scores the current one.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import queue
@@ -20,25 +19,22 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, replace
 
-import numpy as np
 import pyarrow as pa
 
 from t5cls import __version__
+from t5cls.chunk_scoring import NULL_POLICIES, ChunkScorer, PreparedChunk, columns_needed, drop_or_fill_nulls, template_values, with_scores
 from t5cls.errors import InputError
 from t5cls.labels import parse_labels
 from t5cls.output import FileOutput, StdoutOutput
 from t5cls.progress import RowProgress
 from t5cls.prompts import DEFAULT_TEMPLATE
 from t5cls.ranking import Ranking, add_ranks, unranked_path
-from t5cls.readers import open_input
-from t5cls.scorer import LabelScorer, TokenizedTexts
+from t5cls.readers import file_identity, open_input
+from t5cls.scorer import LabelScorer
 from t5cls.signals import Interrupted, StopRequest
-from t5cls.task_scoring import TaskResult, TaskScorer, empty_result, output_columns, task_prompts
-from t5cls.tasks import Task, load_config, quick_task
+from t5cls.task_scoring import TaskScorer, empty_result, task_prompts
+from t5cls.tasks import Config, Task, load_config, quick_task
 from t5cls.writers import output_format
-
-NULL_POLICIES = ("error", "skip", "empty")
-
 
 @dataclass
 class ScoreOptions:
@@ -76,16 +72,6 @@ class Summary:
             f"t5cls: {self.rows} rows, {self.skipped} skipped, {self.truncated} truncated, "
             f"{self.seconds:.1f} s, {rate:.1f} rows/s -> {self.output}"
         )
-
-
-@dataclass
-class _Prepared:
-    """A chunk ready for the model: the rows kept, their tokens, and row bookkeeping."""
-
-    table: pa.Table
-    tokens: list[TokenizedTexts]  # one per task
-    input_rows: int
-    skipped: int = 0
 
 
 class ScoreJob:
@@ -136,7 +122,7 @@ class ScoreJob:
             task.template.check_columns(self.source.columns, self.options.input)
             return
         shown = ", ".join(self.source.columns)
-        where = self._where(task)
+        where = f"{self.config.path}: task {task.name!r}"
         for column in task.template.missing_columns(self.source.columns):
             raise InputError(f"{where}: 'template' reads column {column!r}, which {self.options.input} lacks; columns are: {shown}")
         if task.rank_by is not None and task.rank_by not in self.source.columns:
@@ -144,7 +130,7 @@ class ScoreJob:
 
     def _check_output_columns(self) -> None:
         """The columns the output adds may not already be in the input, nor come twice."""
-        names = list(self._with_scores(self.source.empty.select([]), [empty_result(task) for task in self.tasks]).column_names)
+        names = list(self._empty_output(self.source.empty.select([])).column_names)
         names += [ranking.rank_column for ranking in self.rankings]
         clash = [name for name in names if name in self.source.columns]
         if clash:
@@ -153,44 +139,35 @@ class ScoreJob:
         if twice:
             raise InputError(f"{self.config.path}: two tasks would both write column {twice[0]!r}; rename one of them")
 
-    @property
-    def columns_needed(self) -> list[str]:
-        """Input columns any task reads (the ``--on-null`` policy applies to all of them)."""
-        needed: list[str] = []
-        for task in self.tasks:
-            needed += [name for name in task.template.columns_needed() if name not in needed]
-        return needed
-
     def bind(self, scorer: LabelScorer) -> list[TaskScorer]:
         """The tasks bound to the model; checks the labels against the tokenizer before any scoring."""
-        return [TaskScorer(task, scorer, self._where(task)) for task in self.tasks]
+        return bind_tasks(self.tasks, self.config, scorer)
 
-    def _where(self, task: Task) -> str:
-        """How errors name a task: ``configs/x.toml: task 'sentiment'`` (nothing for ``--labels``)."""
-        return f"{self.config.path}: task {task.name!r}" if self.config else ""
+    def chunk_scorer(self, scorer: LabelScorer) -> ChunkScorer:
+        """What turns this job's input chunks into output chunks with ``scorer``."""
+        return ChunkScorer(self.tasks, self.bind(scorer), self.options.on_null, self.options.logprobs)
 
     def run(self, scorer: LabelScorer, progress: RowProgress, stop: StopRequest) -> Summary:
         """Score the whole input; raises `Interrupted` after the chunk in hand when asked to stop."""
         started = time.monotonic()
-        task_scorers = self.bind(scorer)
+        chunks = self.chunk_scorer(scorer)
         output = self._open_output(scorer)
         skip = output.rows_done_before
         counters = Counter(output.counters_before)
         progress.start(self.source.total_rows, skip)
         wrote_any = bool(skip)
-        for chunk in _prefetched(self._prepared_chunks(task_scorers, scorer, skip)):
-            results = [task.score(tokens) for task, tokens in zip(task_scorers, chunk.tokens)]
-            truncated = np.any([result.truncated for result in results], axis=0)
-            counters.update(rows=chunk.table.num_rows, skipped=chunk.skipped, truncated=int(truncated.sum()))
-            counters["scored_now"] += chunk.input_rows
-            output.write_chunk(self._with_scores(chunk.table, results), chunk.input_rows, _persistent(counters))
+        for prepared in _prefetched(self._prepared_chunks(chunks, skip)):
+            scored = chunks.score(prepared)
+            counters.update(rows=scored.table.num_rows, skipped=scored.skipped, truncated=scored.truncated)
+            counters["scored_now"] += scored.input_rows
+            output.write_chunk(scored.table, scored.input_rows, _persistent(counters))
             wrote_any = True
-            progress.advance(chunk.input_rows)
+            progress.advance(scored.input_rows)
             if stop.requested:
                 progress.stop()
                 raise Interrupted(stop.signum, self._interrupted_message(output, counters))
         if not wrote_any:
-            output.write_chunk(self._with_scores(self.source.empty, [empty_result(t) for t in self.tasks]), 0, _persistent(counters))
+            output.write_chunk(self._empty_output(self.source.empty), 0, _persistent(counters))
         output.finish()
         if self.rankings:
             add_ranks(output.description, self.options.output, self.format, self.rankings, self.provenance(scorer))
@@ -200,12 +177,17 @@ class ScoreJob:
             self.options.output if self.rankings else output.description, counters["scored_now"],
         )
 
+    def _empty_output(self, empty_input: pa.Table) -> pa.Table:
+        """The output of zero rows: the input's columns and every task's (empty) columns."""
+        return with_scores(empty_input, self.tasks, [empty_result(task) for task in self.tasks], self.options.logprobs)
+
     def first_prompts(self) -> list[str | None]:
         """Each task's prompt for the first usable row (for ``--dry-run``; multi-label: the first question)."""
+        needed = columns_needed(self.tasks)
         for table in self.source.chunks:
-            table, _ = self._drop_or_fill_nulls(table, 0)
+            table, _ = drop_or_fill_nulls(table, needed, self.options.on_null, 0, self.options.input)
             if table.num_rows:
-                values = _template_values(table.slice(0, 1), self.columns_needed)
+                values = template_values(table.slice(0, 1), needed)
                 return [task_prompts(task, values)[0] for task in self.tasks]
         return [None for _ in self.tasks]
 
@@ -224,7 +206,7 @@ class ScoreJob:
         path = unranked_path(self.options.output) if self.rankings else self.options.output
         return FileOutput(path, self.format, self.fingerprint(scorer), metadata, self.options.resume)
 
-    def _prepared_chunks(self, tasks: list[TaskScorer], scorer: LabelScorer, skip: int) -> Iterator[_Prepared]:
+    def _prepared_chunks(self, chunks: ChunkScorer, skip: int) -> Iterator[PreparedChunk]:
         """Read, null-check, render and tokenize chunks, skipping ``skip`` rows already done."""
         row = 0
         for table in self.source.chunks:
@@ -233,47 +215,22 @@ class ScoreJob:
                 continue
             if row < skip:
                 raise InputError(f"{self.options.input}: the checkpoint does not fall on a chunk boundary; rerun without --resume")
-            kept, skipped = self._drop_or_fill_nulls(table, row)
-            values = _template_values(kept, self.columns_needed)
-            yield _Prepared(kept, [scorer.tokenize(task.prompts(values)) for task in tasks], table.num_rows, skipped)
+            yield chunks.prepare(table, row, self.options.input)
             row += table.num_rows
-
-    def _drop_or_fill_nulls(self, table: pa.Table, first_row: int) -> tuple[pa.Table, int]:
-        """Apply ``--on-null`` to rows whose template columns are null or blank."""
-        missing = np.zeros(table.num_rows, dtype=bool)
-        for name in self.columns_needed:
-            values = table.column(name).to_pylist()
-            blank = np.array([v is None or (isinstance(v, str) and not v.strip()) for v in values], dtype=bool)
-            if blank.any() and self.options.on_null == "error":
-                row = first_row + int(np.flatnonzero(blank)[0]) + 1
-                raise InputError(
-                    f"{self.options.input}: row {row}: column {name!r} is empty or null; "
-                    "fix the row or pass --on-null skip|empty"
-                )
-            missing |= blank
-        if self.options.on_null == "skip" and missing.any():
-            return table.filter(pa.array(~missing)), int(missing.sum())
-        return table, 0
-
-    def _with_scores(self, table: pa.Table, results: list[TaskResult]) -> pa.Table:
-        """Append each task's columns (p_<class>, pred, entropy, ...) after the input columns."""
-        for task, result in zip(self.tasks, results):
-            for name, values in output_columns(task, result, self.options.logprobs).items():
-                table = table.append_column(name, values)
-        return table
 
     def fingerprint(self, scorer: LabelScorer) -> dict[str, str]:
         """What must be unchanged for ``--resume`` to continue a checkpoint."""
         options = asdict(self.options)
         options.pop("resume")
-        stat = os.stat(self.options.input) if self.options.input != "-" else None
+        identity = file_identity(self.options.input) if self.options.input != "-" else None
         fingerprint = {
             "t5cls version": __version__,
-            "input file": json.dumps([stat.st_size, stat.st_mtime_ns, _head_digest(self.options.input)] if stat else None),
+            "input file": json.dumps(identity),
             "model": scorer.name_or_path,
             "model dtype": str(scorer.model.dtype),
             "max length": str(scorer.max_length),
             "label end": scorer.label_end,
+            "chat template": str(scorer.chat),
             "options": json.dumps(options, sort_keys=True),
         }
         if self.config is not None:
@@ -282,30 +239,32 @@ class ScoreJob:
 
     def provenance(self, scorer: LabelScorer) -> dict[str, str]:
         """Key-value metadata stored in Parquet output: the labels and template, or the config."""
-        metadata = {
-            "t5cls.version": __version__,
-            "t5cls.model": scorer.name_or_path,
-            "t5cls.model_revision": str(getattr(scorer.model.config, "_commit_hash", None) or "local"),
-        }
-        if self.config is None:
-            task = self.tasks[0]
-            metadata["t5cls.labels"] = json.dumps(list(task.classes), ensure_ascii=False)
-            metadata["t5cls.template"] = task.template.template
-        else:
-            metadata["t5cls.config"] = self.config.text
-        metadata["t5cls.dtype"] = str(scorer.model.dtype).removeprefix("torch.")
-        metadata["t5cls.options"] = json.dumps(
-            {"text_column": self.options.text_column, "on_null": self.options.on_null, "max_length": scorer.max_length,
-             "label_end": scorer.label_end}
-        )
-        return metadata
+        return provenance(self.options, self.tasks, self.config, scorer)
 
 
-def _template_values(table: pa.Table, columns: list[str]) -> dict[str, list[str]]:
-    values = {}
-    for name in columns:
-        values[name] = ["" if v is None else str(v) for v in table.column(name).to_pylist()]
-    return values
+def bind_tasks(tasks: list[Task], config: Config | None, scorer: LabelScorer) -> list[TaskScorer]:
+    """Tasks bound to the model; errors of a config's task name the file and the task."""
+    return [TaskScorer(task, scorer, f"{config.path}: task {task.name!r}" if config else "") for task in tasks]
+
+
+def provenance(options: ScoreOptions, tasks: list[Task], config: Config | None, scorer: LabelScorer) -> dict[str, str]:
+    """Key-value metadata stored in Parquet output: the labels and template, or the config."""
+    metadata = {
+        "t5cls.version": __version__,
+        "t5cls.model": scorer.name_or_path,
+        "t5cls.model_revision": str(getattr(scorer.model.config, "_commit_hash", None) or "local"),
+    }
+    if config is None:
+        metadata["t5cls.labels"] = json.dumps(list(tasks[0].classes), ensure_ascii=False)
+        metadata["t5cls.template"] = tasks[0].template.template
+    else:
+        metadata["t5cls.config"] = config.text
+    metadata["t5cls.dtype"] = str(scorer.model.dtype).removeprefix("torch.")
+    metadata["t5cls.options"] = json.dumps(
+        {"text_column": options.text_column, "on_null": options.on_null, "max_length": scorer.max_length,
+         "label_end": scorer.label_end, "chat": scorer.chat}
+    )
+    return metadata
 
 
 def _persistent(counters: Counter) -> dict[str, int]:
@@ -322,12 +281,6 @@ def _check_output_path(options: ScoreOptions) -> None:
         raise InputError(f"{output}: output directory {directory} does not exist")
     if options.input != "-" and os.path.exists(output) and os.path.samefile(output, options.input):
         raise InputError(f"{output}: output path is the input file; write to a different path")
-
-
-def _head_digest(path: str, size: int = 1 << 20) -> str:
-    """SHA-256 of the first MiB: with size and mtime, enough to notice a changed input."""
-    with open(path, "rb") as stream:
-        return hashlib.sha256(stream.read(size)).hexdigest()
 
 
 _DONE = object()

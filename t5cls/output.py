@@ -66,7 +66,7 @@ class FileOutput:
         checkpoint = self.parts_dir / CHECKPOINT
         if resume and checkpoint.exists():
             state = json.loads(checkpoint.read_text())
-            _check_same_run(state["fingerprint"], fingerprint, self.path)
+            check_same_run(state["fingerprint"], fingerprint, self.path)
             self._remove_unlisted_parts(state)
             return state
         if self.parts_dir.exists():
@@ -120,7 +120,8 @@ class FileOutput:
         shutil.rmtree(self.parts_dir)
 
 
-def _check_same_run(saved: dict[str, str], current: dict[str, str], path: Path) -> None:
+def check_same_run(saved: dict[str, str], current: dict[str, str], path: Path) -> None:
+    """Name the first part of the fingerprint that changed since the checkpoint."""
     for key in sorted(set(saved) | set(current)):
         if saved.get(key) != current.get(key):
             raise InputError(

@@ -13,6 +13,8 @@ report line numbers when values contain newlines, and both matter more here than
 from __future__ import annotations
 
 import csv
+import fnmatch
+import hashlib
 import io
 import json
 import os
@@ -21,6 +23,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pyarrow as pa
+import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from t5cls.errors import InputError
@@ -58,14 +61,16 @@ class InputSource:
 
 
 def open_input(path: str, chunk_rows: int, fmt: str | None = None) -> InputSource:
-    """Open ``path`` (or stdin for ``-``) and read just enough to know its columns."""
+    """Open ``path`` (a local path, a URI pyarrow understands, or ``-`` for stdin) and read its columns."""
     fmt = input_format(path, fmt)
-    if path != "-" and not os.path.isfile(path):
-        raise InputError(f"{path}: no such file" if not os.path.exists(path) else f"{path}: not a regular file")
     try:
-        if fmt == "parquet":
-            return _open_parquet(path, chunk_rows)
-        stream = _binary_stream(path)
+        if path == "-":
+            stream = sys.stdin.buffer
+        else:
+            filesystem, inner = existing_file(path)
+            if fmt == "parquet":
+                return _open_parquet(path, filesystem.open_input_file(inner), chunk_rows)
+            stream = filesystem.open_input_stream(inner, compression="detect")
     except OSError as err:
         raise InputError(f"{path}: cannot read ({err.strerror or err})") from err
     if fmt == "csv":
@@ -73,16 +78,84 @@ def open_input(path: str, chunk_rows: int, fmt: str | None = None) -> InputSourc
     return _open_jsonl(path, stream, chunk_rows)
 
 
-def _binary_stream(path: str) -> io.BufferedIOBase:
-    """A binary stream over stdin or the file, decompressed when the extension says so."""
-    if path == "-":
-        return sys.stdin.buffer
-    return pa.input_stream(path, compression="detect")
-
-
-def _open_parquet(path: str, chunk_rows: int) -> InputSource:
+def filesystem_of(path: str) -> tuple[pafs.FileSystem, str]:
+    """The filesystem and inner path of a local path or of a URI (``s3://``, ``gs://``, ``file://``...)."""
+    if "://" not in path:
+        return pafs.LocalFileSystem(), os.path.abspath(path)
     try:
-        parquet = pq.ParquetFile(path)
+        return pafs.FileSystem.from_uri(path)
+    except (pa.ArrowException, ValueError, OSError) as err:
+        raise InputError(f"{path}: cannot open this location ({err})") from None
+
+
+def existing_file(path: str) -> tuple[pafs.FileSystem, str]:
+    """`filesystem_of` for a path that must be an existing regular file."""
+    filesystem, inner = filesystem_of(path)
+    kind = filesystem.get_file_info(inner).type
+    if kind == pafs.FileType.NotFound:
+        raise InputError(f"{path}: no such file")
+    if kind != pafs.FileType.File:
+        raise InputError(f"{path}: not a regular file")
+    return filesystem, inner
+
+
+GLOB_CHARACTERS = "*?["
+
+
+def list_input_files(spec: str) -> list[str]:
+    """The files a spec names, sorted: a file, a folder (searched recursively), or a glob; paths or URIs.
+
+    Files and folders whose names start with ``.`` or ``_`` are skipped inside folders, as Spark,
+    Ray and pyarrow datasets do (``_SUCCESS``, ``.crc``, hidden parts).
+    """
+    scheme = spec[: spec.index("://") + 3] if "://" in spec else ""
+    glob_at = min((spec.index(char) for char in GLOB_CHARACTERS if char in spec), default=None)
+    if glob_at is not None:  # a URI cannot hold glob characters: open the folder before the first one
+        folder = spec[:glob_at].rpartition("/")[0]
+        filesystem, base = filesystem_of(folder or ".")
+        pattern = base.rstrip("/") + "/" + spec[len(folder):].lstrip("/")
+        found = [info.path for info in _files_under(filesystem, base) if fnmatch.fnmatchcase(info.path, pattern)]
+    else:
+        filesystem, inner = filesystem_of(spec)
+        if filesystem.get_file_info(inner).type != pafs.FileType.Directory:
+            existing_file(spec)
+            return [spec]
+        found = [info.path for info in _files_under(filesystem, inner) if _is_data_file(info.path, inner)]
+    if not found:
+        raise InputError(f"{spec}: no CSV, JSONL or Parquet files found there")
+    relative = not scheme and not os.path.isabs(spec)
+    return [os.path.relpath(path) if relative else scheme + path for path in sorted(found)]
+
+
+def _files_under(filesystem: pafs.FileSystem, folder: str) -> list[pafs.FileInfo]:
+    selector = pafs.FileSelector(folder, recursive=True, allow_not_found=True)
+    return [info for info in filesystem.get_file_info(selector) if info.type == pafs.FileType.File]
+
+
+def _is_data_file(path: str, folder: str) -> bool:
+    """Not hidden (``.``/``_`` anywhere below ``folder``) and with an input extension."""
+    parts = os.path.relpath(path, folder).split(os.sep)
+    if any(part.startswith((".", "_")) for part in parts):
+        return False
+    try:
+        input_format(path)
+    except InputError:
+        return False
+    return True
+
+
+def file_identity(path: str, head_bytes: int = 1 << 20) -> list:
+    """Size, modification time and SHA-256 of the first MiB: enough to notice a changed input on resume."""
+    filesystem, inner = existing_file(path)
+    info = filesystem.get_file_info(inner)
+    with filesystem.open_input_stream(inner) as stream:
+        head = hashlib.sha256(stream.read(head_bytes)).hexdigest()
+    return [info.size, info.mtime_ns, head]
+
+
+def _open_parquet(path: str, source: pa.NativeFile, chunk_rows: int) -> InputSource:
+    try:
+        parquet = pq.ParquetFile(source)
     except (pa.ArrowException, OSError) as err:
         raise InputError(f"{path}: not a readable Parquet file ({err})") from err
     chunks = (pa.Table.from_batches([batch]) for batch in parquet.iter_batches(batch_size=chunk_rows))

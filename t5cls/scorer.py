@@ -21,7 +21,8 @@ import numpy as np
 import torch
 
 from t5cls import modes
-from t5cls.causal import CausalEngine, check_labels_in_context, prompt_end, tokenize_labels_in_context
+from t5cls.causal import PLAIN, CausalEngine, chat_continuation, chat_prompt, check_labels_in_context, prompt_end
+from t5cls.causal import tokenize_labels_in_context
 from t5cls.engine import Seq2SeqEngine
 from t5cls.errors import InputError, ModelLoadError, NumericError
 from t5cls.labels import LabelTrie, parse_labels, tokenize_labels
@@ -113,11 +114,19 @@ class LabelScorer:
     """Exact label probabilities from an encoder-decoder or a decoder-only model.
 
     ``label_end`` (decoder-only models) says what completes a label: ``none`` (the default),
-    ``eos`` or a text; see `t5cls.causal`. Encoder-decoder labels always end with EOS.
+    ``eos`` or a text; see `t5cls.causal`. Encoder-decoder labels always end with EOS. ``chat``
+    (decoder-only instruct models) puts each prompt in the tokenizer's chat template as the
+    user's turn; the label is the start of the assistant's answer.
+
+    ``max_length`` bounds what the model reads: the input for an encoder-decoder model; for a
+    decoder-only model, the prompt plus the longest label, so that the label always fits. Long
+    decoder-only prompts are cut from the left (``truncation_side = "left"`` is set on the
+    tokenizer), keeping their end, where templates put the question.
     """
 
     def __init__(
-        self, model, tokenizer, *, batch_size: int | None = None, max_length: int | None = None, label_end: str | None = None
+        self, model, tokenizer, *, batch_size: int | None = None, max_length: int | None = None,
+        label_end: str | None = None, chat: bool = False,
     ):
         self.model = model.eval()
         self.tokenizer = tokenizer
@@ -125,6 +134,12 @@ class LabelScorer:
         self.engine = CausalEngine(self.model) if self.causal else Seq2SeqEngine(self.model)
         if not self.causal and label_end not in (None, "eos"):
             raise InputError("--label-end applies to decoder-only models; encoder-decoder labels always end with EOS")
+        if not self.causal and chat:
+            raise InputError("--chat applies to decoder-only instruct models; encoder-decoder prompts are used as they are")
+        self.chat = chat
+        self.continuation = chat_continuation(tokenizer) if chat else PLAIN
+        if self.causal:
+            tokenizer.truncation_side = "left"
         self.label_end = label_end or ("none" if self.causal else "eos")
         self.device = self.engine.device
         self.auto_batch_size = batch_size is None
@@ -143,6 +158,7 @@ class LabelScorer:
         max_length: int | None = None,
         revision: str | None = None,
         label_end: str | None = None,
+        chat: bool = False,
     ) -> LabelScorer:
         """Load a hub name or local folder; ``batch_size=None`` picks one for the device.
 
@@ -166,7 +182,8 @@ class LabelScorer:
             ) from err
         if tokenizer.pad_token is None:  # GPT-2-style tokenizers have none; padding is masked, so EOS serves
             tokenizer.pad_token = tokenizer.eos_token
-        scorer = cls(model.to(torch_device), tokenizer, batch_size=batch_size, max_length=max_length, label_end=label_end)
+        scorer = cls(model.to(torch_device), tokenizer, batch_size=batch_size, max_length=max_length, label_end=label_end,
+                     chat=chat)
         scorer.name_or_path = name
         return scorer
 
@@ -183,7 +200,7 @@ class LabelScorer:
         if key not in self._tries:
             parsed = parse_labels(list(labels))
             if self.causal:
-                sequences = tokenize_labels_in_context(self.tokenizer, parsed, self.label_end)
+                sequences = tokenize_labels_in_context(self.tokenizer, parsed, self.label_end, self.continuation)
             else:
                 sequences = tokenize_labels(self.tokenizer, parsed)
             self._tries[key] = sequences, LabelTrie.build(sequences, self.engine.start_token_id)
@@ -199,9 +216,10 @@ class LabelScorer:
         `_by_length_batches` for what happens on CUDA out-of-memory.
         """
         trie = self.label_trie(labels)
-        tokens = texts if isinstance(texts, TokenizedTexts) else self.tokenize(texts)
+        tokens = texts if isinstance(texts, TokenizedTexts) else self.tokenize(texts, self.label_room(labels))
         if tokens.prompt_ends is not None:
-            check_labels_in_context(self.tokenizer, tokens.prompt_ends, labels, self.label_ids(labels), self.label_end)
+            check_labels_in_context(self.tokenizer, tokens.prompt_ends, labels, self.label_ids(labels), self.label_end,
+                                    self.continuation)
         logprobs = self._by_length_batches(tokens.ids, len(labels), lambda ids, mask: self.engine.label_logprobs(ids, mask, trie))
         return LabelScores(list(labels), logprobs, tokens.truncated)
 
@@ -210,7 +228,7 @@ class LabelScorer:
 
         This is what the ``first`` scoring mode restricts its softmax to; batched like `score`.
         """
-        tokens = texts if isinstance(texts, TokenizedTexts) else self.tokenize(texts)
+        tokens = texts if isinstance(texts, TokenizedTexts) else self.tokenize(texts, room=1)
         columns = torch.as_tensor(list(token_ids), device=self.device)
         return self._by_length_batches(
             tokens.ids, len(columns), lambda ids, mask: self.engine.first_token_logits(ids, mask)[:, columns]
@@ -242,21 +260,33 @@ class LabelScorer:
         self.batch_size //= 2
         torch.cuda.empty_cache()
 
-    def tokenize(self, texts: Sequence[str]) -> TokenizedTexts:
-        """Token ids cut to ``max_length``, and which texts were cut.
+    def label_room(self, labels: Sequence[str]) -> int:
+        """Tokens a decoder-only prompt must leave free for ``labels`` (0 for encoder-decoder models)."""
+        return max(map(len, self.label_ids(labels))) if self.causal else 0
 
-        Tokenizing one token past the limit tells which texts are too long without a second
-        full pass; only those are tokenized again at the limit, so the cut matches the
-        tokenizer's own truncation (EOS kept). A decoder-only model's prompts lose their trailing
-        whitespace: the label brings its own leading space (see `t5cls.causal`).
+    def tokenize(self, texts: Sequence[str], room: int = 0) -> TokenizedTexts:
+        """Token ids cut to ``max_length - room``, and which texts were cut.
+
+        ``room`` keeps space for the label tokens a decoder-only model reads after the prompt
+        (`label_room`). Tokenizing one token past the limit tells which texts are too long
+        without a second full pass; only those are tokenized again at the limit, so the cut
+        matches the tokenizer's own truncation (special tokens kept). Decoder-only prompts go
+        through `t5cls.causal.Continuation` (trailing whitespace dropped, or the chat template).
         """
-        if self.causal:
-            texts = [text.rstrip() for text in texts]
-        probe = self.tokenizer(list(texts), truncation=True, max_length=self.max_length + 1).input_ids
-        truncated = np.array([len(ids) > self.max_length for ids in probe], dtype=bool)
+        limit = self.max_length - room
+        if limit < 1:
+            raise InputError(f"--max-length {self.max_length} leaves no room for a prompt before labels of {room} tokens")
+        special = True
+        if self.chat:
+            texts, special = [chat_prompt(self.tokenizer, text) for text in texts], False  # the template has them
+        elif self.causal:
+            texts = [self.continuation.prompt(text) for text in texts]
+        probe = self.tokenizer(list(texts), truncation=True, max_length=limit + 1, add_special_tokens=special).input_ids
+        truncated = np.array([len(ids) > limit for ids in probe], dtype=bool)
         too_long = np.flatnonzero(truncated)
         if len(too_long):
-            cut = self.tokenizer([texts[i] for i in too_long], truncation=True, max_length=self.max_length).input_ids
+            cut = self.tokenizer([texts[i] for i in too_long], truncation=True, max_length=limit,
+                                 add_special_tokens=special).input_ids
             for i, ids in zip(too_long, cut):
                 probe[i] = ids
         return TokenizedTexts(probe, truncated, [prompt_end(text) for text in texts] if self.causal else None)

@@ -90,6 +90,7 @@ class TaskScorer:
             raise self._error(str(err)) from None
         self.lengths = np.array([len(label_ids) for label_ids in ids], dtype=np.float64)
         self.first_tokens = self._distinct_first_tokens(ids) if task.mode == "first" else []
+        self.room = 0 if not scorer.causal else 1 if task.mode == "first" else scorer.label_room(self.labels)
 
     def _error(self, message: str) -> InputError:
         return InputError(f"{self.where}: {message}" if self.where else message)
@@ -110,6 +111,10 @@ class TaskScorer:
 
     def prompts(self, columns: Mapping[str, Sequence[str]]) -> list[str]:
         return task_prompts(self.task, columns)
+
+    def tokenize(self, columns: Mapping[str, Sequence[str]]) -> TokenizedTexts:
+        """The chunk's prompts as token ids, leaving a decoder-only model room for the labels."""
+        return self.scorer.tokenize(self.prompts(columns), room=self.room)
 
     def score(self, tokens: TokenizedTexts) -> TaskResult:
         """Score a chunk's prompts (from `prompts`, tokenized) into class log-scores and probabilities."""

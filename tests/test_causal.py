@@ -135,13 +135,83 @@ def test_first_token_logits_are_the_next_token_distribution(causal_dirs):
         torch.testing.assert_close(logits[row], expected, atol=1e-4, rtol=0)
 
 
-def test_pad_token_and_empty_or_too_long_prompts(causal_dirs):
+def test_pad_token_and_empty_prompts(causal_dirs):
     scorer = LabelScorer.from_pretrained(str(causal_dirs["gpt2"]), device="cpu")
     assert scorer.tokenizer.pad_token == scorer.tokenizer.eos_token  # GPT-2 has none of its own
     with pytest.raises(InputError, match="no tokens"):
         scorer.score(["Answer:", " "], SINGLE)
-    with pytest.raises(InputError, match="past the model's 128 positions"):
-        scorer.score(["word " * 200], MULTI)
+
+
+def brute_force_tail(model_dir, text, labels, limit):
+    """log p(label | <s> if the tokenizer adds one, then the prompt's last tokens up to ``limit``), one forward each."""
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    model = AutoModelForCausalLM.from_pretrained(model_dir).eval()
+    plain = tokenizer(text, add_special_tokens=False).input_ids
+    bos = tokenizer(text).input_ids[: -len(plain)]
+    prompt = bos + plain[len(bos) - limit :]
+    row = []
+    for label in labels:
+        label_ids = tokenizer(text + " " + label, add_special_tokens=False).input_ids[len(plain) :]
+        ids = prompt + label_ids
+        with torch.no_grad():
+            logprobs = model(torch.tensor([ids])).logits[0].log_softmax(-1)
+        row.append(sum(logprobs[t - 1, ids[t]].item() for t in range(len(prompt), len(ids))))
+    return np.array(row)
+
+
+@pytest.mark.parametrize("kind", ["gpt2", "llama"])
+@pytest.mark.parametrize("max_length", [None, 40])
+def test_long_prompts_lose_their_start_and_leave_room_for_the_labels(causal_dirs, kind, max_length):
+    """A prompt past the limit keeps its end (the question) and fits with the longest label in the window."""
+    text = "word " * 200 + "the movie was great. Sentiment:"
+    scorer = LabelScorer.from_pretrained(str(causal_dirs[kind]), device="cpu", max_length=max_length)
+    room = max(map(len, scorer.label_ids(MULTI)))
+    limit = (max_length or 128) - room  # the tiny models have 128 positions
+    tokens = scorer.tokenize([text, "short. Answer:"], room)
+    assert [len(ids) for ids in tokens.ids][0] == limit and list(tokens.truncated) == [True, False]
+    scores = scorer.score([text], MULTI)
+    assert scores.truncated.tolist() == [True]
+    np.testing.assert_allclose(scores.logprobs[0], brute_force_tail(causal_dirs[kind], text, MULTI, limit), atol=1e-4)
+
+
+def test_max_length_must_leave_room_for_a_prompt(causal_dirs):
+    scorer = LabelScorer.from_pretrained(str(causal_dirs["llama"]), device="cpu", max_length=3)
+    with pytest.raises(InputError, match="--max-length 3 leaves no room for a prompt before labels of"):
+        scorer.score(["Answer:"], MULTI)
+
+
+CHAT_TEMPLATE = (
+    "{% for m in messages %}<s>{{ m['role'] }}\n{{ m['content'] }}</s>\n{% endfor %}"
+    "{% if add_generation_prompt %}<s>assistant\n{% endif %}"
+)
+
+
+def test_chat_wraps_the_prompt_and_scores_the_answer_after_the_assistant_header(causal_dirs):
+    tokenizer = AutoTokenizer.from_pretrained(causal_dirs["llama"])
+    tokenizer.chat_template = CHAT_TEMPLATE
+    model = AutoModelForCausalLM.from_pretrained(causal_dirs["llama"]).eval()
+    scorer = LabelScorer(model, tokenizer, chat=True, label_end="eos")
+    texts = ["Is this review positive? the movie was great", "Is this review positive? awful film"]
+    expected = []
+    for text in texts:
+        chat = f"<s>user\n{text}</s>\n<s>assistant\n"
+        prompt = tokenizer(chat, add_special_tokens=False).input_ids
+        row = []
+        for label in MULTI:
+            ids = tokenizer(chat + label, add_special_tokens=False).input_ids + [tokenizer.eos_token_id]
+            assert ids[: len(prompt)] == prompt
+            with torch.no_grad():
+                logprobs = model(torch.tensor([ids])).logits[0].log_softmax(-1)
+            row.append(sum(logprobs[t - 1, ids[t]].item() for t in range(len(prompt), len(ids))))
+        expected.append(row)
+    np.testing.assert_allclose(scorer.score(texts, MULTI).logprobs, expected, atol=1e-4)
+
+
+def test_chat_needs_a_chat_template_and_a_decoder_only_model(causal_dirs, t5_dir):
+    with pytest.raises(InputError, match="no chat template"):
+        LabelScorer.from_pretrained(str(causal_dirs["llama"]), device="cpu", chat=True)
+    with pytest.raises(InputError, match="--chat applies to decoder-only"):
+        LabelScorer.from_pretrained(str(t5_dir), device="cpu", chat=True)
 
 
 def test_label_end_is_for_decoder_only_models(t5_dir):
@@ -165,3 +235,28 @@ def test_decoder_only_model_through_the_cli_with_label_end(causal_dirs, tmp_path
     expected = brute_force(causal_dirs["llama"], prompts, ["positive", "negative", "not sure"], label_end="eos")
     np.testing.assert_allclose([[float(r[f"logp_{l}"]) for l in ("positive", "negative", "not sure")] for r in rows],
                                expected, atol=1e-4)
+
+
+def test_chat_through_the_cli(causal_dirs, tmp_path):
+    import csv
+    import io
+    import shutil
+
+    from conftest import run_cli
+
+    model_dir = shutil.copytree(causal_dirs["llama"], tmp_path / "chat-model")
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    tokenizer.chat_template = CHAT_TEMPLATE
+    tokenizer.save_pretrained(model_dir)
+    (tmp_path / "in.csv").write_text("text\nthe movie was great\nawful film\n")
+    args = ["score", tmp_path / "in.csv", "-l", "positive,negative,not sure", "-m", model_dir, "-t", "Review: {text}",
+            "--chat", "--logprobs", "-q"]
+    plan = run_cli(*args, "--dry-run")
+    assert "  <s>user\n  Review: the movie was great</s>\n  <s>assistant\n" in plan.stdout.decode(), plan.stdout.decode()
+    result = run_cli(*args)
+    assert result.returncode == 0, result.stderr
+    rows = list(csv.DictReader(io.StringIO(result.stdout.decode())))
+    scorer = LabelScorer.from_pretrained(str(model_dir), device="cpu", chat=True)
+    expected = scorer.score(["Review: the movie was great", "Review: awful film"], ["positive", "negative", "not sure"])
+    np.testing.assert_allclose([[float(r[f"logp_{l}"]) for l in ("positive", "negative", "not sure")] for r in rows],
+                               expected.logprobs, atol=1e-5)
