@@ -90,7 +90,7 @@ def score(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output (the summary line stays).")] = False,
     log_every: Annotated[float, typer.Option(help="Seconds between progress lines when stderr is not a terminal.")] = 30.0,
     engine: Annotated[str, typer.Option(help="local, or ray: INPUT may be a folder, glob or URI, -o a folder of Parquet parts.")] = "local",
-    num_workers: Annotated[int, typer.Option(help="--engine ray: actors, each with its own copy of the model.")] = 1,
+    num_workers: Annotated[Optional[int], typer.Option(help="--engine ray: actors, each with its own copy of the model \\[default: one per GPU with --gpus-per-worker, else 1].")] = None,
     gpus_per_worker: Annotated[float, typer.Option(help="--engine ray: GPUs per actor (0: CPU).")] = 0.0,
     cpus_per_worker: Annotated[float, typer.Option(help="--engine ray: CPUs per actor.")] = 1.0,
     debug: Debug = False,
@@ -155,7 +155,7 @@ def _score_on_ray(options, model_args: dict, layout: tuple, dry_run: bool, progr
 
     job = RayScoreJob(options, model_args, RayOptions(*layout))
     if dry_run:
-        print(f"engine: ray, {len(job.files)} input files, {job.ray_options.num_workers} workers; first file:")
+        print(f"engine: ray, {len(job.files)} input files; the first one:")
         return _score_locally(replace(options, input=job.files[0], output=None), model_args, True, progress)
     with StopRequest().installed() as stop:
         return job.run(progress, stop)

@@ -28,7 +28,7 @@ import shutil
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -57,9 +57,13 @@ WORKER_ERROR = re.compile(r"^t5cls\.errors\.(InputError|ModelLoadError|NumericEr
 
 @dataclass
 class RayOptions:
-    """How the actor pool is laid out: one model per worker."""
+    """How the actor pool is laid out: one model per worker.
 
-    num_workers: int = 1
+    ``num_workers=None``: one worker per ``gpus_per_worker`` GPUs of the cluster when workers
+    use GPUs (every GPU busy), else one worker.
+    """
+
+    num_workers: int | None = None
     gpus_per_worker: float = 0.0
     cpus_per_worker: float = 1.0
 
@@ -71,8 +75,8 @@ class WorkerSpec:
     options: ScoreOptions
     tasks: list[Task]
     config: Config | None
-    model: dict = field(default_factory=dict)  # keyword arguments of LabelScorer.from_pretrained
-    parts_dir: str = ""
+    model: dict  # keyword arguments of LabelScorer.from_pretrained
+    parts_dir: str
 
 
 class ScoreWorker:
@@ -109,8 +113,8 @@ class ScoreWorker:
 
 
 def part_name(file: int, chunk: int) -> str:
-    """Zero-padded so that sorting the names sorts the rows into input order."""
-    return f"part-{file:05d}-{chunk:08d}.parquet"
+    """Zero-padded so that sorting the names sorts the rows into input order (up to 10^6 files, 10^9 chunks each)."""
+    return f"part-{file:06d}-{chunk:09d}.parquet"
 
 
 def read_chunks(batch: dict[str, np.ndarray], chunk_rows: int, input_format: str | None,
@@ -211,11 +215,16 @@ class RayScoreJob:
         spec = WorkerSpec(self.options, self.tasks, self.config, self.model, str(self.parts_dir))
         files = ray.data.from_items([{"file": i, "path": path} for i, path in enumerate(self.files)],
                                     override_num_blocks=len(self.files))
-        chunks = files.map_batches(read_chunks, batch_size=1, num_cpus=0.5, fn_kwargs={
-            "chunk_rows": self.options.chunk_rows, "input_format": self.options.input_format, "done": done})
+        workers = self._pool_size(ray)
+        # Reads reserve no CPU, so actors holding every CPU cannot starve the reads that feed them;
+        # the pool caps how many files are open at once instead.
+        chunks = files.map_batches(
+            read_chunks, batch_size=1, num_cpus=0, compute=ray.data.TaskPoolStrategy(size=workers + 1),
+            fn_kwargs={"chunk_rows": self.options.chunk_rows, "input_format": self.options.input_format, "done": done},
+        )
         summaries = chunks.map_batches(
             self.worker_class, fn_constructor_kwargs={"spec": spec}, batch_size=1,
-            compute=ray.data.ActorPoolStrategy(size=self.ray_options.num_workers),
+            compute=ray.data.ActorPoolStrategy(size=workers),
             num_gpus=self.ray_options.gpus_per_worker or None,
             num_cpus=self.ray_options.cpus_per_worker,
         )
@@ -223,6 +232,18 @@ class RayScoreJob:
             yield from summaries.iter_rows()
         except Exception as err:  # a worker's error reaches here wrapped in Ray's traceback text
             raise _worker_error(err) from err
+
+
+    def _pool_size(self, ray) -> int:
+        layout = self.ray_options
+        if layout.num_workers is not None:
+            return layout.num_workers
+        if not layout.gpus_per_worker:
+            return 1
+        gpus = ray.cluster_resources().get("GPU", 0)
+        if gpus < layout.gpus_per_worker:
+            raise InputError(f"--gpus-per-worker {layout.gpus_per_worker:g}: the Ray cluster has {gpus:g} GPUs")
+        return int(gpus // layout.gpus_per_worker)
 
 
 class PartsFolder:
@@ -233,7 +254,8 @@ class PartsFolder:
         self.done: dict[tuple[int, int], dict] = {}
         if resume and (path / JOB_FILE).exists():
             check_same_run(json.loads((path / JOB_FILE).read_text()), fingerprint, path)
-            self.done = {(s["file"], s["chunk"]): s for s in map(json.loads, (path / DONE_FILE).read_text().splitlines())}
+            self.done = {(s["file"], s["chunk"]): s for s in _logged_summaries(path / DONE_FILE)}
+            _rewrite_log(path / DONE_FILE, self.done.values())  # without a cut-short last line to append after
             return
         if path.exists():
             shutil.rmtree(path)
@@ -282,6 +304,23 @@ class PartsFolder:
                 **{key: sum(s[key] for s in summaries) for key in ("input_rows", "rows", "skipped", "truncated")}}
 
 
+def _logged_summaries(log: Path) -> list[dict]:
+    """The chunks a log records; a last line cut short by a kill is dropped (its chunk is scored again)."""
+    summaries = []
+    for line in log.read_text().splitlines():
+        try:
+            summaries.append(json.loads(line))
+        except json.JSONDecodeError:
+            break
+    return summaries
+
+
+def _rewrite_log(log: Path, summaries) -> None:
+    temporary = log.with_name(log.name + ".tmp")
+    temporary.write_text("".join(json.dumps(summary) + "\n" for summary in summaries))
+    os.replace(temporary, log)
+
+
 def _check_ray_options(options: ScoreOptions, ray_options: RayOptions) -> None:
     if options.input == "-":
         raise InputError("--engine ray reads files, folders, globs or URIs, not stdin")
@@ -291,7 +330,7 @@ def _check_ray_options(options: ScoreOptions, ray_options: RayOptions) -> None:
         raise InputError("--engine ray writes Parquet only; drop --format")
     if options.rank_by or (options.config and any(task.rank_by for task in load_config(options.config).tasks)):
         raise InputError("ranking (rank_by) needs a second pass over the whole output; run it with the local engine")
-    if ray_options.num_workers < 1:
+    if ray_options.num_workers is not None and ray_options.num_workers < 1:
         raise InputError("--num-workers must be at least 1")
     if ray_options.gpus_per_worker < 0 or ray_options.cpus_per_worker <= 0:
         raise InputError("--gpus-per-worker must be ≥ 0 and --cpus-per-worker > 0")

@@ -20,6 +20,7 @@ import pytest
 from conftest import SINGLE_THREAD, assert_one_line_error, run_cli
 
 ray = pytest.importorskip("ray")
+pytestmark = pytest.mark.timeout(300)  # a scheduling deadlock (reads starved by actors) hangs rather than fails
 
 from t5cls.job import ScoreJob, ScoreOptions  # noqa: E402
 from t5cls.progress import RowProgress  # noqa: E402
@@ -29,14 +30,15 @@ from t5cls.signals import Interrupted, StopRequest  # noqa: E402
 
 LABELS = "positive,negative,not sure"
 CHUNK = 4
-TWO_WORKERS = RayOptions(num_workers=2, cpus_per_worker=0.5)
+TWO_WORKERS = RayOptions(num_workers=2)  # every CPU held by an actor: the reads must still run
 
 ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers cannot import this test module
 
 
 @pytest.fixture(scope="module", autouse=True)
 def local_ray():
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
+    # Two GPUs that Ray schedules but torch cannot see: GPU actors get placed, then score on the CPU.
+    ray.init(num_cpus=2, num_gpus=2, include_dashboard=False, log_to_driver=False,
              runtime_env={"env_vars": {**SINGLE_THREAD, "HF_HUB_OFFLINE": "1"}})
     yield
     ray.shutdown()
@@ -100,6 +102,19 @@ def test_multi_file_dataset_equals_local_runs(dataset, t5_dir, tmp_path):
     assert not (tmp_path / ".scored.t5cls-parts").exists()
 
 
+def test_gpu_workers_default_to_one_per_gpu(dataset, t5_dir, tmp_path):
+    def pool(**layout):
+        return RayScoreJob(options(dataset, tmp_path / "scored"), model_args(t5_dir), RayOptions(**layout))._pool_size(ray)
+
+    assert (pool(), pool(gpus_per_worker=1), pool(gpus_per_worker=0.5), pool(num_workers=3, gpus_per_worker=1)) == (1, 2, 4, 3)
+    with pytest.raises(Exception, match="--gpus-per-worker 4: the Ray cluster has 2 GPUs"):
+        pool(gpus_per_worker=4)
+    out = tmp_path / "scored"
+    job = RayScoreJob(options(dataset, out), model_args(t5_dir), RayOptions(gpus_per_worker=1))
+    job.run(RowProgress(quiet=True), StopRequest())
+    assert_same_as_local(out, [dataset / "a.csv", dataset / "b.csv", dataset / "more" / "c.parquet"], t5_dir, tmp_path)
+
+
 def test_glob_of_uris(dataset, t5_dir, tmp_path):
     out = tmp_path / "scored"
     spec = f"file://{dataset}/[ab].csv"
@@ -145,6 +160,8 @@ def test_interrupted_run_resumes_to_the_same_output(dataset, t5_dir, tmp_path):
     with pytest.raises(Interrupted, match="--resume"):
         RayScoreJob(job_options, model_args(t5_dir), RayOptions()).run(RowProgress(quiet=True), StopAfterFirstChunk())
     assert not out.exists()
+    with open(tmp_path / ".scored.t5cls-parts" / "done.jsonl", "a") as log:
+        log.write('{"file": 0, "chunk": 1, "first')  # as if killed while logging the second chunk
     changed = replace(job_options, labels="positive,negative", resume=True)
     with pytest.raises(Exception, match="cannot resume .*options changed"):
         RayScoreJob(changed, model_args(t5_dir), RayOptions()).run(RowProgress(quiet=True), StopRequest())
