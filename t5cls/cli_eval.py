@@ -50,12 +50,17 @@ def calibrate_command(
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or mps.")] = "auto",
     dtype: Annotated[str, typer.Option(help="auto (bfloat16 on CUDA, else float32), float32, bfloat16, float16.")] = "auto",
     batch_size: Annotated[str, typer.Option(help="Rows per model batch, or 'auto'.")] = "auto",
+    label_end: Annotated[Optional[str], typer.Option(help="Decoder-only models: none, eos or a text, as for `score`.")] = None,
+    chat: Annotated[bool, typer.Option("--chat", help="Decoder-only instruct models: the chat template, as for `score`.")] = False,
     debug: Debug = False,
 ) -> None:
-    """Fit a softmax temperature on a labelled dev file and write it as a task config for `score --config`."""
+    """Fit a softmax temperature on a labelled dev file and write it as a task config for `score --config`.
+
+    Fit with the model options you will score with (--label-end, --chat): T belongs to those scores.
+    """
     run_calibrate(
         dev=dev, gold=gold, labels=labels, output=output, model=model, template=template, text_column=text_column,
-        task=task, device=device, dtype=dtype, batch_size=batch_size,
+        task=task, device=device, dtype=dtype, batch_size=batch_size, label_end=label_end, chat=chat,
     )
 
 
@@ -83,6 +88,7 @@ def run_eval(*, scored: str, gold: str, task: str | None = None, json_output: bo
 def run_calibrate(
     *, dev: str, gold: str, labels: str, output: str, model: str | None = None, template: str | None = None,
     text_column: str = "text", task: str = "default", device: str = "auto", dtype: str = "auto", batch_size: str = "auto",
+    label_end: str | None = None, chat: bool = False,
 ) -> None:
     """Check the inputs, score the dev file, fit T, write the config and print before/after."""
     from rich.console import Console
@@ -97,7 +103,8 @@ def run_calibrate(
     rows_per_batch = parse_batch_size(batch_size)
     _check_output_folder(output)
     dev_set = read_dev_file(dev, prompt, label_list, gold)  # before the model loads: bad input fails fast
-    scorer = LabelScorer.from_pretrained(model, device=device, dtype=dtype, batch_size=rows_per_batch)
+    scorer = LabelScorer.from_pretrained(model, device=device, dtype=dtype, batch_size=rows_per_batch,
+                                         label_end=label_end, chat=chat)
     logprobs = scorer.score(dev_set.prompts, label_list).logprobs
     result = calibrate(logprobs, dev_set.gold)
     fitted = FittedTask(task, prompt.template, text_column, label_list, result.temperature)

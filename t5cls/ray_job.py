@@ -52,6 +52,7 @@ MANIFEST = "_t5cls.json"
 JOB_FILE = "job.json"
 DONE_FILE = "done.jsonl"
 RAY_INPUT_FORMATS = ("csv", "parquet")
+COUNTS = ("input_rows", "rows", "skipped", "truncated")  # per chunk, summed per file and per run
 WORKER_ERROR = re.compile(r"^t5cls\.errors\.(InputError|ModelLoadError|NumericError): (.*)$", re.M)
 
 
@@ -276,32 +277,36 @@ class PartsFolder:
             log.write(json.dumps(summary) + "\n")
 
     def counters(self) -> dict[str, int]:
-        keys = ("input_rows", "rows", "skipped", "truncated")
-        return {key: sum(summary[key] for summary in self.done.values()) for key in keys}
+        return {key: sum(summary[key] for summary in self.done.values()) for key in COUNTS}
 
     def finish(self, files: list[str], output: Path) -> None:
         """Check that every chunk of every file is in, write the manifest, and move the folder onto ``output``."""
-        inputs = [self._file_entry(index, path) for index, path in enumerate(files)]
+        by_file: dict[int, list[dict]] = {index: [] for index in range(len(files))}
+        for (file, _), summary in sorted(self.done.items()):
+            by_file[file].append(summary)
+        inputs = [_file_entry(path, by_file[index]) for index, path in enumerate(files)]
         any_summary = next(iter(self.done.values()))
         manifest = {"t5cls_version": __version__, "metadata": json.loads(any_summary["provenance"]),
                     "inputs": inputs, **self.counters()}
         (self.path / MANIFEST).write_text(json.dumps(manifest, indent=1, ensure_ascii=False))
-        for name in (JOB_FILE, DONE_FILE):
-            (self.path / name).unlink()
+        keep = {summary["part"] for summary in self.done.values()} | {MANIFEST}
+        for entry in self.path.iterdir():  # the log, and temporary files of attempts killed mid-write
+            if entry.name not in keep:
+                entry.unlink()
         _replace_folder(self.path, output)
 
-    def _file_entry(self, index: int, path: str) -> dict:
-        chunks = sorted((chunk, s) for (file, chunk), s in self.done.items() if file == index)
-        expected_row = 0
-        for position, (chunk, summary) in enumerate(chunks):
-            if chunk != position or summary["first_row"] != expected_row:
-                raise RuntimeError(f"{path}: chunk {position} is missing from the Ray run's results")
-            expected_row += summary["input_rows"]
-        if not chunks or not chunks[-1][1]["last"]:
-            raise RuntimeError(f"{path}: the last chunk is missing from the Ray run's results")
-        summaries = [summary for _, summary in chunks]
-        return {"path": path, "parts": [s["part"] for s in summaries],
-                **{key: sum(s[key] for s in summaries) for key in ("input_rows", "rows", "skipped", "truncated")}}
+
+def _file_entry(path: str, summaries: list[dict]) -> dict:
+    """A file's line in the manifest, once its chunks are checked to be complete and in sequence."""
+    expected_row = 0
+    for position, summary in enumerate(summaries):
+        if summary["chunk"] != position or summary["first_row"] != expected_row:
+            raise RuntimeError(f"{path}: chunk {position} is missing from the Ray run's results")
+        expected_row += summary["input_rows"]
+    if not summaries or not summaries[-1]["last"]:
+        raise RuntimeError(f"{path}: the last chunk is missing from the Ray run's results")
+    return {"path": path, "parts": [s["part"] for s in summaries],
+            **{key: sum(s[key] for s in summaries) for key in COUNTS}}
 
 
 def _logged_summaries(log: Path) -> list[dict]:

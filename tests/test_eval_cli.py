@@ -150,3 +150,23 @@ def test_calibrate_refuses_a_gold_label_outside_the_label_set_before_loading_a_m
     )
     assert_one_line_error(result, "row 3: gold label 'neutral' is not one of the labels (positive, negative)")
     assert not (tmp_path / "fitted.toml").exists()
+
+
+def test_calibrate_a_decoder_only_model_with_the_label_end_it_will_score_with(tmp_path):
+    """Calibrate fits the scores `score --label-end eos` gives (its NLL at T = 1), not the default label end's."""
+    from t5cls import LabelScorer
+    from t5cls.calibration import calibrate, read_dev_file
+    from t5cls.prompts import PromptTemplate
+    from tiny_causal_models import build_causal
+
+    model_dir = build_causal(tmp_path / "llama", "llama")
+    template = "Review: {text}\nSentiment:"
+    result = t5cls("calibrate", str(SAMPLE), "--gold", "label", "--labels", ",".join(LABELS), "--model", str(model_dir),
+                   "-t", template, "--label-end", "eos", "-o", str(tmp_path / "fitted.toml"))
+    assert result.returncode == 0, result.stderr
+    dev = read_dev_file(str(SAMPLE), PromptTemplate(template), LABELS, "label")
+    nll_row = next(line for line in result.stdout.splitlines() if "NLL" in line)
+    for label_end in ("eos", "none"):
+        logprobs = LabelScorer.from_pretrained(str(model_dir), label_end=label_end).score(dev.prompts, LABELS).logprobs
+        before = f"{calibrate(logprobs, dev.gold).nll_before:.4f}"
+        assert (before in nll_row) == (label_end == "eos"), (label_end, before, nll_row)

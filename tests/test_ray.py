@@ -162,6 +162,7 @@ def test_interrupted_run_resumes_to_the_same_output(dataset, t5_dir, tmp_path):
     assert not out.exists()
     with open(tmp_path / ".scored.t5cls-parts" / "done.jsonl", "a") as log:
         log.write('{"file": 0, "chunk": 1, "first')  # as if killed while logging the second chunk
+    (tmp_path / ".scored.t5cls-parts" / ".part-000000-000000002.parquet.0123.tmp").write_text("killed mid-write")
     changed = replace(job_options, labels="positive,negative", resume=True)
     with pytest.raises(Exception, match="cannot resume .*options changed"):
         RayScoreJob(changed, model_args(t5_dir), RayOptions()).run(RowProgress(quiet=True), StopRequest())
@@ -169,6 +170,7 @@ def test_interrupted_run_resumes_to_the_same_output(dataset, t5_dir, tmp_path):
     summary = resumed.run(RowProgress(quiet=True), StopRequest())
     assert summary.rows == 13 and summary.scored_now < 13
     assert_same_as_local(out, [str(dataset / "a.csv")], t5_dir, tmp_path)
+    assert sorted(p.name for p in out.iterdir()) == [MANIFEST] + [f"part-000000-00000000{i}.parquet" for i in range(4)]
 
 
 def test_cli_scores_a_folder_and_replaces_its_earlier_output(dataset, t5_dir, tmp_path):
