@@ -367,8 +367,12 @@ def _connect():
     except ImportError:
         raise InputError("--engine ray needs Ray: pip install 't5cls[ray]'") from None
     if not ray.is_initialized():
-        local = {} if os.environ.get("RAY_ADDRESS") else {"include_dashboard": False}
-        ray.init(logging_level=logging.ERROR, log_to_driver=False, **local)
+        address = os.environ.get("RAY_ADDRESS")
+        try:
+            ray.init(logging_level=logging.ERROR, log_to_driver=False, **({} if address else {"include_dashboard": False}))
+        except ConnectionError as err:
+            raise InputError(f"could not connect to the Ray cluster at RAY_ADDRESS={address}: {str(err).splitlines()[0]}; "
+                             "unset RAY_ADDRESS to start Ray on this machine") from None
     for name in ("ray", "ray.data"):  # Ray Data configures its own logger; errors reach the user as one line
         logging.getLogger(name).setLevel(logging.CRITICAL)
     context = ray.data.DataContext.get_current()
