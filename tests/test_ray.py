@@ -58,20 +58,21 @@ def dataset(tmp_path_factory):
 
 
 def options(source, output, **fields) -> ScoreOptions:
-    return ScoreOptions(input=str(source), labels=LABELS, output=str(output), chunk_rows=CHUNK, **fields)
+    fields.setdefault("labels", None if "config" in fields else LABELS)
+    return ScoreOptions(input=str(source), output=str(output), chunk_rows=CHUNK, **fields)
 
 
 def model_args(model_dir) -> dict:
     return {"name_or_path": str(model_dir), "batch_size": 3}
 
 
-def local_outputs(files, model_dir, tmp_path) -> list[pa.Table]:
+def local_outputs(files, model_dir, tmp_path, **fields) -> list[pa.Table]:
     """Each file scored by the local engine, the reference for the Ray output."""
     scorer = LabelScorer.from_pretrained(**model_args(model_dir))
     tables = []
     for index, path in enumerate(files):
         out = tmp_path / f"local-{index}.parquet"
-        ScoreJob(options(path, out)).run(scorer, RowProgress(quiet=True), StopRequest())
+        ScoreJob(options(path, out, **fields)).run(scorer, RowProgress(quiet=True), StopRequest())
         tables.append(pq.read_table(out))
     return tables
 
@@ -83,10 +84,10 @@ def ray_outputs(output: Path) -> tuple[dict, list[pa.Table]]:
                       for entry in manifest["inputs"]]
 
 
-def assert_same_as_local(output: Path, files, model_dir, tmp_path):
+def assert_same_as_local(output: Path, files, model_dir, tmp_path, **fields):
     manifest, tables = ray_outputs(output)
     assert [entry["path"] for entry in manifest["inputs"]] == [str(path) for path in files]
-    for table, local in zip(tables, local_outputs(files, model_dir, tmp_path)):
+    for table, local in zip(tables, local_outputs(files, model_dir, tmp_path, **fields)):
         assert table.equals(local), "Ray output differs from the local run"
         assert table.schema.metadata == local.schema.metadata
     whole = pq.read_table(output)  # the part names sort into input order
@@ -115,11 +116,13 @@ def test_gpu_workers_default_to_one_per_gpu(dataset, t5_dir, tmp_path):
     assert_same_as_local(out, [dataset / "a.csv", dataset / "b.csv", dataset / "more" / "c.parquet"], t5_dir, tmp_path)
 
 
-def test_glob_of_uris(dataset, t5_dir, tmp_path):
+def test_glob_of_uris_with_a_task_config(dataset, t5_dir, tmp_path):
     out = tmp_path / "scored"
     spec = f"file://{dataset}/[ab].csv"
-    RayScoreJob(options(spec, out), model_args(t5_dir), RayOptions()).run(RowProgress(quiet=True), StopRequest())
-    assert_same_as_local(out, [f"file://{dataset}/a.csv", f"file://{dataset}/b.csv"], t5_dir, tmp_path)
+    config = {"config": str(Path(__file__).parents[1] / "configs" / "sentiment.toml"), "logprobs": True}
+    RayScoreJob(options(spec, out, **config), model_args(t5_dir), RayOptions()).run(RowProgress(quiet=True), StopRequest())
+    assert_same_as_local(out, [f"file://{dataset}/a.csv", f"file://{dataset}/b.csv"], t5_dir, tmp_path, **config)
+    assert "sentiment_p_positive" in pq.read_table(out).column_names
 
 
 class CrashOnce(ScoreWorker):
