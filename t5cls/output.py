@@ -14,7 +14,10 @@ import json
 import os
 import shutil
 import sys
+import uuid
+from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -86,38 +89,51 @@ class FileOutput:
     def write_chunk(self, table: pa.Table, input_rows: int, counters: dict[str, int]) -> None:
         """Write one finished chunk as a part, then record it in the checkpoint."""
         name = f"part-{len(self.state['parts']):06d}.{self.fmt}"
-        temporary = self.parts_dir / (name + ".tmp")
-        with open(temporary, "wb") as stream:
-            writer = open_writer(self.fmt, stream, header=not self.state["parts"], metadata=self.metadata)
+        header = not self.state["parts"]
+
+        def write(stream) -> None:
+            writer = open_writer(self.fmt, stream, header=header, metadata=self.metadata)
             writer.write(table)
             writer.close()
-            _sync(stream)
-        os.replace(temporary, self.parts_dir / name)
+
+        write_atomically(self.parts_dir / name, write)
         self.state["parts"].append({"file": name, "input_rows": input_rows, "rows": table.num_rows})
         self.state["counters"] = counters
         self._save(self.state)
 
     def _save(self, state: dict) -> None:
-        temporary = self.parts_dir / (CHECKPOINT + ".tmp")
-        with open(temporary, "w") as stream:
-            json.dump(state, stream, indent=1)
-            _sync(stream)
-        os.replace(temporary, self.parts_dir / CHECKPOINT)
+        write_atomically(self.parts_dir / CHECKPOINT, lambda stream: stream.write(json.dumps(state, indent=1).encode()))
 
     def finish(self) -> None:
         """Concatenate the parts beside the target, rename onto it, and drop the checkpoint."""
-        temporary = self.path.with_name(f".{self.path.name}.t5cls-tmp")
         parts = [self.parts_dir / part["file"] for part in self.state["parts"]]
-        with open(temporary, "wb") as sink:
+
+        def concatenate(sink) -> None:
             if self.fmt == "parquet":
                 _concatenate_parquet(parts, sink)
-            else:
-                for part in parts:
-                    with open(part, "rb") as source:
-                        shutil.copyfileobj(source, sink)
-            _sync(sink)
-        os.replace(temporary, self.path)
+                return
+            for part in parts:
+                with open(part, "rb") as source:
+                    shutil.copyfileobj(source, sink)
+
+        # A fixed temporary name: a kill during the join leaves one file that the next join overwrites.
+        write_atomically(self.path, concatenate, self.path.with_name(f".{self.path.name}.t5cls-tmp"))
         shutil.rmtree(self.parts_dir)
+
+
+def write_atomically(path: Path, write: Callable[[BinaryIO], None], temporary: Path | None = None) -> None:
+    """``write(stream)`` to a temporary file beside ``path``, flush it to disk, rename it onto ``path``.
+
+    Readers, a resumed run and a retried Ray task see the whole file or none of it. The default
+    temporary name is unique, which keeps two writers of the same file (a retried attempt and its
+    abandoned one) apart.
+    """
+    temporary = temporary or path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    with open(temporary, "wb") as stream:
+        write(stream)
+        stream.flush()
+        os.fsync(stream.fileno())
+    os.replace(temporary, path)
 
 
 def check_same_run(saved: dict[str, str], current: dict[str, str], path: Path) -> None:
@@ -138,8 +154,3 @@ def _concatenate_parquet(parts: list[Path], sink) -> None:
         for group in range(source.num_row_groups):
             writer.write_table(source.read_row_group(group))
     writer.close()
-
-
-def _sync(stream) -> None:
-    stream.flush()
-    os.fsync(stream.fileno())

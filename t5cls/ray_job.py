@@ -26,7 +26,6 @@ import os
 import re
 import shutil
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -38,7 +37,7 @@ from t5cls import __version__
 from t5cls.chunk_scoring import ChunkScorer
 from t5cls import errors
 from t5cls.errors import InputError
-from t5cls.output import check_same_run
+from t5cls.output import check_same_run, write_atomically
 from t5cls.job import ScoreJob, ScoreOptions, Summary, bind_tasks, provenance
 from t5cls.progress import RowProgress
 from t5cls.quiet import quiet_model_loading
@@ -100,14 +99,13 @@ class ScoreWorker:
         table = pa.ipc.open_stream(data).read_all()
         scored = self.chunks.score(self.chunks.prepare(table, int(first_row), str(path)))
         name = part_name(int(file), int(chunk))
-        temporary = self.parts_dir / f".{name}.{uuid.uuid4().hex}.tmp"  # an abandoned attempt may still be writing
-        with open(temporary, "wb") as sink:
+
+        def write(sink) -> None:
             writer = ParquetChunkWriter(sink, self.metadata)
             writer.write(scored.table)
             writer.close()
-            sink.flush()
-            os.fsync(sink.fileno())
-        os.replace(temporary, self.parts_dir / name)
+
+        write_atomically(self.parts_dir / name, write)
         return {"file": int(file), "chunk": int(chunk), "first_row": int(first_row), "last": bool(last),
                 "part": name, "input_rows": scored.input_rows, "rows": scored.table.num_rows,
                 "skipped": scored.skipped, "truncated": scored.truncated, "provenance": json.dumps(self.metadata)}
@@ -321,9 +319,7 @@ def _logged_summaries(log: Path) -> list[dict]:
 
 
 def _rewrite_log(log: Path, summaries) -> None:
-    temporary = log.with_name(log.name + ".tmp")
-    temporary.write_text("".join(json.dumps(summary) + "\n" for summary in summaries))
-    os.replace(temporary, log)
+    write_atomically(log, lambda stream: stream.write("".join(json.dumps(s) + "\n" for s in summaries).encode()))
 
 
 def _check_ray_options(options: ScoreOptions, ray_options: RayOptions) -> None:
