@@ -218,7 +218,7 @@ class RayScoreJob:
         # Reads reserve no CPU, so actors holding every CPU cannot starve the reads that feed them;
         # the pool caps how many files are open at once instead.
         chunks = files.map_batches(
-            read_chunks, batch_size=1, num_cpus=0, compute=ray.data.TaskPoolStrategy(size=workers + 1),
+            read_chunks, batch_size=1, num_cpus=0, compute=ray.data.TaskPoolStrategy(size=min(workers + 1, len(self.files))),
             fn_kwargs={"chunk_rows": self.options.chunk_rows, "input_format": self.options.input_format, "done": done},
         )
         summaries = chunks.map_batches(
