@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from tiny_models import build_t5  # noqa: E402
+from helpers.tiny_models import build_t5
 
 
 def write_csv(path: Path, rows: int) -> None:
@@ -49,8 +49,22 @@ def main() -> None:
         for rows in args.rows:
             source, out = Path(folder) / f"in-{rows}.csv", Path(folder) / f"out-{rows}.{args.format}"
             write_csv(source, rows)
-            command = [sys.executable, "-m", "t5cls.cli", "score", str(source), "-l", "positive,negative,not sure",
-                       "-m", str(model), "-o", str(out), "-q", "--batch-size", "64"]
+            command = [
+                sys.executable,
+                "-m",
+                "t5cls.cli",
+                "score",
+                str(source),
+                "-l",
+                "positive,negative,not sure",
+                "-m",
+                str(model),
+                "-o",
+                str(out),
+                "-q",
+                "--batch-size",
+                "64",
+            ]
             peaks[rows], seconds = peak_rss_mib(command)
             print(f"{rows:>9,} rows: peak RSS {peaks[rows]:7.1f} MiB  ({seconds:.0f} s, {rows / seconds:.0f} rows/s)")
         smallest, largest = min(args.rows), max(args.rows)

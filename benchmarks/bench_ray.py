@@ -29,7 +29,7 @@ import pyarrow.parquet as pq
 from transformers import AutoTokenizer
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_scoring import SHARED, load, make_texts  # noqa: E402
+from bench_scoring import SHARED, load, make_texts
 
 LABELS = "positive,negative,neutral"
 
@@ -37,7 +37,9 @@ LABELS = "positive,negative,neutral"
 def cli(*args: str) -> float:
     """Run ``t5cls`` and return its wall time in seconds."""
     started = time.monotonic()
-    subprocess.run([sys.executable, "-m", "t5cls.cli", *args, "-q"], check=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    subprocess.run(
+        [sys.executable, "-m", "t5cls.cli", *args, "-q"], check=True, env={**os.environ, "HF_HUB_OFFLINE": "1"}
+    )
     return time.monotonic() - started
 
 
@@ -58,10 +60,24 @@ def main() -> None:
             rows = texts[index * args.rows : (index + 1) * args.rows]
             pd.DataFrame({"id": range(len(rows)), "text": rows}).to_csv(root / "data" / f"f{index}.csv", index=False)
         files = sorted((root / "data").iterdir())
-        local = sum(cli("score", str(path), "-l", LABELS, "-m", str(root / "model"), "-o", str(root / f"{path.stem}.parquet"))
-                    for path in files)
-        ray = cli("score", str(root / "data"), "-l", LABELS, "-m", str(root / "model"), "--engine", "ray",
-                  "--num-workers", str(args.workers), "-o", str(root / "ray"))
+        local = sum(
+            cli("score", str(path), "-l", LABELS, "-m", str(root / "model"), "-o", str(root / f"{path.stem}.parquet"))
+            for path in files
+        )
+        ray = cli(
+            "score",
+            str(root / "data"),
+            "-l",
+            LABELS,
+            "-m",
+            str(root / "model"),
+            "--engine",
+            "ray",
+            "--num-workers",
+            str(args.workers),
+            "-o",
+            str(root / "ray"),
+        )
         manifest = json.loads((root / "ray" / "_t5cls.json").read_text())
         for entry, path in zip(manifest["inputs"], files):
             parts = pd.concat([pd.read_parquet(root / "ray" / part) for part in entry["parts"]], ignore_index=True)

@@ -29,23 +29,70 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from transformers import AutoModelForSeq2SeqLM, AutoTokenizer, LlamaConfig, LlamaForCausalLM, T5Config
-from transformers import T5ForConditionalGeneration
+from transformers import (
+    AutoModelForSeq2SeqLM,
+    AutoTokenizer,
+    LlamaConfig,
+    LlamaForCausalLM,
+    T5Config,
+    T5ForConditionalGeneration,
+)
 
 from t5cls import LabelScorer
-from t5cls.scorer import resolve_dtype
+from t5cls.models.loading import resolve_dtype
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "t5-small-tokenizer"
 LABEL_SETS = {
     "10 multi-token labels": [
-        "entailment", "not entailment", "neutral", "contradiction", "positive", "negative",
-        "strongly positive", "strongly negative", "mixed feelings", "not sure",
+        "entailment",
+        "not entailment",
+        "neutral",
+        "contradiction",
+        "positive",
+        "negative",
+        "strongly positive",
+        "strongly negative",
+        "mixed feelings",
+        "not sure",
     ],
     "3 single-token labels": ["positive", "negative", "neutral"],
 }
-WORDS = ("the service was slow but the food made up for it and we would come back again "
-         "although the prices were a little high for what you get on a busy friday night").split()
+WORDS = [
+    "the",
+    "service",
+    "was",
+    "slow",
+    "but",
+    "the",
+    "food",
+    "made",
+    "up",
+    "for",
+    "it",
+    "and",
+    "we",
+    "would",
+    "come",
+    "back",
+    "again",
+    "although",
+    "the",
+    "prices",
+    "were",
+    "a",
+    "little",
+    "high",
+    "for",
+    "what",
+    "you",
+    "get",
+    "on",
+    "a",
+    "busy",
+    "friday",
+    "night",
+]
 
 
 def make_texts(rows: int, tokenizer, target_tokens: int = 45) -> list[str]:
@@ -64,20 +111,35 @@ def make_texts(rows: int, tokenizer, target_tokens: int = 45) -> list[str]:
 SIZES = {  # overrides of the t5-small config, for random-weight models of the published sizes
     "t5-small": {},
     "t5-base": dict(d_model=768, d_ff=3072, num_layers=12, num_decoder_layers=12, num_heads=12),
-    "flan-t5-large": dict(d_model=1024, d_ff=2816, num_layers=24, num_decoder_layers=24, num_heads=16,
-                          feed_forward_proj="gated-gelu", tie_word_embeddings=False),
+    "flan-t5-large": dict(
+        d_model=1024,
+        d_ff=2816,
+        num_layers=24,
+        num_decoder_layers=24,
+        num_heads=16,
+        feed_forward_proj="gated-gelu",
+        tie_word_embeddings=False,
+    ),
 }
 
 
 CAUSAL_SIZES = {
-    "smollm-135m": dict(vocab_size=49152, hidden_size=576, intermediate_size=1536, num_hidden_layers=30,
-                        num_attention_heads=9, num_key_value_heads=3, max_position_embeddings=2048, tie_word_embeddings=True),
+    "smollm-135m": dict(
+        vocab_size=49152,
+        hidden_size=576,
+        intermediate_size=1536,
+        num_hidden_layers=30,
+        num_attention_heads=9,
+        num_key_value_heads=3,
+        max_position_embeddings=2048,
+        tie_word_embeddings=True,
+    ),
 }
 
 
 def load(model_dir: str | None, size: str, device: torch.device, dtype: torch.dtype):
     if size in CAUSAL_SIZES:
-        from tiny_causal_models import byte_level_tokenizer
+        from helpers.tiny_causal_models import byte_level_tokenizer
 
         torch.manual_seed(0)
         model = LlamaForCausalLM(LlamaConfig(**CAUSAL_SIZES[size])).to(device=device, dtype=dtype).eval()
@@ -85,7 +147,9 @@ def load(model_dir: str | None, size: str, device: torch.device, dtype: torch.dt
         tokenizer.pad_token = tokenizer.eos_token
         return model, tokenizer
     if model_dir:
-        return AutoModelForSeq2SeqLM.from_pretrained(model_dir, dtype=dtype).to(device).eval(), AutoTokenizer.from_pretrained(model_dir)
+        return AutoModelForSeq2SeqLM.from_pretrained(model_dir, dtype=dtype).to(
+            device
+        ).eval(), AutoTokenizer.from_pretrained(model_dir)
     torch.manual_seed(0)
     config = T5Config.from_pretrained(SHARED, **SIZES[size])
     model = T5ForConditionalGeneration(config).to(device=device, dtype=dtype).eval()
@@ -99,9 +163,13 @@ def naive_logprobs(model, tokenizer, texts, labels, batch_size) -> np.ndarray:
     for start in range(0, len(texts), batch_size):
         enc = tokenizer(texts[start : start + batch_size], return_tensors="pt", padding=True).to(model.device)
         for j, label in enumerate(labels):
-            target = torch.tensor([tokenizer(text_target=label).input_ids], device=model.device).repeat(len(enc.input_ids), 1)
+            target = torch.tensor([tokenizer(text_target=label).input_ids], device=model.device).repeat(
+                len(enc.input_ids), 1
+            )
             logits = model(**enc, labels=target).logits.float()
-            out[start : start + batch_size, j] = logits.log_softmax(-1).gather(-1, target.unsqueeze(-1)).sum((1, 2)).cpu().numpy()
+            out[start : start + batch_size, j] = (
+                logits.log_softmax(-1).gather(-1, target.unsqueeze(-1)).sum((1, 2)).cpu().numpy()
+            )
     return out
 
 
@@ -150,14 +218,19 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--dtype", default="auto")
-    parser.add_argument("--size", default="t5-small", choices=sorted(SIZES | CAUSAL_SIZES), help="random-weight architecture")
+    parser.add_argument(
+        "--size", default="t5-small", choices=sorted(SIZES | CAUSAL_SIZES), help="random-weight architecture"
+    )
     parser.add_argument("--model", help="local model folder instead of random weights")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     dtype = resolve_dtype(args.dtype, device)
     model, tokenizer = load(args.model, args.size, device, dtype)
-    print(f"model {args.model or args.size + ' (random weights)'}, {dtype}, {device}, {args.threads} threads, batch {args.batch_size}")
+    print(
+        f"model {args.model or args.size + ' (random weights)'}, {dtype}, {device}, "
+        f"{args.threads} threads, batch {args.batch_size}"
+    )
     texts = make_texts(args.rows, tokenizer)
     scorer = LabelScorer(model, tokenizer, batch_size=args.batch_size)
     if args.size in CAUSAL_SIZES:
@@ -172,12 +245,14 @@ def main() -> None:
         ours = scorer.score(texts, labels).logprobs
         tolerance = 1e-4 if dtype == torch.float32 else 5e-2
         np.testing.assert_allclose(ours, reference, atol=tolerance)
-        naive_s = timed(lambda: naive(labels), args.repeats, device)
-        ours_s = timed(lambda: scorer.score(texts, labels), args.repeats, device)
+        naive_s = timed(lambda labels=labels: naive(labels), args.repeats, device)
+        ours_s = timed(lambda labels=labels: scorer.score(texts, labels), args.repeats, device)
         trie = scorer.label_trie(labels)
         print(f"\n{name}: {labels}")
-        print(f"  trie: {trie.num_positions} decoder positions per row "
-              f"(vs {int(trie.label_lengths.sum())} label tokens, {len(labels) * int(trie.label_lengths.max())} padded)")
+        print(
+            f"  trie: {trie.num_positions} decoder positions per row "
+            f"(vs {int(trie.label_lengths.sum())} label tokens, {len(labels) * int(trie.label_lengths.max())} padded)"
+        )
         print(f"  matches naive within {np.abs(ours - reference).max():.1e}")
         print(f"  naive  {args.rows / naive_s:8.1f} rows/s")
         print(f"  t5cls  {args.rows / ours_s:8.1f} rows/s")

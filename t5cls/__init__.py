@@ -1,17 +1,34 @@
-"""t5cls: exact per-class probabilities from text-to-text models.
+"""t5cls: exact per-class probabilities from text-to-text and decoder-only models.
 
-The public API is `LabelScorer` (texts + labels in, `LabelScores` out); `t5cls.job` runs it
-over files and `t5cls.cli` is the command line on top. The API is imported lazily so that
-commands that need no model (``t5cls eval``) do not pay for importing torch.
+The package follows the data flow, one subpackage per stage:
+
+    io/      read and write rows (CSV, JSONL, Parquet), atomic and resumable output
+    tasks/   the questions asked of each row: labels, prompts, modes, configs (model-free)
+    models/  loading, tokenizing and exact label log-probabilities (the only torch user)
+    run/     a validated plan, the chunk step, local and Ray runners
+    eval/    metrics, reports, plots, calibration, triage
+    cli/     the ``t5cls`` command, a thin layer over the above
+
+The public API is `LabelScorer` (texts + labels in, `LabelScores` out), `score_file` (a whole
+file, as ``t5cls score`` does it) and the option classes of `t5cls.options`. They are imported
+lazily so that commands that need no model (``t5cls eval``) do not pay for importing torch.
 """
 
 __version__ = "0.1.0"
-__all__ = ["LabelScorer", "LabelScores", "__version__"]
+__all__ = ["LabelScorer", "LabelScores", "ModelOptions", "ScoreOptions", "__version__", "score_file"]
+
+_LAZY = {
+    "LabelScorer": "t5cls.models.scorer",
+    "LabelScores": "t5cls.models.scorer",
+    "score_file": "t5cls.run.local",
+    "ModelOptions": "t5cls.options",
+    "ScoreOptions": "t5cls.options",
+}
 
 
 def __getattr__(name: str):
-    if name in ("LabelScorer", "LabelScores"):
-        from t5cls import scorer
+    if name in _LAZY:
+        import importlib
 
-        return getattr(scorer, name)
+        return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 't5cls' has no attribute {name!r}")

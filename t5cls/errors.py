@@ -1,10 +1,13 @@
 """Errors that end a run with a one-line message and a documented exit code.
 
-The CLI turns every `T5clsError` into ``t5cls: error: <message>`` on stderr and exits
-with ``exit_code``; anything else is a bug and shows a traceback only with ``--debug``.
+The CLI turns every `T5clsError` into ``t5cls: error: <message>`` on stderr and exits with
+``exit_code``; anything else is a bug and shows a traceback only with ``--debug``. Messages are
+forced onto one line here, once, so no caller has to remember it.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 EXIT_OK = 0
 EXIT_INTERNAL = 1
@@ -15,14 +18,50 @@ EXIT_SIGINT = 130
 EXIT_SIGTERM = 143
 
 
+def one_line(text: str) -> str:
+    """``text`` with every run of line breaks and surrounding blanks folded into one space."""
+    return " ".join(part.strip() for part in str(text).splitlines() if part.strip())
+
+
 class T5clsError(Exception):
     """A problem the user can fix; `str(err)` is the whole one-line message."""
 
     exit_code = EXIT_USAGE
 
+    def __init__(self, message: str):
+        super().__init__(one_line(message))
+
 
 class InputError(T5clsError):
     """Bad input data, labels, template or options (exit 2)."""
+
+
+def literal(text: object) -> str:
+    """``text`` (or its repr-free str) with braces doubled, to quote user data inside an `OptionError` message."""
+    return str(text).replace("{", "{{").replace("}", "}}")
+
+
+class _Names(dict):
+    """Fills ``{parameter}`` placeholders: with a mapping's flag, else the parameter's own name."""
+
+    def __missing__(self, key: str) -> str:
+        return key
+
+
+class OptionError(InputError):
+    """A bad option value. The message names Python parameters; the CLI shows its flags instead.
+
+    ``message`` writes each parameter as a placeholder, ``"{chunk_rows} must be at least 1"``
+    (literal braces doubled), so one message serves both: `str` gives ``chunk_rows must be at
+    least 1`` to API users and `for_flags` gives ``--chunk-size must be at least 1`` on the CLI.
+    """
+
+    def __init__(self, message: str):
+        self.template = message
+        super().__init__(message.format_map(_Names()))
+
+    def for_flags(self, flags: Mapping[str, str]) -> str:
+        return one_line(self.template.format_map(_Names(flags)))
 
 
 class ModelLoadError(T5clsError):
@@ -32,6 +71,18 @@ class ModelLoadError(T5clsError):
 
 
 class NumericError(T5clsError):
-    """The model produced non-finite scores, e.g. T5 overflowing in float16 (exit 4)."""
+    """The model produced non-finite scores, e.g. T5 overflowing in float16 (exit 4).
+
+    ``row`` is the index of the first bad text within the call that raised it; `at` restates the
+    error for a caller that knows where that text came from (a file's row).
+    """
 
     exit_code = EXIT_NUMERIC
+
+    def __init__(self, problem: str, row: int | None = None):
+        super().__init__(problem if row is None else f"input row {row}: {problem}")
+        self.problem = problem
+        self.row = row
+
+    def at(self, where: str) -> NumericError:
+        return NumericError(f"{where}: {self.problem}")

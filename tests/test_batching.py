@@ -14,7 +14,7 @@ LABELS = ["positive", "negative", "not sure"]
 
 
 def fail_above(scorer, largest_batch_that_fits, seen):
-    real = scorer.engine.label_logprobs
+    real = scorer.backend.label_logprobs
 
     def label_logprobs(ids, mask, trie):
         if len(ids) > largest_batch_that_fits:
@@ -30,7 +30,7 @@ def test_auto_batch_size_halves_on_out_of_memory(t5_dir, monkeypatch):
     scorer = LabelScorer.from_pretrained(str(t5_dir), device="cpu")
     scorer.batch_size = 16
     seen: list[int] = []
-    monkeypatch.setattr(scorer.engine, "label_logprobs", fail_above(scorer, 5, seen))
+    monkeypatch.setattr(scorer.backend, "label_logprobs", fail_above(scorer, 5, seen))
     monkeypatch.setattr(torch.cuda, "empty_cache", lambda: None)
     scores = scorer.score(TEXTS, LABELS)
     assert scorer.batch_size == 4
@@ -40,6 +40,6 @@ def test_auto_batch_size_halves_on_out_of_memory(t5_dir, monkeypatch):
 
 def test_fixed_batch_size_reports_out_of_memory(t5_dir, monkeypatch):
     scorer = LabelScorer.from_pretrained(str(t5_dir), device="cpu", batch_size=8)
-    monkeypatch.setattr(scorer.engine, "label_logprobs", fail_above(scorer, 5, []))
-    with pytest.raises(InputError, match="out of memory at --batch-size 8"):
+    monkeypatch.setattr(scorer.backend, "label_logprobs", fail_above(scorer, 5, []))
+    with pytest.raises(InputError, match="out of memory at batch_size 8"):
         scorer.score(TEXTS, LABELS)

@@ -2,25 +2,23 @@
 
 from __future__ import annotations
 
-import tomllib
-
 import numpy as np
 import pytest
+import tomllib
 
-from t5cls import metrics
-from t5cls.calibration import (
+from t5cls.errors import InputError
+from t5cls.eval import metrics
+from t5cls.eval.calibration import (
     Calibration,
     FittedTask,
     calibrate,
     config_toml,
     fit_temperature,
     read_dev_file,
-    scaled_nll,
-    softmax,
     toml_string,
 )
-from t5cls.errors import InputError
-from t5cls.prompts import DEFAULT_TEMPLATE, PromptTemplate
+from t5cls.probability import scaled_nll, softmax
+from t5cls.tasks.prompts import DEFAULT_TEMPLATE, PromptTemplate
 
 
 def synthetic(temperature: float, rows: int = 20_000, classes: int = 4, seed: int = 0):
@@ -58,7 +56,9 @@ def test_calibrate_lowers_nll_and_ece_of_overconfident_scores():
     assert result.ece_after < result.ece_before
 
 
-@pytest.mark.parametrize("value", ['say "yes"', "back\\slash", "line\nbreak\ttab", "café 東京 🙂", "del\x7fchar", "\x01bell"])
+@pytest.mark.parametrize(
+    "value", ['say "yes"', "back\\slash", "line\nbreak\ttab", "café 東京 🙂", "del\x7fchar", "\x01bell"]
+)
 def test_toml_string_round_trips(value):
     assert tomllib.loads(f"key = {toml_string(value)}")["key"] == value
 
@@ -71,19 +71,23 @@ def test_config_parses_with_tomllib_and_has_the_fields():
     assert "NLL 0.9000 -> 0.8000, ECE 0.1200 -> 0.0300" in text.splitlines()[0]
     config = tomllib.loads(text)
     assert config == {
-        "task": [{
-            "name": "sentiment",
-            "template": DEFAULT_TEMPLATE,
-            "text_column": "body",
-            "labels": ["positive", 'say "no"', "café"],
-            "temperature": 1.2345678901234,
-        }]
+        "task": [
+            {
+                "name": "sentiment",
+                "template": DEFAULT_TEMPLATE,
+                "text_column": "body",
+                "labels": ["positive", 'say "no"', "café"],
+                "temperature": 1.2345678901234,
+            }
+        ]
     }
 
 
 def test_temperature_is_written_as_a_toml_float_even_when_whole():
     task = FittedTask("default", "{text}", "text", ["a", "b"], 3.0)
-    temperature = tomllib.loads(config_toml(task, Calibration(3.0, 1, 1, 1, 0, 0), "d.csv", "m"))["task"][0]["temperature"]
+    temperature = tomllib.loads(config_toml(task, Calibration(3.0, 1, 1, 1, 0, 0), "d.csv", "m"))["task"][0][
+        "temperature"
+    ]
     assert isinstance(temperature, float) and temperature == 3.0
 
 

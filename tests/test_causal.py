@@ -7,10 +7,10 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, MistralConfig, MistralForCausalLM
 
+from helpers.tiny_causal_models import build_causal, merging_tokenizer
 from t5cls import LabelScorer
-from t5cls.causal import CausalEngine
 from t5cls.errors import InputError
-from tiny_causal_models import build_causal, merging_tokenizer
+from t5cls.models.causal import CausalBackend
 
 torch.set_num_threads(1)  # tiny models gain nothing from threads on a loaded machine
 
@@ -24,7 +24,7 @@ TEXTS = [
 # Shared prefixes ("not entailment"/"not sure", "positive"/"positive review": a label that is a prefix of another).
 MULTI = ["entailment", "not entailment", "not sure", "neutral", "positive", "positive review", "mixed feelings"]
 SINGLE = ["positive", "negative", "neutral"]
-KINDS = ["gpt2", "llama", "mistral", "qwen2"]
+KINDS = ["gpt2", "llama", "mistral", "qwen2", "qwen3"]  # every family on `TREE_FAMILY`
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +60,7 @@ def brute_force(model_dir, texts, labels, label_end="none"):
 @pytest.mark.parametrize("labels", [MULTI, SINGLE], ids=["multi-token", "single-token"])
 def test_logprobs_match_brute_force(model_dir, labels):
     scorer = LabelScorer.from_pretrained(str(model_dir), device="cpu", batch_size=2)
-    assert isinstance(scorer.engine, CausalEngine) and scorer.engine.tree_decoding
+    assert isinstance(scorer.backend, CausalBackend) and scorer.backend.tree_decoding
     np.testing.assert_allclose(scorer.score(TEXTS, labels).logprobs, brute_force(model_dir, TEXTS, labels), atol=1e-4)
 
 
@@ -68,17 +68,24 @@ def test_logprobs_match_brute_force(model_dir, labels):
 def test_per_label_fallback_and_eager_attention_match_brute_force(causal_dirs, kind):
     reference = brute_force(causal_dirs[kind], TEXTS, MULTI)
     scorer = LabelScorer.from_pretrained(str(causal_dirs[kind]), device="cpu", batch_size=3)
-    scorer.engine.tree_decoding = False
+    scorer.backend.tree_decoding = False
     np.testing.assert_allclose(scorer.score(TEXTS, MULTI).logprobs, reference, atol=1e-4)
-    scorer.engine.tree_decoding = True
+    scorer.backend.tree_decoding = True
     scorer.model.set_attn_implementation("eager")
     np.testing.assert_allclose(scorer.score(TEXTS, MULTI).logprobs, reference, atol=1e-4)
 
 
 def test_sliding_window_models_use_the_fallback():
-    config = MistralConfig(vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=1,
-                           num_attention_heads=4, num_key_value_heads=2, sliding_window=16)
-    assert not CausalEngine(MistralForCausalLM(config)).tree_decoding
+    config = MistralConfig(
+        vocab_size=64,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=1,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        sliding_window=16,
+    )
+    assert not CausalBackend(MistralForCausalLM(config)).tree_decoding
 
 
 @pytest.mark.parametrize("kind", ["gpt2", "llama"])
@@ -113,14 +120,20 @@ def test_labels_are_tokenized_in_context(causal_dirs):
 def test_trailing_whitespace_of_the_prompt_is_dropped(causal_dirs):
     scorer = LabelScorer.from_pretrained(str(causal_dirs["gpt2"]), device="cpu")
     stripped = scorer.score(["Answer:"], SINGLE).logprobs
-    np.testing.assert_allclose(scorer.score(["Answer: ", "Answer:\n"], SINGLE).logprobs, np.vstack([stripped] * 2), atol=1e-5)
+    np.testing.assert_allclose(
+        scorer.score(["Answer: ", "Answer:\n"], SINGLE).logprobs, np.vstack([stripped] * 2), atol=1e-5
+    )
 
 
 def test_label_merging_with_the_prompt_end_is_refused(tmp_path):
     model_dir = build_causal(tmp_path, "gpt2", tokenizer=merging_tokenizer())
     scorer = LabelScorer.from_pretrained(str(model_dir), device="cpu")
-    np.testing.assert_allclose(scorer.score(["Answer:"], SINGLE).logprobs, brute_force(model_dir, ["Answer:"], SINGLE), atol=1e-4)
-    with pytest.raises(InputError, match=r"label 'positive' does not tokenize the same after the prompt ending 'it was great!'"):
+    np.testing.assert_allclose(
+        scorer.score(["Answer:"], SINGLE).logprobs, brute_force(model_dir, ["Answer:"], SINGLE), atol=1e-4
+    )
+    with pytest.raises(
+        InputError, match=r"label 'positive' does not tokenize the same after the prompt ending 'it was great!'"
+    ):
         scorer.score(["Answer:", "it was great!"], SINGLE)
 
 
@@ -128,7 +141,7 @@ def test_first_token_logits_are_the_next_token_distribution(causal_dirs):
     scorer = LabelScorer.from_pretrained(str(causal_dirs["llama"]), device="cpu")
     tokens = scorer.tokenize(TEXTS)
     rows = np.arange(len(TEXTS))
-    logits = scorer.engine.first_token_logits(*scorer._padded(tokens.ids, rows))
+    logits = scorer.backend.first_token_logits(*scorer.batches._padded(tokens.ids, rows))
     for row, ids in enumerate(tokens.ids):
         with torch.no_grad():
             expected = scorer.model(torch.tensor([ids])).logits[0, -1]
@@ -168,7 +181,7 @@ def test_long_prompts_lose_their_start_and_leave_room_for_the_labels(causal_dirs
     room = max(map(len, scorer.label_ids(MULTI)))
     limit = (max_length or 128) - room  # the tiny models have 128 positions
     tokens = scorer.tokenize([text, "short. Answer:"], room)
-    assert [len(ids) for ids in tokens.ids][0] == limit and list(tokens.truncated) == [True, False]
+    assert len(tokens.ids[0]) == limit and list(tokens.truncated) == [True, False]
     scores = scorer.score([text], MULTI)
     assert scores.truncated.tolist() == [True]
     np.testing.assert_allclose(scores.logprobs[0], brute_force_tail(causal_dirs[kind], text, MULTI, limit), atol=1e-4)
@@ -176,7 +189,7 @@ def test_long_prompts_lose_their_start_and_leave_room_for_the_labels(causal_dirs
 
 def test_max_length_must_leave_room_for_a_prompt(causal_dirs):
     scorer = LabelScorer.from_pretrained(str(causal_dirs["llama"]), device="cpu", max_length=3)
-    with pytest.raises(InputError, match="--max-length 3 leaves no room for a prompt before labels of"):
+    with pytest.raises(InputError, match="max_length 3 leaves no room for a prompt before labels of"):
         scorer.score(["Answer:"], MULTI)
 
 
@@ -198,7 +211,7 @@ def test_chat_wraps_the_prompt_and_scores_the_answer_after_the_assistant_header(
         prompt = tokenizer(chat, add_special_tokens=False).input_ids
         row = []
         for label in MULTI:
-            ids = tokenizer(chat + label, add_special_tokens=False).input_ids + [tokenizer.eos_token_id]
+            ids = [*tokenizer(chat + label, add_special_tokens=False).input_ids, tokenizer.eos_token_id]
             assert ids[: len(prompt)] == prompt
             with torch.no_grad():
                 logprobs = model(torch.tensor([ids])).logits[0].log_softmax(-1)
@@ -210,7 +223,7 @@ def test_chat_wraps_the_prompt_and_scores_the_answer_after_the_assistant_header(
 def test_chat_needs_a_chat_template_and_a_decoder_only_model(causal_dirs, t5_dir):
     with pytest.raises(InputError, match="no chat template"):
         LabelScorer.from_pretrained(str(causal_dirs["llama"]), device="cpu", chat=True)
-    with pytest.raises(InputError, match="--chat applies to decoder-only"):
+    with pytest.raises(InputError, match="chat applies to decoder-only"):
         LabelScorer.from_pretrained(str(t5_dir), device="cpu", chat=True)
 
 
@@ -223,18 +236,33 @@ def test_decoder_only_model_through_the_cli_with_label_end(causal_dirs, tmp_path
     import csv
     import io
 
-    from conftest import run_cli
+    from helpers.cli import invoke
 
     (tmp_path / "in.csv").write_text("text\nthe movie was great\nawful film\n")
     template = "Review: {text}\nSentiment:"
-    result = run_cli("score", tmp_path / "in.csv", "-l", "positive,negative,not sure", "-m", causal_dirs["llama"],
-                     "-t", template, "--label-end", "eos", "--logprobs", "-q")
+    result = invoke(
+        "score",
+        tmp_path / "in.csv",
+        "-l",
+        "positive,negative,not sure",
+        "-m",
+        causal_dirs["llama"],
+        "-t",
+        template,
+        "--label-end",
+        "eos",
+        "--logprobs",
+        "-q",
+    )
     assert result.returncode == 0, result.stderr
     rows = list(csv.DictReader(io.StringIO(result.stdout.decode())))
     prompts = [template.format(text=row["text"]) for row in rows]
     expected = brute_force(causal_dirs["llama"], prompts, ["positive", "negative", "not sure"], label_end="eos")
-    np.testing.assert_allclose([[float(r[f"logp_{l}"]) for l in ("positive", "negative", "not sure")] for r in rows],
-                               expected, atol=1e-4)
+    np.testing.assert_allclose(
+        [[float(r[f"logp_{label}"]) for label in ("positive", "negative", "not sure")] for r in rows],
+        expected,
+        atol=1e-4,
+    )
 
 
 def test_chat_through_the_cli(causal_dirs, tmp_path):
@@ -242,21 +270,37 @@ def test_chat_through_the_cli(causal_dirs, tmp_path):
     import io
     import shutil
 
-    from conftest import run_cli
+    from helpers.cli import invoke
 
     model_dir = shutil.copytree(causal_dirs["llama"], tmp_path / "chat-model")
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     tokenizer.chat_template = CHAT_TEMPLATE
     tokenizer.save_pretrained(model_dir)
     (tmp_path / "in.csv").write_text("text\nthe movie was great\nawful film\n")
-    args = ["score", tmp_path / "in.csv", "-l", "positive,negative,not sure", "-m", model_dir, "-t", "Review: {text}",
-            "--chat", "--logprobs", "-q"]
-    plan = run_cli(*args, "--dry-run")
-    assert "  <s>user\n  Review: the movie was great</s>\n  <s>assistant\n" in plan.stdout.decode(), plan.stdout.decode()
-    result = run_cli(*args)
+    args = [
+        "score",
+        tmp_path / "in.csv",
+        "-l",
+        "positive,negative,not sure",
+        "-m",
+        model_dir,
+        "-t",
+        "Review: {text}",
+        "--chat",
+        "--logprobs",
+        "-q",
+    ]
+    plan = invoke(*args, "--dry-run")
+    assert "  <s>user\n  Review: the movie was great</s>\n  <s>assistant\n" in plan.stdout.decode(), (
+        plan.stdout.decode()
+    )
+    result = invoke(*args)
     assert result.returncode == 0, result.stderr
     rows = list(csv.DictReader(io.StringIO(result.stdout.decode())))
     scorer = LabelScorer.from_pretrained(str(model_dir), device="cpu", chat=True)
     expected = scorer.score(["Review: the movie was great", "Review: awful film"], ["positive", "negative", "not sure"])
-    np.testing.assert_allclose([[float(r[f"logp_{l}"]) for l in ("positive", "negative", "not sure")] for r in rows],
-                               expected.logprobs, atol=1e-5)
+    np.testing.assert_allclose(
+        [[float(r[f"logp_{label}"]) for label in ("positive", "negative", "not sure")] for r in rows],
+        expected.logprobs,
+        atol=1e-5,
+    )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import assert_one_line_error, run_cli
+from helpers.cli import assert_one_line_error, invoke, run_cli
 
 
 @pytest.fixture
@@ -15,7 +15,7 @@ def good_csv(tmp_path):
 
 
 def score(model, source, *extra, labels="positive,negative"):
-    return run_cli("score", source, "-l", labels, "-m", model, *extra)
+    return invoke("score", source, "-l", labels, "-m", model, *extra)
 
 
 @pytest.mark.parametrize(
@@ -29,7 +29,15 @@ def score(model, source, *extra, labels="positive,negative"):
         (b"", ["empty CSV file"]),
         (b"id,id\n1,2\n", ["column 'id' appears twice"]),
     ],
-    ids=["unclosed-quote", "ragged-row", "non-utf8", "missing-text-column", "null-text", "empty-file", "duplicate-column"],
+    ids=[
+        "unclosed-quote",
+        "ragged-row",
+        "non-utf8",
+        "missing-text-column",
+        "null-text",
+        "empty-file",
+        "duplicate-column",
+    ],
 )
 def test_bad_csv_input(t5_dir, tmp_path, content, fragments):
     source = tmp_path / "bad.csv"
@@ -47,7 +55,11 @@ def test_bad_jsonl_line(t5_dir, tmp_path):
 
 @pytest.mark.parametrize(
     "labels, fragment",
-    [("positive,,negative", "label 2 is empty"), ("positive,positive", "given twice"), ("☃,☄", "tokenize to the same ids")],
+    [
+        ("positive,,negative", "label 2 is empty"),
+        ("positive,positive", "given twice"),
+        ("☃,☄", "tokenize to the same ids"),
+    ],
 )
 def test_bad_labels(t5_dir, good_csv, labels, fragment):
     assert_one_line_error(score(t5_dir, good_csv, labels=labels), fragment)
@@ -64,7 +76,9 @@ def test_missing_and_non_file_input(t5_dir, tmp_path):
 
 
 def test_output_problems(t5_dir, good_csv, tmp_path):
-    assert_one_line_error(score(t5_dir, good_csv, "-o", tmp_path / "missing" / "out.csv"), "output directory", "does not exist")
+    assert_one_line_error(
+        score(t5_dir, good_csv, "-o", tmp_path / "missing" / "out.csv"), "output directory", "does not exist"
+    )
     assert_one_line_error(score(t5_dir, good_csv, "-o", good_csv), "output path is the input file")
     assert_one_line_error(score(t5_dir, good_csv, "-o", tmp_path / "out.xlsx"), "unsupported output extension")
     assert good_csv.read_text() == "id,text\n1,good\n2,bad\n"
@@ -76,6 +90,7 @@ def test_unsupported_input_extension(t5_dir, tmp_path):
 
 
 def test_unknown_model_offline_exits_3_and_says_how_to_use_a_folder(good_csv):
+    # A real process: the exit code and the single stderr line are what a shell script sees.
     result = run_cli("score", good_csv, "-l", "a,b", "-m", "no-such-org/no-such-model")
     assert_one_line_error(result, "could not load model 'no-such-org/no-such-model'", "--model DIR", code=3)
 
@@ -94,7 +109,9 @@ def test_non_finite_scores_are_refused(t5_dir, monkeypatch):
     from t5cls.errors import NumericError
 
     scorer = LabelScorer.from_pretrained(str(t5_dir), device="cpu")
-    monkeypatch.setattr(scorer.engine, "label_logprobs", lambda ids, mask, trie: torch.full((len(ids), 2), float("nan")))
+    monkeypatch.setattr(
+        scorer.backend, "label_logprobs", lambda ids, mask, trie: torch.full((len(ids), 2), float("nan"))
+    )
     with pytest.raises(NumericError, match="bfloat16 or float32"):
         scorer.score(["good"], ["positive", "negative"])
 

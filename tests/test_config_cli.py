@@ -11,20 +11,27 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import assert_one_line_error, run_cli
-from t5cls import triage
+from helpers.cli import assert_one_line_error, invoke, run_cli
 from t5cls.errors import InputError
-from t5cls.ranking import ranks_within_groups
+from t5cls.eval import triage
+from t5cls.run.ranking import ranks_within_groups
 
-SENTIMENT = '[[task]]\nname = "sentiment"\ntemplate = "Review: {text} Sentiment:"\nlabels = ["positive", "negative", "not sure"]\n'
+SENTIMENT = (
+    '[[task]]\nname = "sentiment"\ntemplate = "Review: {text} Sentiment:"\n'
+    'labels = ["positive", "negative", "not sure"]\n'
+)
 TOPIC = '[[task]]\nname = "topic"\ntemplate = "{text} Topic: {labels}"\nlabels = ["food", "service"]\nmode = "pmi"\n'
 RELEVANCE = (
     '[[task]]\nname = "rel"\ntemplate = "Query: {query} Document: {document} Relevant:"\n'
     'labels = ["true", "false"]\nmode = "first"\npositive = "true"\n'
 )
 ROWS = [
-    ("q1", "the pasta was great"), ("q2", "rude waiter, cold food"), ("q1", "never again"),
-    ("q2", "the staff were lovely"), ("q1", "fine, nothing special"), ("q3", "best concert in years"),
+    ("q1", "the pasta was great"),
+    ("q2", "rude waiter, cold food"),
+    ("q1", "never again"),
+    ("q2", "the staff were lovely"),
+    ("q1", "fine, nothing special"),
+    ("q3", "best concert in years"),
 ]
 
 
@@ -46,7 +53,7 @@ def config(tmp_path, *tasks, name="tasks.toml"):
 
 
 def score(model, source, *extra):
-    return run_cli("score", source, "-m", model, "-q", "--chunk-size", "4", *extra)
+    return invoke("score", source, "-m", model, "-q", "--chunk-size", "4", *extra)
 
 
 def test_two_tasks_in_one_pass_equal_two_separate_runs_and_the_quick_path(t5_dir, tmp_path, reviews):
@@ -54,22 +61,38 @@ def test_two_tasks_in_one_pass_equal_two_separate_runs_and_the_quick_path(t5_dir
     assert both.returncode == 0, both.stderr
     alone = {}
     for name, body in (("sentiment", SENTIMENT), ("topic", TOPIC)):
-        result = score(t5_dir, reviews, "--config", config(tmp_path, body, name=f"{name}.toml"), "-o", tmp_path / f"{name}.csv")
+        result = score(
+            t5_dir, reviews, "--config", config(tmp_path, body, name=f"{name}.toml"), "-o", tmp_path / f"{name}.csv"
+        )
         assert result.returncode == 0, result.stderr
         alone[name] = read_csv(tmp_path / f"{name}.csv")
     quick = score(t5_dir, reviews, "-l", "positive,negative,not sure", "-t", "Review: {text} Sentiment:")
     assert quick.returncode == 0, quick.stderr
     combined = read_csv(tmp_path / "both.csv")
     assert list(combined[0]) == [
-        "query", "text", "document", "sentiment_p_positive", "sentiment_p_negative", "sentiment_p_not sure",
-        "sentiment_pred", "sentiment_entropy", "topic_p_food", "topic_p_service", "topic_pred", "topic_entropy",
+        "query",
+        "text",
+        "document",
+        "sentiment_p_positive",
+        "sentiment_p_negative",
+        "sentiment_p_not sure",
+        "sentiment_pred",
+        "sentiment_entropy",
+        "topic_p_food",
+        "topic_p_service",
+        "topic_pred",
+        "topic_entropy",
     ]
     for name, rows in alone.items():
         for row, single in zip(combined, rows, strict=True):
-            assert {k: v for k, v in row.items() if k.startswith(name)} == {k: v for k, v in single.items() if k.startswith(name)}
+            assert {k: v for k, v in row.items() if k.startswith(name)} == {
+                k: v for k, v in single.items() if k.startswith(name)
+            }
     quick_rows = list(csv.DictReader(io.StringIO(quick.stdout.decode(), newline="")))
     for row, plain in zip(combined, quick_rows, strict=True):
-        assert [row[f"sentiment_{k}"] for k in ("p_positive", "pred", "entropy")] == [plain[k] for k in ("p_positive", "pred", "entropy")]
+        assert [row[f"sentiment_{k}"] for k in ("p_positive", "pred", "entropy")] == [
+            plain[k] for k in ("p_positive", "pred", "entropy")
+        ]
 
 
 def test_relevance_scores_and_ranks_within_each_query(t5_dir, tmp_path, reviews):
@@ -94,7 +117,10 @@ def test_rank_by_in_the_config_to_parquet_keeps_provenance(t5_dir, tmp_path, rev
     result = score(t5_dir, reviews, "--config", config(tmp_path, body), "-o", out)
     assert result.returncode == 0, result.stderr
     table = pq.read_table(out)
-    assert table["rel_rank"].to_pylist() == ranks_within_groups(table["query"].to_pylist(), table["rel_score"].to_numpy()).tolist()
+    assert (
+        table["rel_rank"].to_pylist()
+        == ranks_within_groups(table["query"].to_pylist(), table["rel_score"].to_numpy()).tolist()
+    )
     assert table.schema.metadata[b"t5cls.config"].decode() == body
 
 
@@ -106,7 +132,10 @@ def test_ranks_within_groups_by_score_ties_in_file_order():
 
 
 def test_multi_label_task_through_the_cli(t5_dir, tmp_path, reviews):
-    body = '[[task]]\nname = "about"\ntemplate = "{text} Is it about {label}?"\nlabels = ["food", "staff"]\nmulti_label = true\n'
+    body = (
+        '[[task]]\nname = "about"\ntemplate = "{text} Is it about {label}?"\nlabels = ["food", "staff"]\n'
+        "multi_label = true\n"
+    )
     result = score(t5_dir, reviews, "--config", config(tmp_path, body), "--format", "jsonl")
     assert result.returncode == 0, result.stderr
     rows = [json.loads(line) for line in result.stdout.decode().splitlines()]
@@ -130,12 +159,24 @@ def test_dry_run_shows_every_task(t5_dir, tmp_path, reviews):
         (SENTIMENT + 'modee = "sum"\n', [], ["tasks.toml: task 'sentiment': unknown key 'modee'"]),
         ('[[task]]\nname = "s"\ntemplate = "{text}"\n', [], ["tasks.toml: task 's': missing key 'labels'"]),
         (SENTIMENT + 'mode = "max"\n', [], ["task 'sentiment': 'mode' must be one of", "got 'max'"]),
-        (SENTIMENT.replace("{text}", "{body}"), [], ["task 'sentiment': 'template' reads column 'body'", "columns are: query, text, document"]),
+        (
+            SENTIMENT.replace("{text}", "{body}"),
+            [],
+            ["task 'sentiment': 'template' reads column 'body'", "columns are: query, text, document"],
+        ),
         (SENTIMENT, ["-l", "a,b"], ["give either --labels or --config, not both"]),
         (SENTIMENT, ["--rank-by", "query"], ["--rank-by needs a task that sets 'positive'"]),
         (RELEVANCE + 'rank_by = "query"\n', [], ["needs an output file"]),
     ],
-    ids=["unknown-key", "missing-labels", "bad-mode", "missing-column", "with-labels", "rank-by-without-positive", "rank-to-stdout"],
+    ids=[
+        "unknown-key",
+        "missing-labels",
+        "bad-mode",
+        "missing-column",
+        "with-labels",
+        "rank-by-without-positive",
+        "rank-to-stdout",
+    ],
 )
 def test_config_errors_are_one_line_before_the_model_loads(tmp_path, reviews, body, extra, fragments):
     result = score("no-such-org/no-such-model", reviews, "--config", config(tmp_path, body), *extra)
@@ -145,7 +186,11 @@ def test_config_errors_are_one_line_before_the_model_loads(tmp_path, reviews, bo
 def test_first_with_a_shared_first_token_fails_after_load_before_scoring(t5_dir, tmp_path, reviews):
     body = SENTIMENT.replace('"positive", "negative", ', '"not entailment", ') + 'mode = "first"\n'
     out = tmp_path / "out.csv"
-    assert_one_line_error(score(t5_dir, reviews, "--config", config(tmp_path, body), "-o", out), "task 'sentiment': mode 'first'", "'not sure'")
+    assert_one_line_error(
+        score(t5_dir, reviews, "--config", config(tmp_path, body), "-o", out),
+        "task 'sentiment': mode 'first'",
+        "'not sure'",
+    )
     assert not out.exists()
 
 
@@ -158,36 +203,58 @@ ENTROPY_ROWS = [("alpha", 0.5), ("bravo", 0.1), ("charlie", 0.9), ("delta", 0.1)
 
 @pytest.fixture
 def scored(tmp_path):
-    table = pa.table({
-        "text": [text for text, _ in ENTROPY_ROWS],
-        "t_p_x": [0.5] * 6, "t_p_y": [0.5] * 6, "t_pred": ["x"] * 6,
-        "t_entropy": [value for _, value in ENTROPY_ROWS],
-    })
+    table = pa.table(
+        {
+            "text": [text for text, _ in ENTROPY_ROWS],
+            "t_p_x": [0.5] * 6,
+            "t_p_y": [0.5] * 6,
+            "t_pred": ["x"] * 6,
+            "t_entropy": [value for _, value in ENTROPY_ROWS],
+        }
+    )
     pq.write_table(table, tmp_path / "scored.parquet")
     return tmp_path / "scored.parquet"
 
 
-@pytest.mark.parametrize("highest, expected", [(False, ["bravo", "delta", "foxtrot"]), (True, ["charlie", "echo", "alpha"])])
+@pytest.mark.parametrize(
+    "highest, expected", [(False, ["bravo", "delta", "foxtrot"]), (True, ["charlie", "echo", "alpha"])]
+)
 def test_inspect_keeps_the_extreme_rows_across_chunks(scored, monkeypatch, highest, expected):
-    monkeypatch.setattr(triage, "CHUNK_ROWS", 2)
+    monkeypatch.setattr(triage, "SCAN_CHUNK_ROWS", 2)
     rows, table = triage.extreme_rows(str(scored), "t_entropy", 3, highest=highest)
     assert table["text"].to_pylist() == expected
     assert rows == [1 + [text for text, _ in ENTROPY_ROWS].index(text) for text in expected]
 
 
 def test_inspect_prints_a_table_or_writes_a_file(scored, tmp_path):
-    shown = run_cli("inspect", scored, "--highest-entropy", "2", "--task", "t")
+    shown = invoke("inspect", scored, "--highest-entropy", "2", "--task", "t")
     assert shown.returncode == 0, shown.stderr
     text = shown.stdout.decode()
     assert "highest t_entropy" in text and "charlie" in text and "echo" in text and "alpha" not in text
     out = tmp_path / "low.csv"
-    written = run_cli("inspect", scored, "--lowest-entropy", "1", "--task", "t", "-o", out)
+    written = invoke("inspect", scored, "--lowest-entropy", "1", "--task", "t", "-o", out)
     assert written.returncode == 0, written.stderr
     assert read_csv(out) == [{"text": "bravo", "t_p_x": "0.5", "t_p_y": "0.5", "t_pred": "x", "t_entropy": "0.1"}]
 
 
+def test_inspect_piped_is_not_cut_to_a_terminal_width(tmp_path):
+    """Piped or redirected, the title and every row stay on one line, however long the path."""
+    folder = tmp_path / ("a-rather-long-folder-name-" * 6) / ("and-another-one-" * 6)
+    folder.mkdir(parents=True)
+    text = "a review long enough that an eighty-column terminal would have to wrap it " * 2
+    table = pa.table({"text": [text, "short"], "t_p_x": [0.5, 0.9], "t_p_y": [0.5, 0.1], "t_entropy": [0.69, 0.33]})
+    pq.write_table(table, folder / "scored.parquet")
+    result = run_cli("inspect", folder / "scored.parquet", "--highest-entropy", "2", "--task", "t")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.decode().splitlines()
+    assert lines[0] == f"2 rows of {folder / 'scored.parquet'} with the highest t_entropy"
+    assert any(text.strip() in line and "0.69" in line for line in lines)
+
+
 def test_inspect_errors(scored):
-    assert_one_line_error(run_cli("inspect", scored, "--lowest-entropy", "2"), "no 'entropy' column", "--task: t")
-    assert_one_line_error(run_cli("inspect", scored, "--task", "t"), "give one of --lowest-entropy N or --highest-entropy N")
+    assert_one_line_error(invoke("inspect", scored, "--lowest-entropy", "2"), "no 'entropy' column", "--task: t")
+    assert_one_line_error(
+        invoke("inspect", scored, "--task", "t"), "give one of --lowest-entropy N or --highest-entropy N"
+    )
     with pytest.raises(InputError, match="at least 1"):
-        triage.run_inspect(scored=str(scored), lowest=0, highest=None, task="t", output=None)
+        triage.run_inspect(scored=str(scored), lowest_entropy=0, task="t")

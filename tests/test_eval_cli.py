@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import json
 import subprocess
-import tomllib
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+import tomllib
 from sklearn import metrics as sk
 
-from conftest import run_cli
+from helpers.cli import invoke
 
 SAMPLE = Path(__file__).resolve().parents[1] / "sample_data" / "reviews.csv"
 LABELS = ["positive", "negative", "neutral"]
@@ -20,7 +20,8 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 def t5cls(*args: str) -> subprocess.CompletedProcess:
-    return run_cli(*args, text=True)
+    result = invoke(*args)
+    return subprocess.CompletedProcess(args, result.returncode, result.stdout.decode(), result.stderr.decode())
 
 
 def assert_one_line_error(result: subprocess.CompletedProcess, *fragments: str) -> None:
@@ -77,7 +78,16 @@ def test_json_report_matches_sklearn_and_reports_unknown_gold(tmp_path, suffix):
 def test_tables_show_the_metrics_and_the_unknown_gold_values(tmp_path):
     result = t5cls("eval", write(scored_frame(), tmp_path / "scored.csv"), "--gold", "label")
     assert result.returncode == 0, result.stderr
-    for text in ("accuracy", "macro-F1", "NLL", "Brier", "ECE (15 bins)", "Per class", "Confusion matrix", "'mixed' (2)"):
+    for text in (
+        "accuracy",
+        "macro-F1",
+        "NLL",
+        "Brier",
+        "ECE (15 bins)",
+        "Per class",
+        "Confusion matrix",
+        "'mixed' (2)",
+    ):
         assert text in result.stdout
 
 
@@ -130,8 +140,22 @@ def test_a_missing_file_is_a_one_line_error(tmp_path):
 def test_calibrate_writes_a_config_with_a_fitted_temperature(tmp_path, t5_dir):
     output = tmp_path / "fitted.toml"
     result = t5cls(
-        "calibrate", str(SAMPLE), "--gold", "label", "--labels", ",".join(LABELS), "--model", str(t5_dir),
-        "--device", "cpu", "--batch-size", "16", "--task", "sentiment", "-o", str(output),
+        "calibrate",
+        str(SAMPLE),
+        "--gold",
+        "label",
+        "--labels",
+        ",".join(LABELS),
+        "--model",
+        str(t5_dir),
+        "--device",
+        "cpu",
+        "--batch-size",
+        "16",
+        "--task",
+        "sentiment",
+        "-o",
+        str(output),
     )
     assert result.returncode == 0, result.stderr
     text = output.read_text()
@@ -145,8 +169,16 @@ def test_calibrate_writes_a_config_with_a_fitted_temperature(tmp_path, t5_dir):
 
 def test_calibrate_refuses_a_gold_label_outside_the_label_set_before_loading_a_model(tmp_path):
     result = t5cls(
-        "calibrate", str(SAMPLE), "--gold", "label", "--labels", "positive,negative", "--model", str(tmp_path / "no-model"),
-        "-o", str(tmp_path / "fitted.toml"),
+        "calibrate",
+        str(SAMPLE),
+        "--gold",
+        "label",
+        "--labels",
+        "positive,negative",
+        "--model",
+        str(tmp_path / "no-model"),
+        "-o",
+        str(tmp_path / "fitted.toml"),
     )
     assert_one_line_error(result, "row 3: gold label 'neutral' is not one of the labels (positive, negative)")
     assert not (tmp_path / "fitted.toml").exists()
@@ -154,15 +186,29 @@ def test_calibrate_refuses_a_gold_label_outside_the_label_set_before_loading_a_m
 
 def test_calibrate_a_decoder_only_model_with_the_label_end_it_will_score_with(tmp_path):
     """Calibrate fits the scores `score --label-end eos` gives (its NLL at T = 1), not the default label end's."""
+    from helpers.tiny_causal_models import build_causal
     from t5cls import LabelScorer
-    from t5cls.calibration import calibrate, read_dev_file
-    from t5cls.prompts import PromptTemplate
-    from tiny_causal_models import build_causal
+    from t5cls.eval.calibration import calibrate, read_dev_file
+    from t5cls.tasks.prompts import PromptTemplate
 
     model_dir = build_causal(tmp_path / "llama", "llama")
     template = "Review: {text}\nSentiment:"
-    result = t5cls("calibrate", str(SAMPLE), "--gold", "label", "--labels", ",".join(LABELS), "--model", str(model_dir),
-                   "-t", template, "--label-end", "eos", "-o", str(tmp_path / "fitted.toml"))
+    result = t5cls(
+        "calibrate",
+        str(SAMPLE),
+        "--gold",
+        "label",
+        "--labels",
+        ",".join(LABELS),
+        "--model",
+        str(model_dir),
+        "-t",
+        template,
+        "--label-end",
+        "eos",
+        "-o",
+        str(tmp_path / "fitted.toml"),
+    )
     assert result.returncode == 0, result.stderr
     dev = read_dev_file(str(SAMPLE), PromptTemplate(template), LABELS, "label")
     nll_row = next(line for line in result.stdout.splitlines() if "NLL" in line)

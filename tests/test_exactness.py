@@ -5,10 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conftest import brute_force_logprobs
+from helpers.reference import brute_force_logprobs
 from t5cls import LabelScorer
 from t5cls.errors import InputError
-from t5cls.labels import LabelTrie, tokenize_labels
+from t5cls.models.continuation import tokenize_target_labels
+from t5cls.models.trie import LabelTrie
 
 TEXTS = [
     "the movie was great and the acting was wonderful",
@@ -17,7 +18,15 @@ TEXTS = [
     "café naïve 東京 🙂",
     "premise: a man sleeps. hypothesis: a person rests.",
 ]
-MULTI = ["entailment", "not entailment", "neutral", "positive", "positive review", "mixed feelings", "strongly positive"]
+MULTI = [
+    "entailment",
+    "not entailment",
+    "neutral",
+    "positive",
+    "positive review",
+    "mixed feelings",
+    "strongly positive",
+]
 SINGLE = ["positive", "negative", "neutral"]
 
 
@@ -36,14 +45,18 @@ def test_logprobs_match_brute_force(model_dir, labels):
 
 def test_per_label_fallback_matches_brute_force(model_dir):
     scorer = LabelScorer.from_pretrained(str(model_dir), device="cpu")
-    scorer.engine.tree_decoding = False
-    np.testing.assert_allclose(scorer.score(TEXTS, MULTI).logprobs, brute_force_logprobs(model_dir, TEXTS, MULTI), atol=1e-4)
+    scorer.backend.tree_decoding = False
+    np.testing.assert_allclose(
+        scorer.score(TEXTS, MULTI).logprobs, brute_force_logprobs(model_dir, TEXTS, MULTI), atol=1e-4
+    )
 
 
 def test_eager_attention_matches_brute_force(t5_dir):
     scorer = LabelScorer.from_pretrained(str(t5_dir), device="cpu")
     scorer.model.set_attn_implementation("eager")
-    np.testing.assert_allclose(scorer.score(TEXTS, MULTI).logprobs, brute_force_logprobs(t5_dir, TEXTS, MULTI), atol=1e-4)
+    np.testing.assert_allclose(
+        scorer.score(TEXTS, MULTI).logprobs, brute_force_logprobs(t5_dir, TEXTS, MULTI), atol=1e-4
+    )
 
 
 def test_probabilities_pred_and_entropy(t5_dir):
@@ -57,11 +70,14 @@ def test_probabilities_pred_and_entropy(t5_dir):
 
 
 def test_ties_go_to_the_first_label():
-    from t5cls.scorer import LabelScores
+    from t5cls.models.scorer import LabelScores
 
     scores = LabelScores(["a", "b", "c"], np.array([[-1.0, -0.5, -0.5]]), np.array([False]))
     assert scores.predictions == ["b"]
-    assert np.isclose(scores.entropy[0], -2 * (scores.probs[0, 1] * np.log(scores.probs[0, 1])) - scores.probs[0, 0] * np.log(scores.probs[0, 0]))
+    assert np.isclose(
+        scores.entropy[0],
+        -2 * (scores.probs[0, 1] * np.log(scores.probs[0, 1])) - scores.probs[0, 0] * np.log(scores.probs[0, 0]),
+    )
 
 
 def test_independent_of_batch_size_and_batch_neighbours(t5_dir):
@@ -91,7 +107,12 @@ def test_trie_decodes_each_shared_prefix_once():
     assert trie.num_positions == 9
     assert trie.label_lengths.tolist() == [4, 5, 3]
     assert trie.label_edges.sum(axis=0).tolist() == [4, 5, 3]
-    assert (trie.depths[np.argsort(trie.depths)] == np.sort(trie.depths)).all()
+    # breadth-first: root; 5, 8; 5-6, 8-5, 8-4; 5-6-7, 8-5-6; 8-5-6-7 (leaves, which feed nothing, are not positions)
+    assert trie.input_ids.tolist() == [0, 5, 8, 6, 5, 4, 7, 6, 7]
+    assert trie.depths.tolist() == [0, 1, 1, 2, 2, 2, 3, 3, 4]
+    # every edge reads its token at its parent's position, which precedes the child's
+    assert trie.edge_tokens.tolist() == [5, 6, 7, 9, 8, 5, 6, 7, 9, 4, 9]
+    assert trie.edge_positions.tolist() == [0, 1, 3, 6, 0, 2, 4, 7, 8, 2, 5]
     for p in range(trie.num_positions):
         assert trie.ancestor_mask[p, 0] and trie.ancestor_mask[p, p]
         assert trie.ancestor_mask[p].sum() == trie.depths[p] + 1
@@ -118,4 +139,4 @@ def test_labels_that_tokenize_identically_are_an_error():
             return type("Encoding", (), {"input_ids": [len(text_target.lower()), 1]})
 
     with pytest.raises(InputError, match="'Yes' and 'yes' tokenize to the same ids"):
-        tokenize_labels(CaseFoldingTokenizer(), ["Yes", "yes"])
+        tokenize_target_labels(CaseFoldingTokenizer(), ["Yes", "yes"])

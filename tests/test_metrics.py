@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from sklearn import metrics as sk
 
-from t5cls import metrics
+from t5cls import probability
+from t5cls.eval import metrics
 
 
 def random_case(seed: int, rows: int = 500, classes: int = 4, unknown: float = 0.0):
@@ -89,7 +90,7 @@ def test_ece_is_zero_when_confidence_matches_accuracy():
 
 def test_entropy_in_nats_with_zero_probabilities():
     probs = np.array([[0.5, 0.5, 0.0], [1.0, 0.0, 0.0], [1 / 3, 1 / 3, 1 / 3]])
-    np.testing.assert_allclose(metrics.entropy(probs), [np.log(2), 0.0, np.log(3)])
+    np.testing.assert_allclose(probability.entropy(probs), [np.log(2), 0.0, np.log(3)])
 
 
 def test_predictions_break_ties_towards_the_first_label():

@@ -8,12 +8,10 @@ import pytest
 import torch
 from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
-from conftest import brute_force_logprobs
-from t5cls import LabelScorer, modes
+from helpers.reference import brute_force_logprobs
+from t5cls import LabelScorer, ScoreOptions, probability, score_file
 from t5cls.errors import InputError
-from t5cls.job import ScoreJob, ScoreOptions
-from t5cls.progress import RowProgress
-from t5cls.signals import StopRequest
+from t5cls.tasks import modes
 
 TEXTS = ["the movie was great", "terrible plot, boring", "not sure about this one", "wonderful acting", "meh"]
 TEMPLATE = "Review: {text} Sentiment:"
@@ -35,10 +33,14 @@ def score_config(scorer, tmp_path, body, texts=TEXTS, chunk_rows=1000, **options
     (tmp_path / "task.toml").write_text(body)
     (tmp_path / "in.csv").write_text("text\n" + "".join(f'"{text}"\n' for text in texts))
     out = tmp_path / "out.parquet"
-    job = ScoreJob(ScoreOptions(
-        input=str(tmp_path / "in.csv"), config=str(tmp_path / "task.toml"), output=str(out), chunk_rows=chunk_rows, **options
-    ))
-    job.run(scorer, RowProgress(quiet=True), StopRequest())
+    options = ScoreOptions(
+        input=str(tmp_path / "in.csv"),
+        config=str(tmp_path / "task.toml"),
+        output=str(out),
+        chunk_rows=chunk_rows,
+        **options,
+    )
+    score_file(options, scorer)
     return pq.read_table(out)
 
 
@@ -111,7 +113,9 @@ def test_pmi_with_custom_content_free_strings(scorer, tmp_path, t5_dir, row_logp
     np.testing.assert_allclose(probs(table, LABELS), softmax(row_logprobs - reference[0]), atol=ATOL)
 
 
-def test_contextual_divides_by_the_mean_content_free_distribution(scorer, tmp_path, row_logprobs, content_free_logprobs):
+def test_contextual_divides_by_the_mean_content_free_distribution(
+    scorer, tmp_path, row_logprobs, content_free_logprobs
+):
     table = score_config(scorer, tmp_path, task_toml(LABELS_TOML, 'mode = "contextual"'))
     calibrated = softmax(row_logprobs) / softmax(content_free_logprobs).mean(axis=0)
     np.testing.assert_allclose(probs(table, LABELS), calibrated / calibrated.sum(axis=1, keepdims=True), atol=ATOL)
@@ -120,7 +124,13 @@ def test_contextual_divides_by_the_mean_content_free_distribution(scorer, tmp_pa
 def test_content_free_prompts_are_scored_once_per_task(scorer, tmp_path, monkeypatch):
     calls = []
     original = scorer.score
-    monkeypatch.setattr(scorer, "score", lambda texts, labels: calls.append(len(texts.ids if hasattr(texts, "ids") else texts)) or original(texts, labels))
+    monkeypatch.setattr(
+        scorer,
+        "score",
+        lambda texts, labels: (
+            calls.append(len(texts.ids if hasattr(texts, "ids") else texts)) or original(texts, labels)
+        ),
+    )
     score_config(scorer, tmp_path, task_toml(LABELS_TOML, 'mode = "pmi"'), chunk_rows=2)
     assert sorted(calls) == [1, 2, 2, 3]  # three chunks of rows, one batch of 3 content-free prompts
 
@@ -150,7 +160,7 @@ def test_first_is_the_restricted_softmax_of_the_first_step_logits(scorer, tmp_pa
 
 
 def test_first_refuses_labels_that_share_a_first_token(scorer, tmp_path):
-    with pytest.raises(InputError, match="task 't': mode 'first' needs labels with distinct first tokens.*'not sure'"):
+    with pytest.raises(InputError, match=r"task 't': mode 'first' needs labels with distinct first tokens.*'not sure'"):
         score_config(scorer, tmp_path, task_toml('["not entailment", "not sure"]', 'mode = "first"'))
 
 
@@ -186,4 +196,4 @@ def test_modes_math_on_small_numbers():
     assert modes.verbalize(np.array([[-1.25]]), [[0]])[0, 0] == -1.25  # one form: exactly its log-prob
     expected, std = modes.expectation(np.array([[0.5, 0.5]]), [0.0, 2.0])
     assert expected[0] == 1.0 and std[0] == 1.0
-    assert np.allclose(modes.binary_entropy(np.array([[0.5, 1.0]])), [np.log(2)])
+    assert np.allclose(probability.binary_entropy(np.array([[0.5, 1.0]])), [np.log(2)])

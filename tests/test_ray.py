@@ -1,6 +1,6 @@
 """``--engine ray`` on a local 2-CPU Ray: the same output as local runs, retries without loss, resume.
 
-Every Ray run here is compared with local runs of `ScoreJob` on each input file, value for value
+Every Ray run here is compared with local runs (`score_file`) on each input file, value for value
 and including the Parquet metadata: the chunks are the same, so the numbers are bit-identical.
 """
 
@@ -17,16 +17,17 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import SINGLE_THREAD, assert_one_line_error, run_cli
+from helpers.cli import SINGLE_THREAD, assert_one_line_error, run_cli
 
 ray = pytest.importorskip("ray")
 pytestmark = pytest.mark.timeout(300)  # a scheduling deadlock (reads starved by actors) hangs rather than fails
 
-from t5cls.job import ScoreJob, ScoreOptions  # noqa: E402
-from t5cls.progress import RowProgress  # noqa: E402
-from t5cls.ray_job import MANIFEST, RayOptions, RayScoreJob, ScoreWorker  # noqa: E402
-from t5cls.scorer import LabelScorer  # noqa: E402
-from t5cls.signals import Interrupted, StopRequest  # noqa: E402
+from t5cls.models.scorer import LabelScorer  # noqa: E402
+from t5cls.options import ModelOptions, RayOptions, ScoreOptions  # noqa: E402
+from t5cls.run.local import score_file  # noqa: E402
+from t5cls.run.manifest import MANIFEST  # noqa: E402
+from t5cls.run.ray import RayRunner, ScoreWorker  # noqa: E402
+from t5cls.run.signals import Interrupted, StopRequest  # noqa: E402
 
 LABELS = "positive,negative,not sure"
 CHUNK = 4
@@ -38,8 +39,13 @@ ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers canno
 @pytest.fixture(scope="module", autouse=True)
 def local_ray():
     # Two GPUs that Ray schedules but torch cannot see: GPU actors get placed, then score on the CPU.
-    ray.init(num_cpus=2, num_gpus=2, include_dashboard=False, log_to_driver=False,
-             runtime_env={"env_vars": {**SINGLE_THREAD, "HF_HUB_OFFLINE": "1"}})
+    ray.init(
+        num_cpus=2,
+        num_gpus=2,
+        include_dashboard=False,
+        log_to_driver=False,
+        runtime_env={"env_vars": {**SINGLE_THREAD, "HF_HUB_OFFLINE": "1"}},
+    )
     yield
     ray.shutdown()
 
@@ -62,17 +68,17 @@ def options(source, output, **fields) -> ScoreOptions:
     return ScoreOptions(input=str(source), output=str(output), chunk_rows=CHUNK, **fields)
 
 
-def model_args(model_dir) -> dict:
-    return {"name_or_path": str(model_dir), "batch_size": 3}
+def model_args(model_dir) -> ModelOptions:
+    return ModelOptions(name_or_path=str(model_dir), batch_size=3)
 
 
 def local_outputs(files, model_dir, tmp_path, **fields) -> list[pa.Table]:
     """Each file scored by the local engine, the reference for the Ray output."""
-    scorer = LabelScorer.from_pretrained(**model_args(model_dir))
+    scorer = LabelScorer.from_options(model_args(model_dir))
     tables = []
     for index, path in enumerate(files):
         out = tmp_path / f"local-{index}.parquet"
-        ScoreJob(options(path, out, **fields)).run(scorer, RowProgress(quiet=True), StopRequest())
+        score_file(options(path, out, **fields), scorer)
         tables.append(pq.read_table(out))
     return tables
 
@@ -80,8 +86,9 @@ def local_outputs(files, model_dir, tmp_path, **fields) -> list[pa.Table]:
 def ray_outputs(output: Path) -> tuple[dict, list[pa.Table]]:
     """The manifest, and each input file's rows read back from its parts."""
     manifest = json.loads((output / MANIFEST).read_text())
-    return manifest, [pa.concat_tables([pq.read_table(output / part) for part in entry["parts"]])
-                      for entry in manifest["inputs"]]
+    return manifest, [
+        pa.concat_tables([pq.read_table(output / part) for part in entry["parts"]]) for entry in manifest["inputs"]
+    ]
 
 
 def assert_same_as_local(output: Path, files, model_dir, tmp_path, **fields):
@@ -96,7 +103,7 @@ def assert_same_as_local(output: Path, files, model_dir, tmp_path, **fields):
 
 def test_multi_file_dataset_equals_local_runs(dataset, t5_dir, tmp_path):
     out = tmp_path / "scored"
-    summary = RayScoreJob(options(dataset, out), model_args(t5_dir), TWO_WORKERS).run(RowProgress(quiet=True), StopRequest())
+    summary = RayRunner(options(dataset, out), model_args(t5_dir), TWO_WORKERS).run()
     files = [dataset / "a.csv", dataset / "b.csv", dataset / "more" / "c.parquet"]
     assert_same_as_local(out, files, t5_dir, tmp_path)
     assert summary.rows == 13 + 2 + 17
@@ -105,14 +112,18 @@ def test_multi_file_dataset_equals_local_runs(dataset, t5_dir, tmp_path):
 
 def test_gpu_workers_default_to_one_per_gpu(dataset, t5_dir, tmp_path):
     def pool(**layout):
-        return RayScoreJob(options(dataset, tmp_path / "scored"), model_args(t5_dir), RayOptions(**layout))._pool_size(ray)
+        return RayRunner(options(dataset, tmp_path / "scored"), model_args(t5_dir), RayOptions(**layout)).pool_size(ray)
 
-    assert (pool(), pool(gpus_per_worker=1), pool(gpus_per_worker=0.5), pool(num_workers=3, gpus_per_worker=1)) == (1, 2, 4, 3)
-    with pytest.raises(Exception, match="--gpus-per-worker 4: the Ray cluster has 2 GPUs"):
+    assert (pool(), pool(gpus_per_worker=1), pool(gpus_per_worker=0.5), pool(num_workers=3, gpus_per_worker=1)) == (
+        1,
+        2,
+        4,
+        3,
+    )
+    with pytest.raises(Exception, match="gpus_per_worker 4: the Ray cluster has 2 GPUs"):
         pool(gpus_per_worker=4)
     out = tmp_path / "scored"
-    job = RayScoreJob(options(dataset, out), model_args(t5_dir), RayOptions(gpus_per_worker=1))
-    job.run(RowProgress(quiet=True), StopRequest())
+    RayRunner(options(dataset, out), model_args(t5_dir), RayOptions(gpus_per_worker=1)).run()
     assert_same_as_local(out, [dataset / "a.csv", dataset / "b.csv", dataset / "more" / "c.parquet"], t5_dir, tmp_path)
 
 
@@ -120,7 +131,7 @@ def test_glob_of_uris_with_a_task_config(dataset, t5_dir, tmp_path):
     out = tmp_path / "scored"
     spec = f"file://{dataset}/[ab].csv"
     config = {"config": str(Path(__file__).parents[1] / "configs" / "sentiment.toml"), "logprobs": True}
-    RayScoreJob(options(spec, out, **config), model_args(t5_dir), RayOptions()).run(RowProgress(quiet=True), StopRequest())
+    RayRunner(options(spec, out, **config), model_args(t5_dir), RayOptions()).run()
     assert_same_as_local(out, [f"file://{dataset}/a.csv", f"file://{dataset}/b.csv"], t5_dir, tmp_path, **config)
     assert "sentiment_p_positive" in pq.read_table(out).column_names
 
@@ -140,9 +151,9 @@ class CrashOnce(ScoreWorker):
 def test_crashed_actor_is_retried_without_losing_or_duplicating_rows(dataset, t5_dir, tmp_path):
     marker = tmp_path / "crashed"
     worker = type("CrashOnceHere", (CrashOnce,), {"marker": str(marker)})
-    job = RayScoreJob(options(dataset, tmp_path / "scored"), model_args(t5_dir), TWO_WORKERS)
-    job.worker_class = worker
-    job.run(RowProgress(quiet=True), StopRequest())
+    runner = RayRunner(options(dataset, tmp_path / "scored"), model_args(t5_dir), TWO_WORKERS)
+    runner.worker_class = worker
+    runner.run()
     assert marker.exists(), "the injected crash did not happen"
     files = [dataset / "a.csv", dataset / "b.csv", dataset / "more" / "c.parquet"]
     assert_same_as_local(tmp_path / "scored", files, t5_dir, tmp_path)
@@ -161,16 +172,16 @@ def test_interrupted_run_resumes_to_the_same_output(dataset, t5_dir, tmp_path):
     out = tmp_path / "scored"
     job_options = options(dataset / "a.csv", out)
     with pytest.raises(Interrupted, match="--resume"):
-        RayScoreJob(job_options, model_args(t5_dir), RayOptions()).run(RowProgress(quiet=True), StopAfterFirstChunk())
+        RayRunner(job_options, model_args(t5_dir), RayOptions()).run(stop=StopAfterFirstChunk())
     assert not out.exists()
     with open(tmp_path / ".scored.t5cls-parts" / "done.jsonl", "a") as log:
         log.write('{"file": 0, "chunk": 1, "first')  # as if killed while logging the second chunk
     (tmp_path / ".scored.t5cls-parts" / ".part-000000-000000002.parquet.0123.tmp").write_text("killed mid-write")
     changed = replace(job_options, labels="positive,negative", resume=True)
-    with pytest.raises(Exception, match="cannot resume .*options changed"):
-        RayScoreJob(changed, model_args(t5_dir), RayOptions()).run(RowProgress(quiet=True), StopRequest())
-    resumed = RayScoreJob(replace(job_options, resume=True), model_args(t5_dir), RayOptions())
-    summary = resumed.run(RowProgress(quiet=True), StopRequest())
+    with pytest.raises(Exception, match=r"cannot resume .*options changed"):
+        RayRunner(changed, model_args(t5_dir), RayOptions()).run()
+    resumed = RayRunner(replace(job_options, resume=True), model_args(t5_dir), RayOptions())
+    summary = resumed.run()
     assert summary.rows == 13 and summary.scored_now < 13
     assert_same_as_local(out, [str(dataset / "a.csv")], t5_dir, tmp_path)
     assert sorted(p.name for p in out.iterdir()) == [MANIFEST] + [f"part-000000-00000000{i}.parquet" for i in range(4)]
@@ -179,8 +190,22 @@ def test_interrupted_run_resumes_to_the_same_output(dataset, t5_dir, tmp_path):
 def test_cli_scores_a_folder_and_replaces_its_earlier_output(dataset, t5_dir, tmp_path):
     out = tmp_path / "scored"
     for _ in range(2):
-        result = run_cli("score", dataset, "-l", LABELS, "-m", t5_dir, "--engine", "ray", "-o", out,
-                         "--chunk-size", CHUNK, "-q", cwd=tmp_path)
+        result = run_cli(
+            "score",
+            dataset,
+            "-l",
+            LABELS,
+            "-m",
+            t5_dir,
+            "--engine",
+            "ray",
+            "-o",
+            out,
+            "--chunk-size",
+            CHUNK,
+            "-q",
+            cwd=tmp_path,
+        )
         assert result.returncode == 0, result.stderr.decode()
         assert result.stderr.decode().strip().splitlines()[-1].startswith("t5cls: 32 rows, 0 skipped")
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
@@ -194,20 +219,25 @@ def test_cli_worker_error_is_one_line(dataset, t5_dir, tmp_path):
     result = run_cli("score", tmp_path / "in", "-l", LABELS, "-m", t5_dir, "--engine", "ray", "-o", tmp_path / "out")
     assert result.returncode == 2, result.stderr.decode()
     last = result.stderr.decode().strip().splitlines()[-1]
-    assert last == f"t5cls: error: {tmp_path / 'in' / 'blank.csv'}: row 2: column 'text' is empty or null; " \
-                   "fix the row or pass --on-null skip|empty"
+    assert (
+        last == f"t5cls: error: {tmp_path / 'in' / 'blank.csv'}: row 2: column 'text' is empty or null; "
+        "fix the row or pass --on-null skip|empty"
+    )
 
 
-@pytest.mark.parametrize("args, fragments", [
-    (["-", "-o", "out"], ["not stdin"]),
-    (["data"], ["-o FOLDER"]),
-    (["data", "-o", "out", "--format", "csv"], ["Parquet only"]),
-    (["nowhere", "-o", "out"], ["nowhere: no such file"]),
-    (["empty", "-o", "out"], ["empty: no CSV, JSONL or Parquet files found there"]),
-    (["rows.jsonl", "-o", "out"], ["rows.jsonl: --engine ray reads CSV and Parquet files, not jsonl"]),
-    (["data", "-o", "taken"], ["taken: exists and is not a t5cls output folder"]),
-    (["data", "-o", "out", "--num-workers", "0"], ["--num-workers must be at least 1"]),
-])
+@pytest.mark.parametrize(
+    "args, fragments",
+    [
+        (["-", "-o", "out"], ["not stdin"]),
+        (["data"], ["-o FOLDER"]),
+        (["data", "-o", "out", "--format", "csv"], ["Parquet only"]),
+        (["nowhere", "-o", "out"], ["nowhere: no such file"]),
+        (["empty", "-o", "out"], ["empty: no CSV, JSONL or Parquet files found there"]),
+        (["rows.jsonl", "-o", "out"], ["rows.jsonl: --engine ray reads CSV and Parquet files, not jsonl"]),
+        (["data", "-o", "taken"], ["taken: exists and is not a t5cls output folder"]),
+        (["data", "-o", "out", "--num-workers", "0"], ["--num-workers must be at least 1"]),
+    ],
+)
 def test_cli_bad_ray_input_fails_before_starting_ray(dataset, tmp_path, args, fragments):
     (tmp_path / "data").symlink_to(dataset)
     (tmp_path / "empty").mkdir()

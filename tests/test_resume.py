@@ -12,7 +12,7 @@ import time
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import SINGLE_THREAD, run_cli
+from helpers.cli import SINGLE_THREAD, run_cli
 
 ROWS = 300
 CHUNK = "10"
@@ -21,20 +21,37 @@ CHUNK = "10"
 @pytest.fixture(scope="module")
 def big_csv(tmp_path_factory):
     path = tmp_path_factory.mktemp("resume") / "big.csv"
-    lines = ["id,text"] + [f'{i:05d},"row {i}: {"good " * (i % 7)}, ""quoted"" and\nnewline {"bad " * (i % 5)}"' for i in range(ROWS)]
+    lines = ["id,text"] + [
+        f'{i:05d},"row {i}: {"good " * (i % 7)}, ""quoted"" and\nnewline {"bad " * (i % 5)}"' for i in range(ROWS)
+    ]
     path.write_text("\n".join(lines) + "\n")
     return path
 
 
 def score_args(model, source, out, *extra):
-    return ["score", source, "-l", "positive,negative,not sure", "-m", model, "-o", out,
-            "--chunk-size", CHUNK, "--batch-size", "2", "-q", *extra]
+    return [
+        "score",
+        source,
+        "-l",
+        "positive,negative,not sure",
+        "-m",
+        model,
+        "-o",
+        out,
+        "--chunk-size",
+        CHUNK,
+        "--batch-size",
+        "2",
+        "-q",
+        *extra,
+    ]
 
 
 def start(args):
     env = {**os.environ, "HF_HUB_OFFLINE": "1", **SINGLE_THREAD}
-    return subprocess.Popen([sys.executable, "-m", "t5cls.cli", *map(str, args)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    return subprocess.Popen(
+        [sys.executable, "-m", "t5cls.cli", *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
+    )
 
 
 def parts_done(out):
@@ -66,7 +83,9 @@ def reference_outputs(t5_dir, big_csv, tmp_path_factory):
 
 
 @pytest.mark.parametrize("fmt, kill_after_parts", [("csv", 0), ("csv", 1), ("csv", 7), ("jsonl", 3), ("parquet", 4)])
-def test_sigkill_then_resume_gives_identical_output(t5_dir, big_csv, tmp_path, reference_outputs, fmt, kill_after_parts):
+def test_sigkill_then_resume_gives_identical_output(
+    t5_dir, big_csv, tmp_path, reference_outputs, fmt, kill_after_parts
+):
     out = tmp_path / f"out.{fmt}"
     process = run_until_parts(score_args(t5_dir, big_csv, out), out, kill_after_parts)
     process.send_signal(signal.SIGKILL)
@@ -82,7 +101,9 @@ def test_sigkill_then_resume_gives_identical_output(t5_dir, big_csv, tmp_path, r
 
 
 @pytest.mark.parametrize("sig, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
-def test_stop_signal_finishes_the_chunk_keeps_checkpoint_and_exits(t5_dir, big_csv, tmp_path, reference_outputs, sig, code):
+def test_stop_signal_finishes_the_chunk_keeps_checkpoint_and_exits(
+    t5_dir, big_csv, tmp_path, reference_outputs, sig, code
+):
     out = tmp_path / "out.csv"
     process = run_until_parts(score_args(t5_dir, big_csv, out), out, 2)
     process.send_signal(sig)
@@ -110,8 +131,14 @@ def test_resume_refuses_a_changed_input_or_option(t5_dir, big_csv, tmp_path):
 
 
 def test_sigpipe_ends_quietly(t5_dir, big_csv):
-    pipeline = f"{sys.executable} -m t5cls.cli score {big_csv} -l a,b -m {t5_dir} --chunk-size 5 | head -c 100 >/dev/null"
-    result = subprocess.run(["bash", "-o", "pipefail", "-c", pipeline], capture_output=True, timeout=120,
-                            env={**os.environ, "HF_HUB_OFFLINE": "1", **SINGLE_THREAD})
+    pipeline = (
+        f"{sys.executable} -m t5cls.cli score {big_csv} -l a,b -m {t5_dir} --chunk-size 5 | head -c 100 >/dev/null"
+    )
+    result = subprocess.run(
+        ["bash", "-o", "pipefail", "-c", pipeline],
+        capture_output=True,
+        timeout=120,
+        env={**os.environ, "HF_HUB_OFFLINE": "1", **SINGLE_THREAD},
+    )
     assert result.stderr == b""
     assert result.returncode in (0, 128 + signal.SIGPIPE)

@@ -7,13 +7,12 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from t5cls import LabelScorer
-from t5cls.calibration import Calibration, FittedTask, config_toml
+from helpers.runs import plan_for
+from t5cls import LabelScorer, ScoreOptions, score_file
 from t5cls.errors import InputError
-from t5cls.job import ScoreJob, ScoreOptions
-from t5cls.progress import RowProgress
-from t5cls.signals import StopRequest
-from t5cls.tasks import load_config
+from t5cls.eval.calibration import Calibration, FittedTask, config_toml
+from t5cls.run.provenance import fingerprint
+from t5cls.tasks.config import load_config
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 EXAMPLE_COLUMNS = {
@@ -27,16 +26,34 @@ EXAMPLE_COLUMNS_OUT = {
     "sentiment": ["sentiment_p_positive", "sentiment_p_negative", "sentiment_pred", "sentiment_entropy"],
     "nli": ["nli_p_entailment", "nli_p_neutral", "nli_p_contradiction", "nli_pred", "nli_entropy"],
     "topic": [
-        "topic_p_World", "topic_p_Sports", "topic_p_Business", "topic_p_Science/Tech", "topic_pred", "topic_entropy",
-        "aspects_p_prices", "aspects_p_people", "aspects_p_places", "aspects_pred", "aspects_entropy",
+        "topic_p_World",
+        "topic_p_Sports",
+        "topic_p_Business",
+        "topic_p_Science/Tech",
+        "topic_pred",
+        "topic_entropy",
+        "aspects_p_prices",
+        "aspects_p_people",
+        "aspects_p_places",
+        "aspects_pred",
+        "aspects_entropy",
     ],
-    "relevance": ["relevance_p_true", "relevance_p_false", "relevance_pred", "relevance_entropy", "relevance_score", "relevance_rank"],
+    "relevance": [
+        "relevance_p_true",
+        "relevance_p_false",
+        "relevance_pred",
+        "relevance_entropy",
+        "relevance_score",
+        "relevance_rank",
+    ],
     "sts": [*(f"sts_p_{v}" for v in range(6)), "sts_pred", "sts_entropy", "sts_expected", "sts_std"],
 }
 
 
 def write_csv(path, columns, rows=3):
-    lines = [",".join(columns)] + [",".join(f"{name} {i} a b" if name != "query" else f"q{i % 2}" for name in columns) for i in range(rows)]
+    lines = [",".join(columns)] + [
+        ",".join(f"{name} {i} a b" if name != "query" else f"q{i % 2}" for name in columns) for i in range(rows)
+    ]
     path.write_text("\n".join(lines) + "\n")
     return path
 
@@ -49,11 +66,11 @@ def test_the_examples_cover_every_config_shipped():
 def test_example_config_scores_a_file_with_its_columns(t5_dir, tmp_path, name):
     source = write_csv(tmp_path / "in.csv", ["id", *EXAMPLE_COLUMNS[name]])
     out = tmp_path / "out.parquet"
-    job = ScoreJob(ScoreOptions(input=str(source), config=str(CONFIGS / f"{name}.toml"), output=str(out)))
+    options = ScoreOptions(input=str(source), config=str(CONFIGS / f"{name}.toml"), output=str(out))
     scorer = LabelScorer.from_pretrained(str(t5_dir), device="cpu")
     if name == "sts" and len({tuple(scorer.tokenizer(text_target=str(v)).input_ids) for v in range(6)}) < 6:
         pytest.skip("the fallback test tokenizer (no ../shared) has no digits")
-    job.run(scorer, RowProgress(quiet=True), StopRequest())
+    score_file(options, scorer)
     table = pq.read_table(out)
     assert table.column_names == ["id", *EXAMPLE_COLUMNS[name], *EXAMPLE_COLUMNS_OUT[name]]
     assert table.num_rows == 3
@@ -63,8 +80,10 @@ def test_example_config_scores_a_file_with_its_columns(t5_dir, tmp_path, name):
 def test_example_config_refuses_an_input_without_its_columns(tmp_path, name):
     source = write_csv(tmp_path / "in.csv", ["id", "text"])
     missing = EXAMPLE_COLUMNS[name][0] if name != "nli" else "hypothesis"
-    with pytest.raises(InputError, match=f"task '{name}': 'template' reads column '{missing}', which .* lacks; columns are: id, text"):
-        ScoreJob(ScoreOptions(input=str(source), config=str(CONFIGS / f"{name}.toml"), output=str(tmp_path / "o.csv")))
+    with pytest.raises(
+        InputError, match=f"task '{name}': 'template' reads column '{missing}', which .* lacks; columns are: id, text"
+    ):
+        plan_for(ScoreOptions(input=str(source), config=str(CONFIGS / f"{name}.toml"), output=str(tmp_path / "o.csv")))
 
 
 def test_a_config_written_by_calibrate_loads(tmp_path):
@@ -101,7 +120,10 @@ TASK = '[[task]]\nname = "sentiment"\ntemplate = "{text}"\nlabels = ["positive",
         (TASK + 'modee = "sum"\n', "task 'sentiment': unknown key 'modee'"),
         ('[[task]]\nname = "sentiment"\ntemplate = "{text}"\n', "task 'sentiment': missing key 'labels'"),
         ('[[task]]\ntemplate = "{text}"\nlabels = ["a", "b"]\n', "task #1: missing key 'name'"),
-        (TASK + 'mode = "average"\n', "task 'sentiment': 'mode' must be one of sum, mean, pmi, contextual, batch, first; got 'average'"),
+        (
+            TASK + 'mode = "average"\n',
+            "task 'sentiment': 'mode' must be one of sum, mean, pmi, contextual, batch, first; got 'average'",
+        ),
         (TASK + "temperature = 0\n", "'temperature' must be a positive number"),
         (TASK + 'temperature = "warm"\n', "'temperature' must be a positive number"),
         (TASK.replace('["positive", "negative"]', '["positive"]'), "'labels' needs at least two classes"),
@@ -109,8 +131,14 @@ TASK = '[[task]]\nname = "sentiment"\ntemplate = "{text}"\nlabels = ["positive",
         (TASK.replace('["positive", "negative"]', '["a", ""]'), "'labels' has an empty string"),
         (TASK.replace('["positive", "negative"]', '"a,b"'), "'labels' must be a list of strings"),
         (TASK.replace('["positive", "negative"]', '{ a = ["x", "y"], b = ["y"] }'), "form 'y' belongs to two classes"),
-        (TASK.replace('["positive", "negative"]', '{ a = ["x"], b = [] }'), "class 'b' needs a name and at least one form"),
-        (TASK.replace('"{text}"', '"{text:>10}"'), "'template': template placeholder {text} is not a plain column name"),
+        (
+            TASK.replace('["positive", "negative"]', '{ a = ["x"], b = [] }'),
+            "class 'b' needs a name and at least one form",
+        ),
+        (
+            TASK.replace('"{text}"', '"{text:>10}"'),
+            "'template': template placeholder {text} is not a plain column name",
+        ),
         (TASK + 'content_free = ["N/A"]\n', "'content_free' only applies to mode pmi or contextual"),
         (TASK + 'mode = "pmi"\ncontent_free = []\n', "'content_free' must be a non-empty list of strings"),
         (TASK + 'positive = "maybe"\n', "'positive' 'maybe' is not one of the classes (positive, negative)"),
@@ -119,7 +147,10 @@ TASK = '[[task]]\nname = "sentiment"\ntemplate = "{text}"\nlabels = ["positive",
         (TASK + 'answers = ["y", "n"]\n', "'answers' only applies when multi_label = true"),
         (TASK + "multi_label = true\n", "'template' must contain {label}"),
         (TASK + 'multi_label = "yes"\n', "'multi_label' must be a bool"),
-        (TASK.replace('"{text}"', '"{text} {label}?"') + 'multi_label = true\nanswers = ["y"]\n', "'answers' must be two strings"),
+        (
+            TASK.replace('"{text}"', '"{text} {label}?"') + 'multi_label = true\nanswers = ["y"]\n',
+            "'answers' must be two strings",
+        ),
         (TASK.replace('name = "sentiment"', 'name = "my task"'), "'name' 'my task' must be letters, digits"),
         (TASK + TASK, "task 'sentiment': 'name' is used by two tasks"),
         ('name = "x"\n' + TASK, "unknown top-level key 'name'"),
@@ -138,38 +169,46 @@ def test_config_errors_name_the_file_task_and_key(tmp_path, body, message):
 
 
 def test_missing_config_file(tmp_path):
-    with pytest.raises(InputError, match="nope.toml: no such config file"):
+    with pytest.raises(InputError, match=r"nope\.toml: no such config file"):
         load_config(str(tmp_path / "nope.toml"))
 
 
 @pytest.mark.parametrize(
     "options, message",
     [
-        ({"labels": "a,b"}, "give either --labels or --config, not both"),
-        ({"template": "{text}"}, "--template and --text-column go with --labels"),
-        ({"rank_by": "id"}, "--rank-by needs a task that sets 'positive'"),
+        ({"labels": "a,b"}, "give either labels or config, not both"),
+        ({"template": "{text}"}, "template and text_column go with labels"),
+        ({"rank_by": "id"}, "rank_by needs a task that sets 'positive'"),
     ],
 )
 def test_options_that_do_not_go_with_a_config(tmp_path, options, message):
     (tmp_path / "c.toml").write_text(TASK)
     source = write_csv(tmp_path / "in.csv", ["id", "text"])
     with pytest.raises(InputError, match=message):
-        ScoreJob(ScoreOptions(input=str(source), config=str(tmp_path / "c.toml"), **options))
+        plan_for(ScoreOptions(input=str(source), config=str(tmp_path / "c.toml"), **options))
 
 
 def test_output_columns_may_not_clash_with_the_input(tmp_path):
     (tmp_path / "c.toml").write_text(TASK)
     source = write_csv(tmp_path / "in.csv", ["text", "sentiment_pred"])
-    with pytest.raises(InputError, match="input already has column.s. sentiment_pred"):
-        ScoreJob(ScoreOptions(input=str(source), config=str(tmp_path / "c.toml")))
+    with pytest.raises(InputError, match=r"input already has column.s. sentiment_pred"):
+        plan_for(ScoreOptions(input=str(source), config=str(tmp_path / "c.toml")))
 
 
 def test_ranking_needs_an_output_file_and_a_group_column(tmp_path):
     (tmp_path / "c.toml").write_text(TASK + 'positive = "positive"\nrank_by = "query"\n')
     with pytest.raises(InputError, match="'rank_by' column 'query' is not in"):
-        ScoreJob(ScoreOptions(input=str(write_csv(tmp_path / "a.csv", ["text"])), config=str(tmp_path / "c.toml"), output=str(tmp_path / "o.csv")))
+        plan_for(
+            ScoreOptions(
+                input=str(write_csv(tmp_path / "a.csv", ["text"])),
+                config=str(tmp_path / "c.toml"),
+                output=str(tmp_path / "o.csv"),
+            )
+        )
     with pytest.raises(InputError, match="needs an output file"):
-        ScoreJob(ScoreOptions(input=str(write_csv(tmp_path / "b.csv", ["text", "query"])), config=str(tmp_path / "c.toml")))
+        plan_for(
+            ScoreOptions(input=str(write_csv(tmp_path / "b.csv", ["text", "query"])), config=str(tmp_path / "c.toml"))
+        )
 
 
 def test_the_resume_fingerprint_includes_the_config_content(t5_dir, tmp_path):
@@ -177,12 +216,13 @@ def test_the_resume_fingerprint_includes_the_config_content(t5_dir, tmp_path):
     source = write_csv(tmp_path / "in.csv", ["text"])
     scorer = LabelScorer.from_pretrained(str(t5_dir), device="cpu")
 
-    def fingerprint():
-        return ScoreJob(ScoreOptions(input=str(source), config=str(config), output=str(tmp_path / "o.csv"))).fingerprint(scorer)
+    def recorded():
+        plan = plan_for(ScoreOptions(input=str(source), config=str(config), output=str(tmp_path / "o.csv")))
+        return fingerprint(plan, scorer.identity, [str(source)])
 
     config.write_text(TASK)
-    before = fingerprint()
+    before = recorded()
     config.write_text(TASK + "temperature = 2.0\n")
-    after = fingerprint()
+    after = recorded()
     assert before["config"] == TASK and after["config"] != before["config"]
     assert {key for key in before if before[key] != after[key]} == {"config"}

@@ -1,0 +1,32 @@
+"""The ``t5cls`` command line: one module per command, each a thin layer over the Python API.
+
+Exit codes: 0 success, 1 internal error (a bug), 2 bad usage or input, 3 model could not be
+loaded, 4 non-finite scores, 130/143 stopped by SIGINT/SIGTERM (checkpoint kept). Heavy imports
+(torch, transformers, matplotlib) happen inside the commands, so ``t5cls --help`` and ``t5cls
+eval`` stay fast.
+"""
+
+from __future__ import annotations
+
+import signal
+
+import typer
+
+from t5cls.cli.calibrate import calibrate_command
+from t5cls.cli.evaluate import eval_command
+from t5cls.cli.inspect import inspect_command
+from t5cls.cli.score import score_command
+
+HELP = "Exact per-class probabilities from text-to-text and decoder-only models (T5, Flan-T5, mT5, BART, Llama, ...)."
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, help=HELP)
+app.command("score")(score_command)
+app.command("eval")(eval_command)
+app.command("calibrate")(calibrate_command)
+app.command("inspect")(inspect_command)
+
+
+def main() -> None:
+    """The ``t5cls`` process: a closed pipe (``| head``) ends it quietly, then the command runs."""
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    app()

@@ -1,0 +1,38 @@
+"""``t5cls inspect``: the rows a task was surest or least sure about, as a table or a file."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from t5cls.cli.options import Debug, Task, one_line_errors, option
+
+
+@one_line_errors
+def inspect_command(
+    scored: Annotated[str, typer.Argument(help="Output of `t5cls score` (CSV, JSONL or Parquet).")],
+    lowest_entropy: Annotated[
+        int | None, option("lowest_entropy", "--lowest-entropy", help="Show the N rows the model was surest about.")
+    ] = None,
+    highest_entropy: Annotated[
+        int | None,
+        option("highest_entropy", "--highest-entropy", help="Show the N rows the model was least sure about."),
+    ] = None,
+    task: Task = None,
+    output: Annotated[
+        str | None,
+        option(
+            "output",
+            "--output",
+            "-o",
+            shown="-o",
+            help="Write the rows to this .csv/.jsonl/.parquet instead of a table.",
+        ),
+    ] = None,
+    debug: Debug = False,
+) -> None:
+    """Show (or write) the rows with the lowest or highest entropy, for triage."""
+    from t5cls.eval.triage import run_inspect
+
+    run_inspect(scored=scored, lowest_entropy=lowest_entropy, highest_entropy=highest_entropy, task=task, output=output)

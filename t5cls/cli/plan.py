@@ -1,0 +1,27 @@
+"""What ``--dry-run`` prints: the resolved model, and per task the first row's prompt and label token ids."""
+
+from __future__ import annotations
+
+from t5cls.io.readers import InputSource
+from t5cls.run.local import LocalRunner
+
+
+def describe(runner: LocalRunner, source: InputSource) -> str:
+    """The plan of a run as text; reads the first usable row of ``source``."""
+    scorer, plan = runner.scorer, runner.plan
+    lines = [
+        f"model: {scorer.name_or_path} ({scorer.model.config.model_type}, {scorer.model.dtype}, {scorer.device})",
+        f"max length: {scorer.max_length} tokens; batch size: {scorer.batch_size}",
+        f"output: {plan.options.output or 'stdout'} ({plan.output_format})",
+    ]
+    for task, prompt in zip(plan.tasks, runner.first_prompts(source)):
+        indent = "  " if task.name else ""
+        if task.name:
+            lines.append(f"task {task.name}: mode {task.mode}, temperature {task.temperature:g}")
+        lines.append(f"{indent}prompt for the first row:")
+        shown = scorer.tokens.as_read(prompt) if prompt is not None and scorer.chat else prompt
+        lines.extend(f"{indent}  {line}" for line in (shown or "(no rows)").splitlines())
+        lines.append(f"{indent}labels (token ids as scored; label end: {scorer.label_end}):")
+        for label, ids in zip(task.scored_labels, scorer.label_ids(task.scored_labels)):
+            lines.append(f"{indent}  {label}: {ids} {scorer.tokens.pieces(ids)}")
+    return "\n".join(lines)

@@ -1,0 +1,1 @@
+"""Evaluation of scored files: metrics, reports, plots, temperature calibration and triage."""

@@ -1,0 +1,211 @@
+"""`t5cls calibrate`: fit a softmax temperature on a labelled dev file and write a task config.
+
+Temperature scaling (Guo et al., 2017) divides the label log-probabilities by one number
+T > 0 before the softmax: p = softmax(logp / T). It never changes which label wins, so
+accuracy stays the same, but T > 1 softens over-confident scores and T < 1 sharpens timid
+ones. T is chosen to minimise the negative log-likelihood of the dev file's gold labels.
+"""
+
+from __future__ import annotations
+
+import json
+from contextlib import closing
+from dataclasses import dataclass
+
+import numpy as np
+
+from t5cls.errors import InputError, OptionError, literal
+from t5cls.eval import metrics
+from t5cls.io.atomic import write_text_atomically
+from t5cls.io.paths import check_output_file
+from t5cls.io.readers import SCAN_CHUNK_ROWS, open_input
+from t5cls.options import ModelOptions
+from t5cls.probability import scaled_nll, softmax
+from t5cls.tasks.config import NAME_PATTERN, Task
+from t5cls.tasks.prompts import PromptTemplate
+
+LOG_T_BOUNDS = (np.log(1e-2), np.log(1e2))
+LOG_T_TOLERANCE = 1e-6
+
+
+@dataclass(frozen=True)
+class DevSet:
+    """A dev file's prompts and gold label indexes, ready to score."""
+
+    prompts: list[str]
+    gold: np.ndarray  # (N,) index into the labels
+
+
+def read_dev_file(path: str, template: PromptTemplate, labels: list[str], gold_column: str) -> DevSet:
+    """Render every row's prompt and look up its gold label; every row must be usable.
+
+    A row without text or with a gold value outside the label set cannot be fitted, so it is an
+    error naming the row rather than a silent drop that would bias the temperature.
+    """
+    with closing(open_input(path, SCAN_CHUNK_ROWS)) as source:
+        return _read_dev_rows(source, path, template, labels, gold_column)
+
+
+def _read_dev_rows(source, path: str, template: PromptTemplate, labels: list[str], gold_column: str) -> DevSet:
+    template.check_columns(source.columns, path)
+    if gold_column not in source.columns:
+        raise InputError(f"{path}: no gold column {gold_column!r}; columns are: {', '.join(source.columns)}")
+    position = {label: index for index, label in enumerate(labels)}
+    prompts: list[str] = []
+    gold: list[int] = []
+    for table in source.chunks:
+        values = {
+            name: _texts(path, table.column(name).to_pylist(), name, len(gold)) for name in template.columns_needed()
+        }
+        prompts.extend(template.render(values, labels))
+        for row, value in enumerate(table.column(gold_column).to_pylist(), start=len(gold) + 1):
+            if (index := position.get("" if value is None else str(value))) is None:
+                raise InputError(
+                    f"{path}: row {row}: gold label {value!r} is not one of the labels ({', '.join(labels)}); "
+                    "calibration needs every dev row's gold label in the label set"
+                )
+            gold.append(index)
+    if not prompts:
+        raise InputError(f"{path}: no rows to calibrate on")
+    return DevSet(prompts, np.array(gold))
+
+
+def _texts(path: str, values: list, name: str, offset: int) -> list[str]:
+    """A template column as text; a blank value would fit T to the bare prompt, so it is an error."""
+    for row, value in enumerate(values, start=offset + 1):
+        if value is None or (isinstance(value, str) and not value.strip()):
+            raise InputError(f"{path}: row {row}: column {name!r} is empty or null; remove the row from the dev file")
+    return [str(value) for value in values]
+
+
+def fit_temperature(logprobs: np.ndarray, gold: np.ndarray) -> float:
+    """The T in [0.01, 100] minimising `scaled_nll`, by golden-section search on log T.
+
+    The NLL is convex in 1/T (a log-sum-exp of linear functions, minus a linear term), so it
+    is unimodal in log T and a bracketing search finds the global minimum in the bounds
+    without derivatives or scipy. A minimum at a bound means the scores carry no usable
+    signal (T = 100) or are separable (T = 0.01).
+    """
+    ratio = (np.sqrt(5.0) - 1.0) / 2.0
+    low, high = LOG_T_BOUNDS
+
+    def loss(log_t: float) -> float:
+        return scaled_nll(logprobs, gold, float(np.exp(log_t)))
+
+    left, right = high - ratio * (high - low), low + ratio * (high - low)
+    loss_left, loss_right = loss(left), loss(right)
+    while high - low > LOG_T_TOLERANCE:
+        if loss_left <= loss_right:
+            high, right, loss_right = right, left, loss_left
+            left = high - ratio * (high - low)
+            loss_left = loss(left)
+        else:
+            low, left, loss_left = left, right, loss_right
+            right = low + ratio * (high - low)
+            loss_right = loss(right)
+    return float(np.exp((low + high) / 2.0))
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """A fitted temperature and what it did to the dev file's NLL and ECE."""
+
+    temperature: float
+    rows: int
+    nll_before: float
+    nll_after: float
+    ece_before: float
+    ece_after: float
+
+
+def calibrate(logprobs: np.ndarray, gold: np.ndarray) -> Calibration:
+    """Fit the temperature and measure NLL and ECE at T = 1 and at the fitted T."""
+    temperature = fit_temperature(logprobs, gold)
+    return Calibration(
+        temperature=temperature,
+        rows=len(gold),
+        nll_before=scaled_nll(logprobs, gold, 1.0),
+        nll_after=scaled_nll(logprobs, gold, temperature),
+        ece_before=metrics.expected_calibration_error(softmax(logprobs), gold),
+        ece_after=metrics.expected_calibration_error(softmax(logprobs, temperature), gold),
+    )
+
+
+def toml_string(value: str) -> str:
+    """A TOML basic string. JSON's escapes are all valid TOML; TOML also wants DEL escaped."""
+    return json.dumps(value, ensure_ascii=False).replace("\x7f", "\\u007f")
+
+
+@dataclass(frozen=True)
+class FittedTask:
+    """One ``[[task]]`` table of the config that ``t5cls score --config`` reads."""
+
+    name: str
+    template: str
+    text_column: str
+    labels: list[str]
+    temperature: float
+
+
+def calibrate_dev_file(dev: str, gold: str, task: Task, model: ModelOptions, output: str) -> Calibration:
+    """Score a labelled dev file with ``task`` and ``model``, fit T, and write the task with T to ``output``.
+
+    Everything that needs no model (the task's name, the output path, every dev row) is checked
+    before the model loads.
+    """
+    from t5cls.models.scorer import LabelScorer
+
+    check_task_name(task.name)
+    check_output_file(output, dev)
+    labels = list(task.classes)
+    dev_set = read_dev_file(dev, task.template, labels, gold)
+    scorer = LabelScorer.from_options(model)
+    result = calibrate(scorer.score(dev_set.prompts, labels).logprobs, dev_set.gold)
+    fitted = FittedTask(task.name, task.template.template, task.template.text_column, labels, result.temperature)
+    write_config(output, fitted, result, dev, scorer.name_or_path)
+    return result
+
+
+def check_task_name(name: str) -> None:
+    """The name a fitted task gets must be one that ``score --config`` accepts."""
+    if not NAME_PATTERN.fullmatch(name):
+        raise OptionError(
+            f"{{task}} {literal(repr(name))} must be letters, digits, '_' or '-' (it prefixes the output columns)"
+        )
+
+
+def write_config(path: str, task: FittedTask, calibration: Calibration, dev_file: str, model: str) -> None:
+    """Write the fitted task as a config file, atomically (a failed run leaves no half-written config)."""
+    write_text_atomically(path, config_toml(task, calibration, dev_file, model))
+
+
+def config_toml(task: FittedTask, calibration: Calibration, dev_file: str, model: str) -> str:
+    """The config file text: a comment saying where T came from (it fits only that model), the table."""
+    labels = ", ".join(toml_string(label) for label in task.labels)
+    return "\n".join(
+        [
+            f"# fitted by t5cls calibrate on {toml_string(dev_file)} ({calibration.rows} rows) with model "
+            f"{toml_string(model)}: NLL {calibration.nll_before:.4f} -> {calibration.nll_after:.4f}, "
+            f"ECE {calibration.ece_before:.4f} -> {calibration.ece_after:.4f}",
+            "[[task]]",
+            f"name = {toml_string(task.name)}",
+            f"template = {toml_string(task.template)}",
+            f"text_column = {toml_string(task.text_column)}",
+            f"labels = [{labels}]",
+            f"temperature = {float(task.temperature)!r}",
+            "",
+        ]
+    )
+
+
+def calibration_table(result: Calibration):
+    """Dev-set NLL and ECE at T = 1 and at the fitted T (accuracy cannot change), as a rich table."""
+    from rich.table import Table
+
+    table = Table(title=f"Temperature {result.temperature:.4f} fitted on {result.rows} rows", title_justify="left")
+    table.add_column("metric")
+    table.add_column("before (T = 1)", justify="right")
+    table.add_column(f"after (T = {result.temperature:.4f})", justify="right")
+    table.add_row("NLL (nats)", f"{result.nll_before:.4f}", f"{result.nll_after:.4f}")
+    table.add_row(f"ECE ({metrics.ECE_BINS} bins)", f"{result.ece_before:.4f}", f"{result.ece_after:.4f}")
+    return table

@@ -1,0 +1,38 @@
+"""File formats, from a flag or a file name: which reader reads an input, which writer writes an output."""
+
+from __future__ import annotations
+
+from t5cls.errors import InputError
+
+INPUT_FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet", ".pq": "parquet"}
+OUTPUT_FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".parquet": "parquet"}
+COMPRESSIONS = (".gz", ".bz2", ".zst", ".lz4")
+
+
+def input_format(path: str, explicit: str | None = None) -> str:
+    """The input format: ``explicit``, else the extension (compression suffix ignored); stdin is CSV unless told."""
+    if explicit:
+        return explicit
+    if path == "-":
+        return "csv"
+    name = path.lower()
+    for suffix in COMPRESSIONS:
+        name = name.removesuffix(suffix)
+    for suffix, fmt in INPUT_FORMATS.items():
+        if name.endswith(suffix):
+            return fmt
+    raise InputError(
+        f"{path}: unsupported input extension; use .csv, .jsonl or .parquet (optionally .gz), or --input-format"
+    )
+
+
+def output_format(path: str | None, explicit: str | None = None) -> str:
+    """The output format: ``explicit``, else the extension, else CSV (for stdout)."""
+    if explicit:
+        return explicit
+    if path is None or path == "-":
+        return "csv"
+    for suffix, fmt in OUTPUT_FORMATS.items():
+        if path.lower().endswith(suffix):
+            return fmt
+    raise InputError(f"{path}: unsupported output extension; use .csv, .jsonl or .parquet")

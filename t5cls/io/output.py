@@ -1,0 +1,140 @@
+"""Where scored chunks go: stdout as they come, or a file that appears only when complete.
+
+A file output is written as numbered part files in a hidden folder beside the target,
+``.<name>.t5cls-parts/``, with a ``checkpoint.json`` that lists the finished parts and the
+fingerprint of the run (input file, model, labels, template, options). Parts and checkpoint are
+each written to a temporary name and renamed, so a SIGKILL at any moment leaves a consistent
+checkpoint. When the input is exhausted the parts are concatenated into a temporary file beside
+the target and renamed onto it: the target path never holds a partial file.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+from typing import ClassVar
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from t5cls.errors import InputError
+from t5cls.io.atomic import write_atomically, write_text_atomically
+from t5cls.io.paths import sidecar
+from t5cls.io.writers import ChunkWriter, open_writer
+
+CHECKPOINT = "checkpoint.json"
+
+
+class StdoutOutput:
+    """Write chunks straight to stdout (no resume: a pipe cannot be rewound)."""
+
+    rows_done_before = 0
+    counters_before: ClassVar[dict[str, int]] = {}
+
+    def __init__(self, fmt: str, metadata: dict[str, str]):
+        self.writer: ChunkWriter = open_writer(fmt, sys.stdout.buffer, metadata=metadata)
+        self.description = "stdout"
+
+    def write_chunk(self, table: pa.Table, input_rows: int, counters: dict[str, int]) -> None:
+        self.writer.write(table)
+
+    def finish(self) -> None:
+        self.writer.close()
+
+
+class FileOutput:
+    """Atomic, resumable output to ``path`` through checkpointed part files."""
+
+    def __init__(self, path: str, fmt: str, fingerprint: dict[str, str], metadata: dict[str, str], resume: bool):
+        self.path = Path(path)
+        self.fmt = fmt
+        self.metadata = metadata
+        self.description = path
+        self.parts_dir = sidecar(self.path, "parts")
+        self.state = self._load_or_start(fingerprint, resume)
+
+    @property
+    def rows_done_before(self) -> int:
+        """Input rows already scored by earlier runs (to skip on resume)."""
+        return sum(part["input_rows"] for part in self.state["parts"])
+
+    @property
+    def counters_before(self) -> dict[str, int]:
+        return dict(self.state["counters"])
+
+    def _load_or_start(self, fingerprint: dict[str, str], resume: bool) -> dict:
+        checkpoint = self.parts_dir / CHECKPOINT
+        if resume and checkpoint.exists():
+            state = json.loads(checkpoint.read_text())
+            check_same_run(state["fingerprint"], fingerprint, self.path)
+            self._remove_unlisted_parts(state)
+            return state
+        if self.parts_dir.exists():
+            shutil.rmtree(self.parts_dir)
+        self.parts_dir.mkdir()
+        state = {"fingerprint": fingerprint, "parts": [], "counters": {}}
+        self._save(state)
+        return state
+
+    def _remove_unlisted_parts(self, state: dict) -> None:
+        """Drop a part that was renamed into place but never recorded (killed in between)."""
+        listed = {part["file"] for part in state["parts"]} | {CHECKPOINT}
+        for entry in self.parts_dir.iterdir():
+            if entry.name not in listed:
+                entry.unlink()
+
+    def write_chunk(self, table: pa.Table, input_rows: int, counters: dict[str, int]) -> None:
+        """Write one finished chunk as a part, then record it in the checkpoint."""
+        name = f"part-{len(self.state['parts']):06d}.{self.fmt}"
+        header = not self.state["parts"]
+
+        def write(stream) -> None:
+            writer = open_writer(self.fmt, stream, header=header, metadata=self.metadata)
+            writer.write(table)
+            writer.close()
+
+        write_atomically(self.parts_dir / name, write)
+        self.state["parts"].append({"file": name, "input_rows": input_rows, "rows": table.num_rows})
+        self.state["counters"] = counters
+        self._save(self.state)
+
+    def _save(self, state: dict) -> None:
+        write_text_atomically(self.parts_dir / CHECKPOINT, json.dumps(state, indent=1))
+
+    def finish(self) -> None:
+        """Concatenate the parts beside the target, rename onto it, and drop the checkpoint."""
+        parts = [self.parts_dir / part["file"] for part in self.state["parts"]]
+
+        def concatenate(sink) -> None:
+            if self.fmt == "parquet":
+                _concatenate_parquet(parts, sink)
+                return
+            for part in parts:
+                with open(part, "rb") as source:
+                    shutil.copyfileobj(source, sink)
+
+        # A fixed temporary name: a kill during the join leaves one file that the next join overwrites.
+        write_atomically(self.path, concatenate, sidecar(self.path, "tmp"))
+        shutil.rmtree(self.parts_dir)
+
+
+def check_same_run(saved: dict[str, str], current: dict[str, str], path: Path) -> None:
+    """Name the first part of the fingerprint that changed since the checkpoint."""
+    for key in sorted(set(saved) | set(current)):
+        if saved.get(key) != current.get(key):
+            raise InputError(
+                f"cannot resume {path}: {key} changed since the checkpoint (was {saved.get(key)!r}, now "
+                f"{current.get(key)!r}); rerun without --resume to start over"
+            )
+
+
+def _concatenate_parquet(parts: list[Path], sink) -> None:
+    """Stream every row group of every part into one Parquet file (the job writes at least one part)."""
+    writer = pq.ParquetWriter(sink, pq.ParquetFile(parts[0]).schema_arrow)
+    for part in parts:
+        source = pq.ParquetFile(part)
+        for group in range(source.num_row_groups):
+            writer.write_table(source.read_row_group(group))
+    writer.close()

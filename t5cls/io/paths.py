@@ -1,0 +1,128 @@
+"""Where files live: local paths and URIs, the input files a spec names, and t5cls's sidecar files.
+
+A sidecar is a hidden file or folder beside an output, ``.<name>.t5cls-<kind>``: the resumable
+parts of a run, a file being joined, scores waiting for their ranks, an output set aside. Their
+names are built here only, so a cleanup that looks for them finds every one.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import os
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.fs as pafs
+
+from t5cls.errors import InputError
+from t5cls.io.formats import input_format
+
+GLOB_CHARACTERS = "*?["
+
+
+def sidecar(path: str | Path, kind: str) -> Path:
+    """The hidden ``.<name>.t5cls-<kind>`` beside ``path`` (kinds: parts, tmp, unranked, old)."""
+    path = Path(path)
+    return path.with_name(f".{path.name}.t5cls-{kind}")
+
+
+def check_output_file(output: str | Path, input_path: str | None = None) -> None:
+    """An output file must go into an existing directory and must not be the input or a folder."""
+    path = _in_existing_directory(output)
+    if path.is_dir():
+        raise InputError(f"{output}: is a directory; name an output file")
+    if (
+        input_path not in (None, "-")
+        and "://" not in input_path
+        and path.exists()
+        and os.path.samefile(path, input_path)
+    ):
+        raise InputError(f"{output}: output path is the input file; write to a different path")
+
+
+def check_output_folder(output: str | Path, marker: str) -> None:
+    """An output folder may be new, or an earlier one of t5cls (it holds ``marker``): nothing else is replaced."""
+    path = _in_existing_directory(output)
+    if path.exists() and not (path / marker).is_file():
+        raise InputError(f"{output}: exists and is not a t5cls output folder; remove it or choose another -o")
+
+
+def _in_existing_directory(output: str | Path) -> Path:
+    path = Path(output)
+    directory = Path(os.path.abspath(output)).parent
+    if not directory.is_dir():
+        raise InputError(f"{output}: output directory {directory} does not exist")
+    return path
+
+
+def filesystem_of(path: str) -> tuple[pafs.FileSystem, str]:
+    """The filesystem and inner path of a local path or of a URI (``s3://``, ``gs://``, ``file://``...)."""
+    if "://" not in path:
+        return pafs.LocalFileSystem(), os.path.abspath(path)
+    try:
+        return pafs.FileSystem.from_uri(path)
+    except (pa.ArrowException, ValueError, OSError) as err:
+        raise InputError(f"{path}: cannot open this location ({err})") from None
+
+
+def existing_file(path: str) -> tuple[pafs.FileSystem, str]:
+    """`filesystem_of` for a path that must be an existing regular file."""
+    filesystem, inner = filesystem_of(path)
+    kind = filesystem.get_file_info(inner).type
+    if kind == pafs.FileType.NotFound:
+        raise InputError(f"{path}: no such file")
+    if kind != pafs.FileType.File:
+        raise InputError(f"{path}: not a regular file")
+    return filesystem, inner
+
+
+def list_input_files(spec: str) -> list[str]:
+    """The files a spec names, sorted: a file, a folder (searched recursively), or a glob; paths or URIs.
+
+    Files and folders whose names start with ``.`` or ``_`` are skipped inside folders, as Spark,
+    Ray and pyarrow datasets do (``_SUCCESS``, ``.crc``, hidden parts).
+    """
+    scheme = spec[: spec.index("://") + 3] if "://" in spec else ""
+    glob_at = min((spec.index(char) for char in GLOB_CHARACTERS if char in spec), default=None)
+    if glob_at is not None:  # a URI cannot hold glob characters: open the folder before the first one
+        folder = spec[:glob_at].rpartition("/")[0]
+        filesystem, base = filesystem_of(folder or ".")
+        pattern = base.rstrip("/") + "/" + spec[len(folder) :].lstrip("/")
+        found = [info.path for info in _files_under(filesystem, base) if fnmatch.fnmatchcase(info.path, pattern)]
+    else:
+        filesystem, inner = filesystem_of(spec)
+        if filesystem.get_file_info(inner).type != pafs.FileType.Directory:
+            existing_file(spec)
+            return [spec]
+        found = [info.path for info in _files_under(filesystem, inner) if _is_data_file(info.path, inner)]
+    if not found:
+        raise InputError(f"{spec}: no CSV, JSONL or Parquet files found there")
+    relative = not scheme and not os.path.isabs(spec)
+    return [os.path.relpath(path) if relative else scheme + path for path in sorted(found)]
+
+
+def _files_under(filesystem: pafs.FileSystem, folder: str) -> list[pafs.FileInfo]:
+    selector = pafs.FileSelector(folder, recursive=True, allow_not_found=True)
+    return [info for info in filesystem.get_file_info(selector) if info.type == pafs.FileType.File]
+
+
+def _is_data_file(path: str, folder: str) -> bool:
+    """Not hidden (``.``/``_`` anywhere below ``folder``) and with an input extension."""
+    parts = os.path.relpath(path, folder).split(os.sep)
+    if any(part.startswith((".", "_")) for part in parts):
+        return False
+    try:
+        input_format(path)
+    except InputError:
+        return False
+    return True
+
+
+def file_identity(path: str, head_bytes: int = 1 << 20) -> list:
+    """Size, modification time and SHA-256 of the first MiB: enough to notice a changed input on resume."""
+    filesystem, inner = existing_file(path)
+    info = filesystem.get_file_info(inner)
+    with filesystem.open_input_stream(inner) as stream:
+        head = hashlib.sha256(stream.read(head_bytes)).hexdigest()
+    return [info.size, info.mtime_ns, head]

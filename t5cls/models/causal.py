@@ -1,0 +1,128 @@
+"""The decoder-only backend: the prompt once per row, then the whole label trie in one pass.
+
+log p(label | prompt) = Σ_t log p(label_t | prompt, label_<t). `CausalBackend` runs the prompt
+batch once to fill a KV cache, then feeds every trie node of every row in **one** more forward
+over that cache: a node attends to its row's prompt and to its own trie ancestors (a 4D additive
+mask) and sits at position ``prompt length - 1 + depth``. The trie root is the row's last prompt
+token, fed again in the trie pass (its cached copy is masked out), so the root's distribution
+comes out of the same LM head call as every other node's and the prompt pass needs no logits.
+
+How labels are tokenized as continuations of the prompt is in `t5cls.models.continuation`.
+"""
+
+from __future__ import annotations
+
+import torch
+from transformers import DynamicCache
+
+from t5cls.errors import InputError
+from t5cls.models._hf_compat import cache_keyword
+from t5cls.models.edges import label_sequences, trie_label_logprobs
+from t5cls.models.trie import LabelTrie
+
+# Decoder-only families whose attention takes a custom 4D mask and whose positions come only from
+# `position_ids` (learned or rotary); each is checked against a brute-force forward in the tests.
+TREE_FAMILY = {"gpt2", "llama", "mistral", "qwen2", "qwen3"}
+
+
+class CausalBackend:
+    """Scores label tries against batches of prompts with an ``AutoModelForCausalLM``."""
+
+    start_token_id = 0  # the trie root stands for the prompt's last token; this id is never fed
+
+    def __init__(self, model: torch.nn.Module):
+        self.model = model
+        self.config = model.config
+        self.tree_decoding = (
+            self.config.model_type in TREE_FAMILY and getattr(self.config, "sliding_window", None) is None
+        )
+        self._cache_argument = cache_keyword(model)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    @torch.inference_mode()
+    def label_logprobs(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, trie: LabelTrie) -> torch.Tensor:
+        """Return a float32 ``(batch, labels)`` tensor of log p(label | prompt) for a right-padded batch."""
+        lengths = self._lengths(attention_mask, int(trie.depths.max()))
+        if self.tree_decoding:
+            return trie_label_logprobs(self._trie_logits(input_ids, attention_mask, lengths, trie), trie)
+        return self._per_label_logprobs(input_ids, lengths, trie)
+
+    @torch.inference_mode()
+    def first_token_logits(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """Logits of the first label token, ``(batch, vocab)``: the next-token distribution after each prompt."""
+        return self._continuation_logits(input_ids, self._lengths(attention_mask, 0), [], 1)[:, 0].float()
+
+    def _lengths(self, attention_mask: torch.Tensor, deepest: int) -> torch.Tensor:
+        """Real prompt lengths; refuse prompts with no context or whose labels run past the positions."""
+        lengths = attention_mask.sum(dim=1)
+        if int(lengths.min()) == 0:
+            raise InputError("a prompt has no tokens; a decoder-only model needs at least one token of context")
+        limit = getattr(self.config, "max_position_embeddings", None)
+        if limit and int(lengths.max()) + deepest > limit:
+            raise InputError(
+                f"a prompt of {int(lengths.max())} tokens plus its label runs past the model's {limit} positions; "
+                f"use a max length of {limit - deepest} or less"
+            )
+        return lengths
+
+    def _trie_logits(self, input_ids, attention_mask, lengths, trie: LabelTrie) -> torch.Tensor:
+        """``(batch, positions, vocab)`` logits of every trie node: prompt pass to a cache, then one trie pass."""
+        batch, width = input_ids.shape
+        device, dtype = input_ids.device, self.model.dtype
+        rows = torch.arange(batch, device=device)
+        cache = DynamicCache(config=self.config)
+        self.model.base_model(
+            input_ids=input_ids, attention_mask=attention_mask, use_cache=True, **{self._cache_argument: cache}
+        )
+        node_ids = torch.as_tensor(trie.input_ids, device=device).repeat(batch, 1)
+        node_ids[:, 0] = input_ids[rows, lengths - 1]
+        positions = (lengths - 1)[:, None] + torch.as_tensor(trie.depths, device=device)[None, :]
+        prompt_allowed = attention_mask != 0
+        prompt_allowed[rows, lengths - 1] = False  # the last prompt token is the root, fed again below
+        size = trie.num_positions
+        allowed = torch.cat(
+            [
+                prompt_allowed[:, None, :].expand(batch, size, width),
+                torch.as_tensor(trie.ancestor_mask, device=device)[None].expand(batch, size, size),
+            ],
+            dim=-1,
+        )
+        mask = torch.zeros(allowed.shape, dtype=dtype, device=device).masked_fill_(~allowed, torch.finfo(dtype).min)
+        return self.model(
+            input_ids=node_ids,
+            attention_mask=mask[:, None],
+            position_ids=positions,
+            use_cache=True,
+            **{self._cache_argument: cache},
+        ).logits
+
+    def _per_label_logprobs(self, input_ids, lengths, trie: LabelTrie) -> torch.Tensor:
+        """Fallback for other architectures: one full forward of prompt + label per label, no cache."""
+        columns = []
+        for ids in label_sequences(trie):
+            logits = self._continuation_logits(input_ids, lengths, ids[:-1], len(ids)).float()
+            targets = torch.as_tensor(ids, device=logits.device).expand(len(logits), -1)
+            columns.append(logits.log_softmax(-1).gather(-1, targets[..., None]).squeeze(-1).sum(-1))
+        return torch.stack(columns, dim=1)
+
+    def _continuation_logits(self, input_ids, lengths, suffix: list[int], keep: int) -> torch.Tensor:
+        """Logits at the last ``keep`` positions of each row's prompt + ``suffix``.
+
+        Rows are left-padded so those positions line up and the LM head runs on ``keep`` positions only.
+        """
+        batch, device = len(input_ids), input_ids.device
+        width = int(lengths.max()) + len(suffix)
+        tail = torch.as_tensor(suffix, dtype=input_ids.dtype, device=device)
+        ids = torch.zeros((batch, width), dtype=input_ids.dtype, device=device)
+        mask = torch.zeros((batch, width), dtype=torch.long, device=device)
+        for row, length in enumerate(lengths.tolist()):
+            start = width - length - len(suffix)
+            ids[row, start:] = torch.cat([input_ids[row, :length], tail])
+            mask[row, start:] = 1
+        positions = (mask.cumsum(dim=1) - 1).clamp(min=0)
+        return self.model(
+            input_ids=ids, attention_mask=mask, position_ids=positions, logits_to_keep=keep, use_cache=False
+        ).logits

@@ -1,0 +1,147 @@
+"""Loading a model and tokenizer from a hub name or a local folder, on the right device and dtype.
+
+Loading is apart from scoring: `load_pretrained` gives a model and a tokenizer, and
+`t5cls.models.scorer.LabelScorer` wraps any such pair, however it was made.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from t5cls.errors import ModelLoadError, OptionError
+from t5cls.models._hf_compat import commit_hash
+from t5cls.options import ModelOptions
+
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+FALLBACK_MAX_LENGTH = 512
+
+
+def quiet_model_loading() -> None:
+    """No weight-loading bars, advisory warnings or Hub retry notices on stderr.
+
+    Called before every load (in the CLI process and in every Ray worker), so stderr keeps to
+    t5cls's own lines: the progress bar, the summary, one-line errors.
+    """
+    from huggingface_hub.utils import logging as hub_logging
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    hub_logging.set_verbosity_error()
+
+
+def resolve_device(device: str) -> torch.device:
+    """``auto`` picks CUDA, then Apple MPS, then the CPU."""
+    if device == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise OptionError("{device} cuda was asked for but no CUDA GPU is visible; use auto or cpu")
+    return torch.device(device)
+
+
+def resolve_dtype(dtype: str, device: torch.device | str) -> torch.dtype:
+    """``auto`` is bfloat16 on CUDA that supports it (T5 overflows in float16), else float32.
+
+    On the CPU float32 stays the default: bfloat16 is faster where the CPU has AVX-512 BF16 but
+    rounds scores to about 3 significant digits (see benchmarks/README.md for the measured trade).
+    """
+    if dtype != "auto":
+        return DTYPES[dtype]
+    if torch.device(device).type == "cuda" and (not torch.cuda.is_available() or torch.cuda.is_bf16_supported()):
+        return torch.bfloat16
+    return torch.float32
+
+
+def load_pretrained(options: ModelOptions):
+    """``(model, tokenizer)`` of a hub name or local folder, on ``options.device`` in ``options.dtype``.
+
+    The config says which backend: ``is_encoder_decoder`` models load as seq2seq, the rest as causal LMs.
+    """
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
+
+    quiet_model_loading()
+    device = resolve_device(options.device)
+    name = options.name
+    try:
+        config = AutoConfig.from_pretrained(name, revision=options.revision)
+        auto_model = AutoModelForSeq2SeqLM if config.is_encoder_decoder else AutoModelForCausalLM
+        tokenizer = AutoTokenizer.from_pretrained(name, revision=options.revision)
+        model = auto_model.from_pretrained(
+            name, revision=options.revision, dtype=resolve_dtype(options.dtype, device), attn_implementation="sdpa"
+        )
+    except (OSError, ValueError, KeyError) as err:
+        raise ModelLoadError(
+            f"could not load model {name!r}: {_first_line(err)}. Offline? Download it once where the Hugging Face "
+            "Hub is reachable and pass its local folder with --model DIR (or set T5CLS_MODEL)"
+        ) from err
+    if tokenizer.pad_token is None:  # GPT-2-style tokenizers have none; padding is masked, so EOS serves
+        tokenizer.pad_token = tokenizer.eos_token
+    return model.to(device), tokenizer
+
+
+def _first_line(err: Exception) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0].rstrip(".") if text else type(err).__name__
+
+
+def model_max_length(config, tokenizer) -> int:
+    """The longest input the model takes: the tokenizer's limit, else the config's, else 512."""
+    limit = getattr(tokenizer, "model_max_length", None)
+    if limit and limit < 1_000_000:
+        return int(limit)
+    for key in ("n_positions", "max_position_embeddings"):
+        value = getattr(config, key, None)
+        if value:
+            return int(value)
+    return FALLBACK_MAX_LENGTH
+
+
+def default_label_end(config) -> str:
+    """Seq2seq labels end with EOS; decoder-only labels end with nothing unless asked."""
+    return "eos" if config.is_encoder_decoder else "none"
+
+
+def dtype_name(dtype: torch.dtype) -> str:
+    return str(dtype).removeprefix("torch.")
+
+
+@dataclass(frozen=True)
+class ModelIdentity:
+    """What a run's output depends on about its model: part of the resume fingerprint and the provenance."""
+
+    name: str
+    revision: str  # the Hub commit, or "local"
+    dtype: str
+    max_length: int
+    label_end: str
+    chat: bool
+
+
+def describe_pretrained(options: ModelOptions, device: str) -> ModelIdentity:
+    """The identity of ``options`` loaded on ``device``, from the config and tokenizer alone (no weights).
+
+    Ray's driver records this before its workers load the model; a local run reads the same
+    fields off its `LabelScorer`, through the same rules, so both fingerprints agree.
+    """
+    from transformers import AutoConfig, AutoTokenizer
+
+    quiet_model_loading()
+    try:
+        config = AutoConfig.from_pretrained(options.name, revision=options.revision)
+        tokenizer = AutoTokenizer.from_pretrained(options.name, revision=options.revision)
+    except (OSError, ValueError, KeyError) as err:
+        raise ModelLoadError(f"could not load model {options.name!r}: {_first_line(err)}") from err
+    return ModelIdentity(
+        name=options.name,
+        revision=str(commit_hash(config) or "local"),
+        dtype=dtype_name(resolve_dtype(options.dtype, device)),
+        max_length=options.max_length or model_max_length(config, tokenizer),
+        label_end=options.label_end or default_label_end(config),
+        chat=options.chat,
+    )

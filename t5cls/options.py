@@ -1,0 +1,157 @@
+"""The options of a run, as frozen dataclasses validated once, where they are made.
+
+Every layer takes these objects instead of loose keyword arguments, so an option cannot be
+dropped on the way, and every check lives in one ``__post_init__``. Messages name the Python
+parameters (`t5cls.errors.OptionError`); the CLI shows its own flags in their place.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from t5cls.errors import OptionError, literal
+from t5cls.io.formats import INPUT_FORMATS, OUTPUT_FORMATS
+from t5cls.tasks.labels import parse_labels
+
+DEFAULT_MODEL = "google/flan-t5-small"
+DEVICES = ("auto", "cpu", "cuda", "mps")
+DTYPES = ("auto", "float32", "bfloat16", "float16")
+NULL_POLICIES = ("error", "skip", "empty")
+DEFAULT_CHUNK_ROWS = 1000
+
+
+def default_model() -> str:
+    """The model used when none is given: ``$T5CLS_MODEL`` or Flan-T5 small."""
+    return os.environ.get("T5CLS_MODEL") or DEFAULT_MODEL
+
+
+def _one_of(parameter: str, value, choices) -> None:
+    if value not in choices:
+        shown = ", ".join(map(str, choices[:-1])) + f" or {choices[-1]}"
+        raise OptionError(
+            f"{{{parameter}}}: unknown {parameter.replace('_', ' ')} {literal(repr(value))}; choose {shown}"
+        )
+
+
+def _positive(parameter: str, value: int | None) -> None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        raise OptionError(f"{{{parameter}}} must be a positive whole number, got {literal(repr(value))}")
+
+
+@dataclass(frozen=True)
+class ModelOptions:
+    """Which model to load and how to run it; see `t5cls.models.scorer.LabelScorer`.
+
+    ``batch_size=None`` is automatic (CPU: 32; CUDA: 256, halved on out-of-memory). ``label_end``
+    (decoder-only models) is ``none``, ``eos`` or a text; ``None`` is the backend's default.
+    """
+
+    name_or_path: str | None = None
+    revision: str | None = None
+    device: str = "auto"
+    dtype: str = "auto"
+    batch_size: int | None = None
+    max_length: int | None = None
+    label_end: str | None = None
+    chat: bool = False
+
+    def __post_init__(self):
+        _one_of("device", self.device, DEVICES)
+        _one_of("dtype", self.dtype, DTYPES)
+        _positive("batch_size", self.batch_size)
+        _positive("max_length", self.max_length)
+        if self.label_end is not None and not self.label_end:
+            raise OptionError("{label_end} must be none, eos or a non-empty text")
+
+    @property
+    def name(self) -> str:
+        return self.name_or_path or default_model()
+
+
+@dataclass(frozen=True)
+class ScoreOptions:
+    """Everything that decides what a scoring run writes, the model aside.
+
+    Give ``labels`` (a list, or ``"a,b,c"``) for one task, or ``config`` (a TOML file) for the
+    tasks it holds. ``output=None`` (or ``"-"``) writes to stdout.
+    """
+
+    input: str
+    labels: tuple[str, ...] | None = None
+    output: str | None = None
+    config: str | None = None
+    template: str | None = None  # None: DEFAULT_TEMPLATE on the labels path
+    text_column: str = "text"
+    input_format: str | None = None
+    output_format: str | None = None
+    logprobs: bool = False
+    on_null: str = "error"
+    chunk_rows: int = DEFAULT_CHUNK_ROWS
+    resume: bool = False
+    rank_by: str | None = None
+
+    def __post_init__(self):
+        if self.labels is not None:
+            object.__setattr__(self, "labels", tuple(parse_labels(self.labels)))
+        self._check_tasks()
+        _one_of("on_null", self.on_null, NULL_POLICIES)
+        _positive("chunk_rows", self.chunk_rows)
+        if self.input_format is not None:
+            _one_of("input_format", self.input_format, sorted(set(INPUT_FORMATS.values())))
+        if self.output_format is not None:
+            _one_of("output_format", self.output_format, sorted(set(OUTPUT_FORMATS.values())))
+        if self.resume and self.to_stdout:
+            raise OptionError("{resume} needs an output file ({output} PATH); stdout cannot be resumed")
+
+    def _check_tasks(self) -> None:
+        if self.config is None:
+            if self.labels is None:
+                raise OptionError("give the labels with {labels} a,b,... or the tasks with {config} FILE")
+            if self.rank_by is not None:
+                raise OptionError(
+                    "{rank_by} needs {config} with a task that sets 'positive' "
+                    "(the class whose probability it ranks by)"
+                )
+            return
+        if self.labels is not None:
+            raise OptionError("give either {labels} or {config}, not both")
+        if self.template is not None or self.text_column != "text":
+            raise OptionError("{template} and {text_column} go with {labels}; with {config}, set them in each [[task]]")
+
+    @property
+    def to_stdout(self) -> bool:
+        return self.output in (None, "-")
+
+
+@dataclass(frozen=True)
+class RayOptions:
+    """How a Ray actor pool is laid out: one model per worker.
+
+    ``num_workers=None``: one worker per ``gpus_per_worker`` GPUs of the cluster when workers
+    use GPUs (every GPU busy), else one worker.
+    """
+
+    num_workers: int | None = None
+    gpus_per_worker: float = 0.0
+    cpus_per_worker: float = 1.0
+
+    def __post_init__(self):
+        if self.num_workers is not None and self.num_workers < 1:
+            raise OptionError("{num_workers} must be at least 1")
+        if self.gpus_per_worker < 0 or self.cpus_per_worker <= 0:
+            raise OptionError("{gpus_per_worker} must be ≥ 0 and {cpus_per_worker} > 0")
+
+
+@dataclass(frozen=True)
+class ProgressOptions:
+    """What a run prints while it works: nothing (``quiet``), or a line every ``log_every`` seconds off a terminal."""
+
+    quiet: bool = False
+    log_every: float = 30.0
+
+    def __post_init__(self):
+        if not self.log_every > 0:
+            raise OptionError(
+                f"{{log_every}} must be a positive number of seconds, got {literal(repr(self.log_every))}"
+            )

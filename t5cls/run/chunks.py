@@ -1,0 +1,111 @@
+"""One chunk of input rows in, the same rows with score columns out: the step every run shares.
+
+A local run (`t5cls.run.local`) and a Ray run (`t5cls.run.ray`) differ only in where chunks come
+from and where they go; both hand each chunk to a `ChunkScorer`, so they write the same values.
+`prepare` (null policy, prompts, tokens) needs no model and runs in the reading thread; `score`
+runs the model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+
+from t5cls.errors import NumericError, OptionError, literal
+from t5cls.models.scorer import LabelScorer
+from t5cls.models.tokens import TokenizedTexts
+from t5cls.run.plan import ScorePlan
+from t5cls.run.task_scoring import TaskScorer
+from t5cls.tasks.columns import TaskResult, with_scores
+
+
+@dataclass
+class PreparedChunk:
+    """A chunk ready for the model: the rows kept, their tokens per task, and where they came from."""
+
+    table: pa.Table
+    tokens: list[TokenizedTexts]  # one per task
+    input_rows: int
+    skipped: int
+    rows: np.ndarray  # (kept,) 1-based row number in the input of each kept row
+    source: str
+
+
+@dataclass
+class ScoredChunk:
+    """A chunk's output rows and what happened to its input rows."""
+
+    table: pa.Table
+    input_rows: int
+    skipped: int
+    truncated: int
+
+
+class ChunkScorer:
+    """Null policy, prompts, tokens, scores and output columns for the tasks of a plan."""
+
+    def __init__(self, plan: ScorePlan, scorer: LabelScorer):
+        """Binds every task to ``scorer``: label checks that need the tokenizer happen here, before any scoring."""
+        self.plan = plan
+        self.task_scorers = [TaskScorer(task, scorer, plan.where(task)) for task in plan.tasks]
+
+    def prepare(self, table: pa.Table, first_row: int, source: str) -> PreparedChunk:
+        """Apply the null policy, render and tokenize; ``first_row`` (0-based) and ``source`` name rows in errors."""
+        kept, rows = drop_or_fill_nulls(table, self.plan.columns_needed, self.plan.options.on_null, first_row, source)
+        values = template_values(kept, self.plan.columns_needed)
+        tokens = [task.tokenize(values) for task in self.task_scorers]
+        return PreparedChunk(kept, tokens, table.num_rows, table.num_rows - kept.num_rows, rows, source)
+
+    def score(self, chunk: PreparedChunk) -> ScoredChunk:
+        """Run the model on a prepared chunk and append every task's columns."""
+        results = [self._score_task(task, tokens, chunk) for task, tokens in zip(self.task_scorers, chunk.tokens)]
+        truncated = int(np.any([result.truncated for result in results], axis=0).sum())
+        table = with_scores(chunk.table, self.plan.tasks, results, self.plan.options.logprobs)
+        return ScoredChunk(table, chunk.input_rows, chunk.skipped, truncated)
+
+    def _score_task(self, task: TaskScorer, tokens: TokenizedTexts, chunk: PreparedChunk) -> TaskResult:
+        try:
+            return task.score(tokens)
+        except NumericError as err:
+            if err.row is None or not len(chunk.rows):
+                raise
+            row = chunk.rows[err.row % len(chunk.rows)]  # a multi-label task asks one block of prompts per class
+            raise err.at(f"{chunk.source}: row {row}") from None
+
+    def empty_output(self, empty_input: pa.Table) -> pa.Table:
+        """The output of zero rows: the input's columns and every task's (empty) columns."""
+        return with_scores(
+            empty_input, self.plan.tasks, [TaskResult.empty(t) for t in self.plan.tasks], self.plan.options.logprobs
+        )
+
+
+def drop_or_fill_nulls(
+    table: pa.Table, columns: Sequence[str], on_null: str, first_row: int, source: str
+) -> tuple[pa.Table, np.ndarray]:
+    """Apply the null policy to rows whose template columns are null or blank.
+
+    Returns the rows kept and their 1-based row numbers in the input.
+    """
+    missing = np.zeros(table.num_rows, dtype=bool)
+    for name in columns:
+        values = table.column(name).to_pylist()
+        blank = np.array([v is None or (isinstance(v, str) and not v.strip()) for v in values], dtype=bool)
+        if blank.any() and on_null == "error":
+            row = first_row + int(np.flatnonzero(blank)[0]) + 1
+            raise OptionError(
+                f"{literal(source)}: row {row}: column {literal(repr(name))} is empty or null; "
+                "fix the row or pass {on_null} skip|empty"
+            )
+        missing |= blank
+    rows = first_row + 1 + np.arange(table.num_rows)
+    if on_null == "skip" and missing.any():
+        return table.filter(pa.array(~missing)), rows[~missing]
+    return table, rows
+
+
+def template_values(table: pa.Table, columns: Sequence[str]) -> dict[str, list[str]]:
+    """The template's columns as text (nulls as empty strings)."""
+    return {name: ["" if v is None else str(v) for v in table.column(name).to_pylist()] for name in columns}

@@ -1,0 +1,162 @@
+"""A scoring run in this process: input chunks → prompts → scorer → output chunks.
+
+`LocalRunner` streams an opened input in fixed-size chunks through a `ChunkScorer`; reading,
+prompting and tokenizing the next chunk happen in a background thread while the model scores
+this one. Output goes to stdout as it comes, or to a file through checkpointed parts
+(`t5cls.io.output`), so an interrupted run can be resumed. `score_file` is the one-call API.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import closing
+from dataclasses import dataclass
+
+from t5cls.errors import InputError
+from t5cls.io.output import FileOutput, StdoutOutput
+from t5cls.io.readers import InputSource, open_input
+from t5cls.models.scorer import LabelScorer
+from t5cls.options import ScoreOptions
+from t5cls.run.chunks import ChunkScorer, PreparedChunk, drop_or_fill_nulls, template_values
+from t5cls.run.plan import ScorePlan
+from t5cls.run.prefetch import prefetched
+from t5cls.run.progress import RowProgress
+from t5cls.run.provenance import fingerprint, provenance
+from t5cls.run.ranking import add_ranks, unranked_path
+from t5cls.run.signals import Interrupted, StopRequest
+
+PERSISTENT_COUNTERS = ("rows", "skipped", "truncated")  # kept in a checkpoint; rows scored by this process are not
+
+
+@dataclass
+class Summary:
+    """What a finished (or interrupted) run did, for the final stderr line."""
+
+    rows: int
+    skipped: int
+    truncated: int
+    seconds: float
+    output: str
+    scored_now: int = 0
+
+    def line(self) -> str:
+        rate = self.scored_now / self.seconds if self.seconds > 0 else 0.0
+        return (
+            f"t5cls: {self.rows} rows, {self.skipped} skipped, {self.truncated} truncated, "
+            f"{self.seconds:.1f} s, {rate:.1f} rows/s -> {self.output}"
+        )
+
+
+def score_file(
+    options: ScoreOptions, scorer: LabelScorer, progress: RowProgress | None = None, stop: StopRequest | None = None
+) -> Summary:
+    """Score ``options.input`` with ``scorer`` and write ``options.output``: the whole of ``t5cls score``."""
+    source = open_input(options.input, options.chunk_rows, options.input_format)
+    with closing(source):
+        plan = ScorePlan.build(options)
+        plan.check_input(source.columns, options.input)
+        return LocalRunner(plan, scorer).run(source, progress, stop)
+
+
+class LocalRunner:
+    """Streams one opened input through a plan's tasks and writes the output."""
+
+    def __init__(self, plan: ScorePlan, scorer: LabelScorer):
+        """Binds the tasks to ``scorer`` (label checks that need the tokenizer fail here, before any scoring)."""
+        self.plan = plan
+        self.scorer = scorer
+        self.chunks = ChunkScorer(plan, scorer)
+
+    def run(self, source: InputSource, progress: RowProgress | None = None, stop: StopRequest | None = None) -> Summary:
+        """Score every chunk of ``source``; raises `Interrupted` after the chunk in hand when ``stop`` is requested."""
+        progress = progress or RowProgress(quiet=True)
+        stop = stop or StopRequest()
+        started = time.monotonic()
+        output = self._open_output(source)
+        counters = Counter(output.counters_before)
+        progress.start(source.total_rows, output.rows_done_before)
+        wrote_any = bool(output.rows_done_before)
+        with closing(prefetched(self._prepared_chunks(source, output.rows_done_before))) as prepared_chunks:
+            for prepared in prepared_chunks:
+                self._write(self.chunks.score(prepared), output, counters)
+                wrote_any = True
+                progress.advance(prepared.input_rows)
+                if stop.requested:
+                    progress.stop()
+                    raise Interrupted(stop.signum, _interrupted_message(output, counters))
+        if not wrote_any:
+            output.write_chunk(self.chunks.empty_output(source.empty), 0, _persistent(counters))
+        output.finish()
+        if self.plan.rankings:
+            add_ranks(
+                output.description,
+                self.plan.options.output,
+                self.plan.output_format,
+                self.plan.rankings,
+                provenance(self.plan, self.scorer.identity),
+            )
+        progress.stop()
+        destination = self.plan.options.output if self.plan.rankings else output.description
+        return Summary(
+            counters["rows"],
+            counters["skipped"],
+            counters["truncated"],
+            time.monotonic() - started,
+            destination,
+            counters["scored_now"],
+        )
+
+    def _write(self, scored, output, counters: Counter) -> None:
+        counters.update(rows=scored.table.num_rows, skipped=scored.skipped, truncated=scored.truncated)
+        counters["scored_now"] += scored.input_rows
+        output.write_chunk(scored.table, scored.input_rows, _persistent(counters))
+
+    def first_prompts(self, source: InputSource) -> list[str | None]:
+        """Each task's prompt for the first usable row of ``source`` (a dry run; multi-label: the first question)."""
+        needed = self.plan.columns_needed
+        for number, table in enumerate(source.chunks):
+            table, _ = drop_or_fill_nulls(
+                table, needed, self.plan.options.on_null, number * self.plan.options.chunk_rows, source.path
+            )
+            if table.num_rows:
+                values = template_values(table.slice(0, 1), needed)
+                return [task.prompts(values)[0] for task in self.plan.tasks]
+        return [None for _ in self.plan.tasks]
+
+    def _open_output(self, source: InputSource):
+        options = self.plan.options
+        metadata = provenance(self.plan, self.scorer.identity)
+        if options.to_stdout:
+            return StdoutOutput(self.plan.output_format, metadata)
+        path = unranked_path(options.output) if self.plan.rankings else options.output
+        recorded = fingerprint(self.plan, self.scorer.identity, [source.path])
+        return FileOutput(path, self.plan.output_format, recorded, metadata, options.resume)
+
+    def _prepared_chunks(self, source: InputSource, skip: int) -> Iterator[PreparedChunk]:
+        """Read, null-check, render and tokenize chunks, skipping ``skip`` rows already done."""
+        row = 0
+        for table in source.chunks:
+            if row + table.num_rows <= skip:
+                row += table.num_rows
+                continue
+            if row < skip:
+                raise InputError(
+                    f"{source.path}: the checkpoint does not fall on a chunk boundary; rerun without --resume"
+                )
+            yield self.chunks.prepare(table, row, source.path)
+            row += table.num_rows
+
+
+def _interrupted_message(output, counters: Counter) -> str:
+    if isinstance(output, FileOutput):
+        return (
+            f"interrupted after {output.rows_done_before} input rows; checkpoint kept, "
+            "rerun the same command with --resume"
+        )
+    return f"interrupted after {counters['scored_now']} input rows written to stdout"
+
+
+def _persistent(counters: Counter) -> dict[str, int]:
+    return {key: counters[key] for key in PERSISTENT_COUNTERS}

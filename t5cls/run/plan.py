@@ -1,0 +1,110 @@
+"""`ScorePlan`: everything about a scoring run that can be decided without the model.
+
+A plan is built once from `t5cls.options.ScoreOptions` (the config is read once, here) and
+checked against each input's columns with `check_input`; bad options, configs, templates and
+columns fail in a second, before any model loads. It holds no open file and no model, so one plan
+serves a local run, a dry run and every file of a Ray run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+from t5cls.errors import InputError, OptionError, literal
+from t5cls.io.formats import output_format
+from t5cls.io.paths import check_output_file
+from t5cls.options import ScoreOptions
+from t5cls.run.ranking import Ranking
+from t5cls.tasks.columns import added_columns
+from t5cls.tasks.config import Config, Task, load_config, quick_task
+from t5cls.tasks.prompts import DEFAULT_TEMPLATE
+
+RANK_NEEDS_POSITIVE = "needs a task that sets 'positive' (the class whose probability it ranks by)"
+
+
+@dataclass(frozen=True)
+class ScorePlan:
+    """The tasks asked of every row, the columns they read and add, and where the output goes.
+
+    ``output_format`` is ``None`` for a folder output (Ray), which is always Parquet parts.
+    """
+
+    options: ScoreOptions
+    config: Config | None
+    tasks: tuple[Task, ...]
+    output_format: str | None
+    rankings: tuple[Ranking, ...]
+
+    @classmethod
+    def build(cls, options: ScoreOptions, *, folder_output: bool = False) -> ScorePlan:
+        """Read the config, build the tasks and check what needs no input file."""
+        config = load_config(options.config) if options.config is not None else None
+        tasks = tuple(_tasks(options, config))
+        rankings = tuple(Ranking(t.column("score"), t.rank_by, t.column("rank")) for t in tasks if t.rank_by)
+        if rankings and options.to_stdout:
+            raise OptionError(
+                "ranking (rank_by) needs an output file ({output} PATH): ranks are known only once every row is scored"
+            )
+        fmt = None if folder_output else output_format(options.output, options.output_format)
+        if not folder_output and not options.to_stdout:
+            check_output_file(options.output, options.input)
+        plan = cls(options, config, tasks, fmt, rankings)
+        plan._check_added_columns_differ()
+        return plan
+
+    @property
+    def columns_needed(self) -> list[str]:
+        """Input columns any task reads (the null policy applies to all of them)."""
+        needed: list[str] = []
+        for task in self.tasks:
+            needed += [name for name in task.template.columns_needed() if name not in needed]
+        return needed
+
+    @property
+    def added_columns(self) -> list[str]:
+        """Columns the output adds after the input's, rank columns included."""
+        return added_columns(self.tasks, self.options.logprobs) + [r.rank_column for r in self.rankings]
+
+    def where(self, task: Task) -> str:
+        """How errors name a task: its config file and name (empty on the labels path)."""
+        return f"{self.config.path}: task {task.name!r}" if self.config is not None else ""
+
+    def check_input(self, columns: Sequence[str], source: str) -> None:
+        """Every column a task reads must be in the input, and no column the output adds."""
+        for task in self.tasks:
+            self._check_task_columns(task, columns, source)
+        clash = [name for name in self.added_columns if name in columns]
+        if clash:
+            raise InputError(f"{source}: input already has column(s) {', '.join(clash)} that the output would add")
+
+    def _check_task_columns(self, task: Task, columns: Sequence[str], source: str) -> None:
+        if self.config is None:
+            task.template.check_columns(columns, source)
+            return
+        shown = ", ".join(columns)
+        for column in task.template.missing_columns(columns):
+            raise InputError(
+                f"{self.where(task)}: 'template' reads column {column!r}, which {source} lacks; columns are: {shown}"
+            )
+        if task.rank_by is not None and task.rank_by not in columns:
+            raise InputError(
+                f"{self.where(task)}: 'rank_by' column {task.rank_by!r} is not in {source}; columns are: {shown}"
+            )
+
+    def _check_added_columns_differ(self) -> None:
+        names = self.added_columns
+        twice = [name for name in names if names.count(name) > 1]
+        if twice:
+            raise InputError(f"{self.config.path}: two tasks would both write column {twice[0]!r}; rename one of them")
+
+
+def _tasks(options: ScoreOptions, config: Config | None) -> list[Task]:
+    """The tasks of the config, or the one task of the labels (`ScoreOptions` checked which is given)."""
+    if config is None:
+        return [quick_task(options.labels, options.template or DEFAULT_TEMPLATE, options.text_column)]
+    if options.rank_by is None:
+        return config.tasks
+    if not any(task.positive for task in config.tasks):
+        raise OptionError(f"{literal(config.path)}: {{rank_by}} {RANK_NEEDS_POSITIVE}")
+    return [replace(task, rank_by=options.rank_by) if task.positive else task for task in config.tasks]

@@ -1,0 +1,312 @@
+"""Scale-out: the chunks of many files scored by a Ray Data actor pool (``--engine ray``).
+
+    input files ─ read tasks ─▶ chunks ─ actor pool (one model each) ─▶ Parquet parts ─▶ output folder
+
+Read tasks cut every file into the same chunks a local run would (`t5cls.io.readers`); each chunk
+travels as one Ray row, so Ray can neither merge nor split it. An actor scores a chunk with the
+same `ChunkScorer` as a local run and writes it as one Parquet part named after (file, chunk),
+through a temporary name and a rename. That is why the actors write the parts instead of handing
+rows to `Dataset.write_parquet`, which names files per block: a task retried after its actor died
+rewrites the very same part, so no row is lost or written twice, and a rerun with ``resume``
+skips the parts already recorded. `t5cls.run.manifest` keeps the folder of parts. All workers
+must reach that folder (one machine, or a shared filesystem on a cluster).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import time
+from collections.abc import Iterator
+from contextlib import closing
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+from t5cls import errors
+from t5cls.errors import InputError, OptionError, T5clsError
+from t5cls.io.atomic import write_atomically
+from t5cls.io.formats import input_format
+from t5cls.io.paths import check_output_folder, list_input_files, sidecar
+from t5cls.io.readers import open_input
+from t5cls.io.writers import ParquetChunkWriter
+from t5cls.models.loading import describe_pretrained
+from t5cls.models.scorer import LabelScorer
+from t5cls.options import ModelOptions, RayOptions, ScoreOptions
+from t5cls.run.chunks import ChunkScorer
+from t5cls.run.local import Summary
+from t5cls.run.manifest import MANIFEST, PartsFolder, part_name
+from t5cls.run.plan import ScorePlan
+from t5cls.run.progress import RowProgress
+from t5cls.run.provenance import fingerprint, provenance
+from t5cls.run.signals import Interrupted, StopRequest
+
+RAY_INPUT_FORMATS = ("csv", "parquet")
+WORKER_ERROR = re.compile(r"\[t5cls:(\w+)\] (.*)$", re.M)
+
+
+class WorkerError(Exception):
+    """A worker's `T5clsError` as one tagged line, which survives Ray's wrapping in traceback text.
+
+    An `OptionError` travels as its template, so the driver's CLI can still show its flags.
+    """
+
+    def __init__(self, err: T5clsError):
+        text = err.template if isinstance(err, OptionError) else str(err)
+        super().__init__(f"[t5cls:{type(err).__name__}] {text}")
+
+
+@dataclass
+class WorkerSpec:
+    """What every actor needs to score chunks exactly as a local run would (picklable)."""
+
+    plan: ScorePlan
+    model: ModelOptions
+    parts_dir: str
+
+
+class ScoreWorker:
+    """A Ray actor: loads the model once, then scores chunks and writes each as one Parquet part."""
+
+    def __init__(self, spec: WorkerSpec):
+        try:
+            scorer = LabelScorer.from_options(spec.model)
+            self.chunks = ChunkScorer(spec.plan, scorer)
+        except T5clsError as err:
+            raise WorkerError(err) from None
+        self.metadata = provenance(spec.plan, scorer.identity)
+        self.parts_dir = Path(spec.parts_dir)
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, list]:
+        rows = zip(batch["file"], batch["chunk"], batch["first_row"], batch["last"], batch["path"], batch["table"])
+        try:
+            summaries = [self.score_chunk(*row) for row in rows]
+        except T5clsError as err:
+            raise WorkerError(err) from None
+        return {key: [summary[key] for summary in summaries] for key in summaries[0]}
+
+    def score_chunk(self, file: int, chunk: int, first_row: int, last: bool, path: str, data: bytes) -> dict:
+        table = pa.ipc.open_stream(data).read_all()
+        scored = self.chunks.score(self.chunks.prepare(table, int(first_row), str(path)))
+        name = part_name(int(file), int(chunk))
+
+        def write(sink) -> None:
+            writer = ParquetChunkWriter(sink, self.metadata)
+            writer.write(scored.table)
+            writer.close()
+
+        write_atomically(self.parts_dir / name, write)
+        return {
+            "file": int(file),
+            "chunk": int(chunk),
+            "first_row": int(first_row),
+            "last": bool(last),
+            "part": name,
+            "input_rows": scored.input_rows,
+            "rows": scored.table.num_rows,
+            "skipped": scored.skipped,
+            "truncated": scored.truncated,
+            "provenance": json.dumps(self.metadata),
+        }
+
+
+def read_chunks(
+    batch: dict[str, np.ndarray], chunk_rows: int, input_format: str | None, done: set[tuple[int, int]]
+) -> Iterator[dict[str, list]]:
+    """A Ray read step: each file's chunks (those not ``done``), one Ray row per chunk.
+
+    One chunk of lookahead marks each file's last chunk, so the driver can tell a file that was
+    fully scored from one whose tail went missing.
+    """
+    for file, path in zip(batch["file"], batch["path"]):
+        file, path = int(file), str(path)
+        with closing(open_input(path, chunk_rows, input_format)) as source:
+            chunks = iter(source.chunks)
+            current, first_row, index = next(chunks, source.empty), 0, 0
+            while current is not None:
+                following = next(chunks, None)
+                if (file, index) not in done:
+                    yield {
+                        "file": [file],
+                        "chunk": [index],
+                        "first_row": [first_row],
+                        "last": [following is None],
+                        "path": [path],
+                        "table": [_ipc_bytes(current)],
+                    }
+                first_row += current.num_rows
+                current, index = following, index + 1
+
+
+def _ipc_bytes(table: pa.Table) -> bytes:
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return sink.getvalue().to_pybytes()
+
+
+class RayRunner:
+    """``t5cls score INPUT --engine ray -o FOLDER``, validated up front like a local run.
+
+    ``worker_class`` is the actor class; a subclass can replace it (the tests inject a crash).
+    """
+
+    worker_class = ScoreWorker
+
+    def __init__(self, options: ScoreOptions, model: ModelOptions, ray_options: RayOptions):
+        _check_ray_options(options)
+        self.plan = ScorePlan.build(options, folder_output=True)
+        if self.plan.rankings:
+            raise InputError(
+                "ranking (rank_by) needs a second pass over the whole output; run it with the local engine"
+            )
+        self.model = model
+        self.ray_options = ray_options
+        self.files = list_input_files(options.input)
+        self.total_rows = self._check_files()
+        self.output = Path(options.output)
+        self.parts_dir = sidecar(self.output, "parts")
+        check_output_folder(self.output, MANIFEST)
+
+    def _check_files(self) -> int | None:
+        """Every file must be CSV or Parquet with the columns the tasks read; returns the row total if known."""
+        total: int | None = 0
+        for path in self.files:
+            fmt = input_format(path, self.plan.options.input_format)
+            if fmt not in RAY_INPUT_FORMATS:
+                raise InputError(f"{path}: --engine ray reads CSV and Parquet files, not {fmt}")
+            with closing(open_input(path, self.plan.options.chunk_rows, fmt)) as source:
+                self.plan.check_input(source.columns, path)
+                rows = source.total_rows
+            total = None if total is None or rows is None else total + rows
+        return total
+
+    def fingerprint(self) -> dict[str, str]:
+        """What must be unchanged for ``resume`` to continue the parts already written."""
+        device = (
+            self.model.device if self.model.device != "auto" else "cuda" if self.ray_options.gpus_per_worker else "cpu"
+        )
+        return fingerprint(self.plan, describe_pretrained(self.model, device), self.files)
+
+    def run(self, progress: RowProgress | None = None, stop: StopRequest | None = None) -> Summary:
+        """Score every file on Ray; raises `Interrupted` after the chunk in hand when asked to stop."""
+        progress = progress or RowProgress(quiet=True)
+        stop = stop or StopRequest()
+        started = time.monotonic()
+        parts = PartsFolder(self.parts_dir, self.fingerprint(), self.plan.options.resume)
+        progress.start(self.total_rows, parts.counters()["input_rows"])
+        scored_now = 0
+        for summary in self._summaries(parts.done_chunks()):
+            parts.record(summary)
+            scored_now += summary["input_rows"]
+            progress.advance(summary["input_rows"])
+            if stop.requested:
+                progress.stop()
+                raise Interrupted(
+                    stop.signum, f"interrupted; {len(parts.done)} chunks kept, rerun the same command with --resume"
+                )
+        progress.stop()
+        parts.finish(self.files, self.output)
+        counters = parts.counters()
+        return Summary(
+            counters["rows"],
+            counters["skipped"],
+            counters["truncated"],
+            time.monotonic() - started,
+            str(self.output),
+            scored_now,
+        )
+
+    def _summaries(self, done: set[tuple[int, int]]) -> Iterator[dict]:
+        """Run the pipeline, yielding one summary per chunk as its part is written."""
+        ray = _connect()
+        spec = WorkerSpec(self.plan, self.model, str(self.parts_dir))
+        files = ray.data.from_items(
+            [{"file": i, "path": path} for i, path in enumerate(self.files)], override_num_blocks=len(self.files)
+        )
+        workers = self.pool_size(ray)
+        # Reads reserve no CPU, so actors holding every CPU cannot starve the reads that feed them;
+        # the pool caps how many files are open at once instead.
+        chunks = files.map_batches(
+            read_chunks,
+            batch_size=1,
+            num_cpus=0,
+            compute=ray.data.TaskPoolStrategy(size=min(workers + 1, len(self.files))),
+            fn_kwargs={
+                "chunk_rows": self.plan.options.chunk_rows,
+                "input_format": self.plan.options.input_format,
+                "done": done,
+            },
+        )
+        summaries = chunks.map_batches(
+            self.worker_class,
+            fn_constructor_kwargs={"spec": spec},
+            batch_size=1,
+            compute=ray.data.ActorPoolStrategy(size=workers),
+            num_gpus=self.ray_options.gpus_per_worker or None,
+            num_cpus=self.ray_options.cpus_per_worker,
+        )
+        try:
+            yield from summaries.iter_rows()
+        except Exception as err:  # a worker's error reaches here wrapped in Ray's traceback text
+            raise _worker_error(err) from err
+
+    def pool_size(self, ray) -> int:
+        """Actors to start: as asked, else one per ``gpus_per_worker`` GPUs of the cluster, else one."""
+        layout = self.ray_options
+        if layout.num_workers is not None:
+            return layout.num_workers
+        if not layout.gpus_per_worker:
+            return 1
+        gpus = ray.cluster_resources().get("GPU", 0)
+        if gpus < layout.gpus_per_worker:
+            raise OptionError(f"{{gpus_per_worker}} {layout.gpus_per_worker:g}: the Ray cluster has {gpus:g} GPUs")
+        return int(gpus // layout.gpus_per_worker)
+
+
+def _check_ray_options(options: ScoreOptions) -> None:
+    if options.input == "-":
+        raise InputError("--engine ray reads files, folders, globs or URIs, not stdin")
+    if options.to_stdout:
+        raise OptionError("--engine ray writes a folder of Parquet parts; name it with {output} FOLDER")
+    if options.output_format not in (None, "parquet"):
+        raise OptionError("--engine ray writes Parquet only; drop {output_format}")
+
+
+def _connect():
+    """Ray, connected to ``RAY_ADDRESS`` (an existing cluster, as under ``ray job submit``) or started locally."""
+    try:
+        import ray
+        import ray.data
+    except ImportError:
+        raise InputError("--engine ray needs Ray: pip install 't5cls[ray]'") from None
+    if not ray.is_initialized():
+        address = os.environ.get("RAY_ADDRESS")
+        try:
+            ray.init(
+                logging_level=logging.ERROR, log_to_driver=False, **({} if address else {"include_dashboard": False})
+            )
+        except ConnectionError as err:
+            raise InputError(
+                f"could not connect to the Ray cluster at RAY_ADDRESS={address}: {str(err).splitlines()[0]}; "
+                "unset RAY_ADDRESS to start Ray on this machine"
+            ) from None
+    for name in ("ray", "ray.data"):  # Ray Data configures its own logger; errors reach the user as one line
+        logging.getLogger(name).setLevel(logging.CRITICAL)
+    context = ray.data.DataContext.get_current()
+    context.enable_progress_bars = False
+    context.raise_original_map_exception = True
+    return ray
+
+
+def _worker_error(err: Exception) -> Exception:
+    """The worker's own `T5clsError` again, from the tagged line that `WorkerError` put in Ray's text."""
+    raised = WORKER_ERROR.findall(str(err))
+    if raised:
+        name, message = raised[-1]
+        return getattr(errors, name)(message)
+    return err

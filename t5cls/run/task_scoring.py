@@ -1,0 +1,100 @@
+"""A task bound to a loaded model: its prompts as tokens, and its class scores per chunk.
+
+Binding checks what needs the tokenizer (labels that tokenize alike, ``first`` labels that share
+a first token) before any row is scored. The content-free reference of ``pmi`` and
+``contextual`` is computed once per task, when it is bound, not per row or per chunk.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from functools import cached_property
+
+import numpy as np
+
+from t5cls import probability
+from t5cls.errors import InputError
+from t5cls.models.scorer import LabelScorer
+from t5cls.models.tokens import TokenizedTexts
+from t5cls.tasks import modes
+from t5cls.tasks.columns import TaskResult
+from t5cls.tasks.config import Task
+
+
+class TaskScorer:
+    """Scores one task's prompts with a `LabelScorer`; ``where`` prefixes error messages."""
+
+    def __init__(self, task: Task, scorer: LabelScorer, where: str = ""):
+        self.task = task
+        self.scorer = scorer
+        self.where = where
+        self.labels = task.scored_labels
+        try:
+            ids = scorer.label_ids(self.labels)
+        except InputError as err:
+            raise self._error(str(err)) from None
+        self.lengths = np.array([len(label_ids) for label_ids in ids], dtype=np.float64)
+        self.first_tokens = self._distinct_first_tokens(ids) if task.mode == "first" else []
+        self.room = 0 if not scorer.causal else 1 if task.mode == "first" else scorer.label_room(self.labels)
+
+    def _error(self, message: str) -> InputError:
+        return InputError(f"{self.where}: {message}" if self.where else message)
+
+    def _distinct_first_tokens(self, ids: list[list[int]]) -> list[int]:
+        """``first`` reads one logit per label, so two labels starting alike cannot be told apart."""
+        owner: dict[int, str] = {}
+        for label, label_ids in zip(self.labels, ids):
+            token = label_ids[0]
+            if token in owner:
+                piece = self.scorer.tokens.pieces([token])[0]
+                raise self._error(
+                    f"mode 'first' needs labels with distinct first tokens, but {owner[token]!r} and {label!r} "
+                    f"both start with token {token} ({piece!r}); use other label words or another mode"
+                )
+            owner[token] = label
+        return list(owner)
+
+    def tokenize(self, columns: Mapping[str, Sequence[str]]) -> TokenizedTexts:
+        """The chunk's prompts as token ids, leaving a decoder-only model room for the labels."""
+        return self.scorer.tokenize(self.task.prompts(columns), room=self.room)
+
+    def score(self, tokens: TokenizedTexts) -> TaskResult:
+        """Score a chunk's prompts (from `prompts`, tokenized) into class log-scores and probabilities."""
+        questions = len(self.task.classes) if self.task.multi_label else 1
+        rows = len(tokens.ids) // questions
+        raw = self._raw_scores(tokens)
+        reference = self.content_free
+        scores = [
+            self._class_scores(raw[q * rows : (q + 1) * rows], None if reference is None else reference[q])
+            for q in range(questions)
+        ]
+        truncated = tokens.truncated.reshape(questions, rows).any(axis=0)
+        if not self.task.multi_label:
+            return TaskResult(scores[0], probability.softmax(scores[0], self.task.temperature), truncated)
+        yes = np.column_stack([s[:, 0] for s in scores])
+        probs = np.column_stack([probability.softmax(s, self.task.temperature)[:, 0] for s in scores])
+        return TaskResult(yes, probs, truncated)
+
+    def _raw_scores(self, tokens: TokenizedTexts) -> np.ndarray:
+        """(prompts, labels): sequence log-probs, or the first decoder step's logits for ``first``."""
+        if self.task.mode == "first":
+            return self.scorer.first_token_logits(tokens, self.first_tokens)
+        return self.scorer.score(tokens, self.labels).logprobs
+
+    def _class_scores(self, raw: np.ndarray, content_free: np.ndarray | None) -> np.ndarray:
+        forms = modes.form_scores(self.task.mode, raw, self.lengths)
+        return modes.calibrated(self.task.mode, modes.verbalize(forms, self.task.groups), content_free)
+
+    @cached_property
+    def content_free(self) -> list[np.ndarray] | None:
+        """Per question, (K, C) log P(c | cf_k): the template with each content-free string in every column."""
+        if self.task.mode not in modes.CONTENT_FREE_MODES:
+            return None
+        strings = list(self.task.content_free)
+        columns = dict.fromkeys(self.task.template.columns_needed(), strings)
+        logprobs = self.scorer.score(self.task.prompts(columns), self.labels).logprobs
+        blocks = len(logprobs) // len(strings)
+        return [
+            modes.verbalize(logprobs[q * len(strings) : (q + 1) * len(strings)], self.task.groups)
+            for q in range(blocks)
+        ]

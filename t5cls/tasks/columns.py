@@ -1,0 +1,79 @@
+"""A task's scores as output columns: ``p_<class>``, ``pred``, ``entropy`` and the rest, in order."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+
+from t5cls import probability
+from t5cls.tasks.config import Task
+from t5cls.tasks.modes import expectation
+
+MULTI_LABEL_THRESHOLD = 0.5
+
+
+@dataclass(frozen=True)
+class TaskResult:
+    """One task's scores for N rows.
+
+    ``log_scores`` are the class log-scores S of the task's mode before the temperature (for a
+    multi-label task, S of the yes answer of each class's question); ``probs`` the reported
+    probabilities: a distribution over classes, or independent yes-probabilities.
+    """
+
+    log_scores: np.ndarray  # (N, C)
+    probs: np.ndarray  # (N, C)
+    truncated: np.ndarray  # (N,) bool: a prompt of the row was cut to the model's maximum length
+
+    @classmethod
+    def empty(cls, task: Task) -> TaskResult:
+        """A zero-row result: the output columns of an empty input."""
+        empty = np.zeros((0, len(task.classes)))
+        return cls(empty, empty, np.zeros(0, dtype=bool))
+
+
+def output_columns(task: Task, result: TaskResult, logprobs: bool) -> dict[str, pa.Array]:
+    """The task's columns in output order: p_<class>, pred, entropy, expected/std, score, logp_<class>."""
+    columns = {task.column(f"p_{name}"): _floats(result.probs[:, i]) for i, name in enumerate(task.classes)}
+    columns[task.column("pred")] = _predictions(task, result.probs)
+    entropy = probability.binary_entropy if task.multi_label else probability.entropy
+    columns[task.column("entropy")] = _floats(entropy(result.probs))
+    if task.values is not None:
+        expected, std = expectation(result.probs, task.values)
+        columns[task.column("expected")] = _floats(expected)
+        columns[task.column("std")] = _floats(std)
+    if task.positive is not None:
+        columns[task.column("score")] = _floats(result.probs[:, task.classes.index(task.positive)])
+    if logprobs:
+        columns.update(
+            {task.column(f"logp_{name}"): _floats(result.log_scores[:, i]) for i, name in enumerate(task.classes)}
+        )
+    return columns
+
+
+def with_scores(table: pa.Table, tasks: Sequence[Task], results: Sequence[TaskResult], logprobs: bool) -> pa.Table:
+    """Append each task's columns after the input columns."""
+    for task, result in zip(tasks, results):
+        for name, values in output_columns(task, result, logprobs).items():
+            table = table.append_column(name, values)
+    return table
+
+
+def added_columns(tasks: Sequence[Task], logprobs: bool) -> list[str]:
+    """The names of the columns the tasks add, in output order."""
+    return [name for task in tasks for name in output_columns(task, TaskResult.empty(task), logprobs)]
+
+
+def _predictions(task: Task, probs: np.ndarray) -> pa.Array:
+    """The argmax class (ties to the first), or for a multi-label task every class above the threshold."""
+    if task.multi_label:
+        chosen = probs > MULTI_LABEL_THRESHOLD
+        return pa.array([",".join(name for name, yes in zip(task.classes, row) if yes) for row in chosen], pa.string())
+    return pa.array([task.classes[i] for i in probs.argmax(axis=1)], pa.string())
+
+
+def _floats(values: np.ndarray) -> pa.Array:
+    return pa.array(values, pa.float64())

@@ -1,0 +1,324 @@
+"""Tasks: the questions `t5cls score` asks about every row, from ``--labels`` or a TOML config.
+
+A config file (``t5cls score INPUT --config FILE``) holds one or more ``[[task]]`` tables; all
+of them are scored in one pass over the input and their output columns carry the task's name as
+a prefix. ``t5cls calibrate`` writes this format. Everything here is checked before the model
+loads, and every mistake is a one-line `InputError` naming the file, the task and the key.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from itertools import pairwise
+
+import tomllib
+
+from t5cls.errors import InputError
+from t5cls.tasks.modes import CONTENT_FREE_MODES, MODES
+from t5cls.tasks.prompts import LABEL_FIELD, PromptTemplate
+
+DEFAULT_CONTENT_FREE = ("N/A", "", "[MASK]")
+DEFAULT_ANSWERS = ("yes", "no")
+KEYS = (
+    "name",
+    "template",
+    "text_column",
+    "labels",
+    "mode",
+    "temperature",
+    "content_free",
+    "multi_label",
+    "answers",
+    "values",
+    "positive",
+    "rank_by",
+)
+NAME_PATTERN = re.compile(r"[A-Za-z0-9_-]+")
+
+
+@dataclass(frozen=True)
+class Task:
+    """One question asked of every row.
+
+    ``forms[c]`` are the surface forms (verbalizers) of class ``classes[c]``. A multi-label task
+    asks one question per class (``{label}`` in its template) and scores ``answers`` = (yes, no)
+    for each. ``name`` is empty for the ``--labels`` quick path, whose columns have no prefix.
+    """
+
+    name: str
+    template: PromptTemplate
+    classes: tuple[str, ...]
+    forms: tuple[tuple[str, ...], ...]
+    mode: str = "sum"
+    temperature: float = 1.0
+    content_free: tuple[str, ...] = DEFAULT_CONTENT_FREE
+    multi_label: bool = False
+    answers: tuple[str, ...] = DEFAULT_ANSWERS
+    values: tuple[float, ...] | None = None
+    positive: str | None = None
+    rank_by: str | None = None
+
+    def column(self, suffix: str) -> str:
+        """An output column of this task: ``<name>_<suffix>``, or just ``suffix`` on the quick path."""
+        return f"{self.name}_{suffix}" if self.name else suffix
+
+    @property
+    def scored_labels(self) -> list[str]:
+        """The label strings the model scores for each prompt: every form, or the answers."""
+        if self.multi_label:
+            return list(self.answers)
+        return [form for forms in self.forms for form in forms]
+
+    def prompts(self, columns: Mapping[str, Sequence[str]]) -> list[str]:
+        """The prompts of a chunk: one per row, or for a multi-label task one block of rows per class."""
+        if not self.multi_label:
+            return self.template.render(columns, self.classes)
+        return [prompt for name in self.classes for prompt in self.template.render(columns, self.classes, label=name)]
+
+    @property
+    def groups(self) -> list[list[int]]:
+        """Indexes into `scored_labels` of each outcome's forms (multi-label: yes, then no)."""
+        if self.multi_label:
+            return [[0], [1]]
+        starts = [0]
+        for forms in self.forms:
+            starts.append(starts[-1] + len(forms))
+        return [list(range(start, end)) for start, end in pairwise(starts)]
+
+
+def quick_task(labels: Sequence[str], template: str, text_column: str, name: str = "") -> Task:
+    """The task of ``--labels``: one form per class, ``sum`` mode, no temperature; unnamed unless ``name``."""
+    return Task(name, PromptTemplate(template, text_column), tuple(labels), tuple((label,) for label in labels))
+
+
+@dataclass(frozen=True)
+class Config:
+    """A loaded config file: its text (part of the resume fingerprint) and its tasks in file order."""
+
+    path: str
+    text: str
+    tasks: list[Task]
+
+
+def load_config(path: str) -> Config:
+    """Read and validate a config file."""
+    try:
+        with open(path, encoding="utf-8") as stream:
+            text = stream.read()
+        data = tomllib.loads(text)
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such config file") from None
+    except OSError as err:
+        raise InputError(f"{path}: cannot read config ({err.strerror or err})") from None
+    except UnicodeDecodeError:
+        raise InputError(f"{path}: config is not UTF-8 text") from None
+    except tomllib.TOMLDecodeError as err:
+        raise InputError(f"{path}: not valid TOML ({err})") from None
+    unknown = [key for key in data if key != "task"]
+    if unknown:
+        raise InputError(f"{path}: unknown top-level key {unknown[0]!r}; a config holds [[task]] tables")
+    tables = data.get("task")
+    if not isinstance(tables, list) or not tables:
+        raise InputError(f"{path}: no [[task]] tables; write each task as a [[task]] table")
+    if not all(isinstance(table, dict) for table in tables):
+        raise InputError(f"{path}: 'task' must be [[task]] tables")
+    tasks = [_task(_Where(path, index, table), table) for index, table in enumerate(tables, start=1)]
+    _check_unique_names(path, tasks)
+    return Config(path, text, tasks)
+
+
+class _Where:
+    """Names the file and task in error messages: ``configs/x.toml: task 'sentiment': …``."""
+
+    def __init__(self, path: str, index: int, table: dict):
+        self.path = path
+        name = table.get("name")
+        self.task = f"task {name!r}" if isinstance(name, str) and name else f"task #{index}"
+
+    def error(self, message: str) -> InputError:
+        return InputError(f"{self.path}: {self.task}: {message}")
+
+
+def _task(where: _Where, table: dict) -> Task:
+    for key in table:
+        if key not in KEYS:
+            raise where.error(f"unknown key {key!r} (keys are: {', '.join(KEYS)})")
+    for key in ("name", "template", "labels"):
+        if key not in table:
+            raise where.error(f"missing key {key!r}")
+    name = _string(where, table, "name")
+    if not NAME_PATTERN.fullmatch(name):
+        raise where.error(f"'name' {name!r} must be letters, digits, '_' or '-' (it prefixes the output columns)")
+    multi_label = _typed(where, table, "multi_label", bool, False)
+    classes, forms = _labels(where, table["labels"], multi_label)
+    mode = _string(where, table, "mode", "sum")
+    if mode not in MODES:
+        raise where.error(f"'mode' must be one of {', '.join(MODES)}; got {mode!r}")
+    return Task(
+        name=name,
+        template=_template(where, table, multi_label),
+        classes=classes,
+        forms=forms,
+        mode=mode,
+        temperature=_temperature(where, table),
+        content_free=_content_free(where, table, mode),
+        multi_label=multi_label,
+        answers=_answers(where, table, multi_label),
+        values=_values(where, table, classes, multi_label),
+        positive=_positive(where, table, classes, multi_label),
+        rank_by=_rank_by(where, table),
+    )
+
+
+def _string(where: _Where, table: dict, key: str, default: str | None = None) -> str:
+    value = table.get(key, default)
+    if not isinstance(value, str):
+        raise where.error(f"{key!r} must be a string, got {value!r}")
+    return value
+
+
+def _typed(where: _Where, table: dict, key: str, kind: type, default):
+    value = table.get(key, default)
+    if not isinstance(value, kind):
+        raise where.error(f"{key!r} must be a {kind.__name__}, got {value!r}")
+    return value
+
+
+def _strings(where: _Where, value, key: str) -> tuple[str, ...]:
+    """A list of non-empty, distinct strings."""
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise where.error(f"{key!r} must be a list of strings, got {value!r}")
+    for item in value:
+        if not item.strip():
+            raise where.error(f"{key!r} has an empty string")
+        if value.count(item) > 1:
+            raise where.error(f"{key!r} has {item!r} twice")
+    return tuple(value)
+
+
+def _labels(where: _Where, value, multi_label: bool) -> tuple[tuple[str, ...], tuple[tuple[str, ...], ...]]:
+    """Classes and their forms: a list (one form each) or a table class -> list of forms."""
+    if isinstance(value, dict):
+        if multi_label:
+            raise where.error(
+                "'labels' must be a list of class names when multi_label = true (the answers are 'answers')"
+            )
+        classes = tuple(value)
+        forms = tuple(_strings(where, forms, f"labels.{name}") for name, forms in value.items())
+        for name, class_forms in zip(classes, forms):
+            if not name.strip() or not class_forms:
+                raise where.error(f"'labels' class {name!r} needs a name and at least one form")
+        everything = [form for class_forms in forms for form in class_forms]
+        for form in everything:
+            if everything.count(form) > 1:
+                raise where.error(f"'labels' form {form!r} belongs to two classes; a form can only mean one class")
+    else:
+        classes = _strings(where, value, "labels")
+        forms = tuple((label,) for label in classes)
+    if len(classes) < 2 and not multi_label:
+        raise where.error(f"'labels' needs at least two classes to compare, got {list(classes)!r}")
+    if not classes:
+        raise where.error("'labels' is empty")
+    return classes, forms
+
+
+def _template(where: _Where, table: dict, multi_label: bool) -> PromptTemplate:
+    text_column = _string(where, table, "text_column", "text")
+    try:
+        template = PromptTemplate(_string(where, table, "template"), text_column, asks_label=multi_label)
+    except InputError as err:
+        raise where.error(f"'template': {err}") from None
+    if multi_label and LABEL_FIELD not in template.fields:
+        raise where.error(
+            "'template' must contain {label}, the class each question asks about, when multi_label = true"
+        )
+    return template
+
+
+def _temperature(where: _Where, table: dict) -> float:
+    value = table.get("temperature", 1.0)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (0 < value < math.inf):
+        raise where.error(f"'temperature' must be a positive number, got {value!r}")
+    return float(value)
+
+
+def _content_free(where: _Where, table: dict, mode: str) -> tuple[str, ...]:
+    if "content_free" not in table:
+        return DEFAULT_CONTENT_FREE
+    if mode not in CONTENT_FREE_MODES:
+        raise where.error(f"'content_free' only applies to mode {' or '.join(CONTENT_FREE_MODES)}, not {mode!r}")
+    value = table["content_free"]
+    if not isinstance(value, list) or not value or not all(isinstance(item, str) for item in value):
+        raise where.error(f"'content_free' must be a non-empty list of strings, got {value!r}")
+    return tuple(value)
+
+
+def _answers(where: _Where, table: dict, multi_label: bool) -> tuple[str, ...]:
+    if "answers" not in table:
+        return DEFAULT_ANSWERS
+    if not multi_label:
+        raise where.error("'answers' only applies when multi_label = true")
+    answers = _strings(where, table["answers"], "answers")
+    if len(answers) != 2:
+        raise where.error(f"'answers' must be two strings, the yes and the no answer; got {list(answers)!r}")
+    return answers
+
+
+def _values(where: _Where, table: dict, classes: tuple[str, ...], multi_label: bool) -> tuple[float, ...] | None:
+    """Numbers for regression: ``values``, else the class names when they all read as numbers."""
+    if "values" not in table:
+        numbers = [_number(name) for name in classes]
+        return None if multi_label or None in numbers else tuple(numbers)
+    if multi_label:
+        raise where.error("'values' needs a single-label task; multi-label classes are independent")
+    value = table["values"]
+    if (
+        not isinstance(value, list)
+        or len(value) != len(classes)
+        or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in value)
+    ):
+        raise where.error(
+            f"'values' must be {len(classes)} finite numbers, one per class in 'labels' order; got {value!r}"
+        )
+    return tuple(float(v) for v in value)
+
+
+def _number(text: str) -> float | None:
+    try:
+        number = float(text)
+    except ValueError:
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _positive(where: _Where, table: dict, classes: tuple[str, ...], multi_label: bool) -> str | None:
+    if "positive" not in table:
+        return None
+    positive = _string(where, table, "positive")
+    if multi_label:
+        raise where.error("'positive' needs a single-label task; a multi-label task reports every class already")
+    if positive not in classes:
+        raise where.error(f"'positive' {positive!r} is not one of the classes ({', '.join(classes)})")
+    return positive
+
+
+def _rank_by(where: _Where, table: dict) -> str | None:
+    if "rank_by" not in table:
+        return None
+    if "positive" not in table:
+        raise where.error("'rank_by' needs 'positive', the class whose probability is the score to rank by")
+    return _string(where, table, "rank_by")
+
+
+def _check_unique_names(path: str, tasks: list[Task]) -> None:
+    seen: set[str] = set()
+    for task in tasks:
+        if task.name in seen:
+            raise InputError(
+                f"{path}: task {task.name!r}: 'name' is used by two tasks; "
+                "names prefix the columns, so they must differ"
+            )
+        seen.add(task.name)

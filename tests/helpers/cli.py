@@ -1,0 +1,61 @@
+"""Running the ``t5cls`` command: in this process (`invoke`, fast) or in a real one (`run_cli`).
+
+Use a real process only where the process matters: signals, pipes, exit on SIGPIPE, the installed
+entry point. Both return an object with ``returncode``, ``stdout`` and ``stderr`` (bytes).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+
+from typer.testing import CliRunner
+
+# Tiny models gain nothing from threads, and OpenMP threads on a loaded 2-core machine stall.
+SINGLE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
+@dataclass
+class Result:
+    returncode: int
+    stdout: bytes
+    stderr: bytes
+
+
+def invoke(*args, stdin: bytes | None = None, env: dict | None = None, cwd=None, **_) -> Result:
+    """Run ``t5cls ARGS`` in this process through Typer's test runner."""
+    from t5cls.cli import app
+
+    previous = os.getcwd()
+    if cwd is not None:
+        os.chdir(cwd)
+    try:
+        result = CliRunner().invoke(app, [str(arg) for arg in args], input=stdin, env=env, catch_exceptions=False)
+    finally:
+        os.chdir(previous)
+    return Result(result.exit_code, result.stdout_bytes, result.stderr_bytes)
+
+
+def run_cli(*args, stdin=None, env=None, timeout=300, **kwargs) -> subprocess.CompletedProcess:
+    """Run the real `t5cls` entry point in a subprocess."""
+    full_env = {**os.environ, "HF_HUB_OFFLINE": "1", **SINGLE_THREAD, **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "t5cls.cli", *map(str, args)],
+        input=stdin,
+        capture_output=True,
+        env=full_env,
+        timeout=timeout,
+        **kwargs,
+    )
+
+
+def assert_one_line_error(result, *fragments, code=2):
+    """The run failed with ``code`` and exactly one stderr line, ``t5cls: error: ...``, holding ``fragments``."""
+    stderr = result.stderr.decode()
+    assert result.returncode == code, stderr
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("t5cls: error: "), stderr
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]

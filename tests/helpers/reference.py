@@ -1,0 +1,23 @@
+"""Brute-force references: one full forward per (row, label), read from ``model(...).logits``."""
+
+from __future__ import annotations
+
+import torch
+from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
+
+
+def brute_force_logprobs(model_dir, texts, labels, max_length=None):
+    """log p(label | text) for a seq2seq model, with one full forward per (row, label)."""
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    model = AutoModelForSeq2SeqLM.from_pretrained(model_dir).eval()
+    rows = []
+    for text in texts:
+        enc = tokenizer(text, return_tensors="pt", truncation=max_length is not None, max_length=max_length)
+        row = []
+        for label in labels:
+            target = torch.tensor([tokenizer(text_target=label).input_ids])
+            with torch.no_grad():
+                logits = model(**enc, labels=target).logits[0]
+            row.append(logits.log_softmax(-1)[torch.arange(target.shape[1]), target[0]].sum().item())
+        rows.append(row)
+    return torch.tensor(rows, dtype=torch.float64).numpy()

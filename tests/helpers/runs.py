@@ -1,0 +1,17 @@
+"""Runs through the Python API, as ``t5cls score`` does them, without a subprocess."""
+
+from __future__ import annotations
+
+from contextlib import closing
+
+from t5cls.io.readers import open_input
+from t5cls.options import ScoreOptions
+from t5cls.run.plan import ScorePlan
+
+
+def plan_for(options: ScoreOptions) -> ScorePlan:
+    """The plan of ``options``, checked against its input's columns (what a run checks before the model loads)."""
+    plan = ScorePlan.build(options)
+    with closing(open_input(options.input, options.chunk_rows, options.input_format)) as source:
+        plan.check_input(source.columns, options.input)
+    return plan
