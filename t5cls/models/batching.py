@@ -30,8 +30,13 @@ class LengthBatcher:
         self.automatic = batch_size is None
         self.batch_size = batch_size or (CUDA_START_BATCH_SIZE if device.type == "cuda" else CPU_BATCH_SIZE)
 
+    @torch.inference_mode()
     def run(self, ids: list[list[int]], width: int, compute: BatchFunction) -> np.ndarray:
-        """``(len(ids), width)`` float64 scores, rows in the order of ``ids``; non-finite scores are refused."""
+        """``(len(ids), width)`` float64 scores, rows in the order of ``ids``; non-finite scores are refused.
+
+        Scoring needs no gradients: ``compute`` runs under ``torch.inference_mode``. The backends
+        themselves are differentiable (training calls them with gradients on).
+        """
         out = np.empty((len(ids), width), dtype=np.float64)
         order = np.argsort([len(x) for x in ids], kind="stable")
         done = 0

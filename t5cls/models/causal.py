@@ -42,7 +42,6 @@ class CausalBackend:
     def device(self) -> torch.device:
         return next(self.model.parameters()).device
 
-    @torch.inference_mode()
     def label_logprobs(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, trie: LabelTrie) -> torch.Tensor:
         """Return a float32 ``(batch, labels)`` tensor of log p(label | prompt) for a right-padded batch."""
         lengths = self._lengths(attention_mask, int(trie.depths.max()))
@@ -50,7 +49,6 @@ class CausalBackend:
             return trie_label_logprobs(self._trie_logits(input_ids, attention_mask, lengths, trie), trie)
         return self._per_label_logprobs(input_ids, lengths, trie)
 
-    @torch.inference_mode()
     def first_token_logits(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """Logits of the first label token, ``(batch, vocab)``: the next-token distribution after each prompt."""
         return self._continuation_logits(input_ids, self._lengths(attention_mask, 0), [], 1)[:, 0].float()

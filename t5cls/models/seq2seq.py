@@ -39,15 +39,16 @@ class Seq2SeqBackend:
     def device(self) -> torch.device:
         return next(self.model.parameters()).device
 
-    @torch.inference_mode()
     def label_logprobs(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, trie: LabelTrie) -> torch.Tensor:
-        """Return a float32 ``(batch, labels)`` tensor of log p(label | input) for a padded batch."""
+        """Return a float32 ``(batch, labels)`` tensor of log p(label | input) for a padded batch.
+
+        Differentiable: scoring calls it under ``torch.inference_mode``, training with gradients.
+        """
         encoder_states = self.model.get_encoder()(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
         if self.tree_decoding:
             return self._tree_logprobs(encoder_states, attention_mask, trie)
         return self._per_label_logprobs(encoder_states, attention_mask, trie)
 
-    @torch.inference_mode()
     def first_token_logits(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """Logits of the first decoder step, ``(batch, vocab)``: one decoder position per row."""
         start = torch.full((input_ids.shape[0], 1), self.start_token_id, device=input_ids.device)
