@@ -185,12 +185,12 @@ def limit_pass(model, tokenizer, texts, batch_size) -> None:
 def causal_naive_and_limit(model, tokenizer, texts, batch_size):
     """Baselines for a decoder-only model: per-label full forwards, and the prompt pass alone."""
     baseline = LabelScorer(model, tokenizer, batch_size=batch_size)
-    baseline.engine.tree_decoding = False  # one forward of prompt + label per label, no shared cache
+    baseline.backend.tree_decoding = False  # one forward of prompt + label per label, no shared cache
 
     def limit() -> None:
         for start in range(0, len(texts), batch_size):
             enc = tokenizer(texts[start : start + batch_size], return_tensors="pt", padding=True).to(model.device)
-            baseline.engine.first_token_logits(enc.input_ids, enc.attention_mask).log_softmax(-1)
+            baseline.backend.first_token_logits(enc.input_ids, enc.attention_mask).log_softmax(-1)
 
     return (lambda labels: baseline.score(texts, labels).logprobs), limit
 

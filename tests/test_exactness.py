@@ -113,9 +113,14 @@ def test_trie_decodes_each_shared_prefix_once():
     # every edge reads its token at its parent's position, which precedes the child's
     assert trie.edge_tokens.tolist() == [5, 6, 7, 9, 8, 5, 6, 7, 9, 4, 9]
     assert trie.edge_positions.tolist() == [0, 1, 3, 6, 0, 2, 4, 7, 8, 2, 5]
+    # each position's ancestors, by depth: root first, itself last, each one the parent of the next
+    assert trie.ancestors[:, 0].tolist() == [0] * trie.num_positions
     for p in range(trie.num_positions):
-        assert trie.ancestor_mask[p, 0] and trie.ancestor_mask[p, p]
-        assert trie.ancestor_mask[p].sum() == trie.depths[p] + 1
+        depth = trie.depths[p]
+        assert trie.ancestors[p, depth] == p and (trie.ancestors[p, depth:] == p).all()
+        assert [trie.depths[a] for a in trie.ancestors[p, : depth + 1]] == list(range(depth + 1))
+        for j in range(depth):
+            assert trie.ancestors[trie.ancestors[p, j + 1], j] == trie.ancestors[p, j]
 
 
 @pytest.mark.parametrize(

@@ -1,29 +1,135 @@
 """Every use of transformers internals, in one place, so an upgrade is checked here and nowhere else.
 
-Tree decoding needs each trie node to sit at its depth in the label, not at its index in the
-flattened trie. No public transformers API sets decoder positions for T5's relative bias or
-BART's learned embeddings, so these hooks reach into the modules that compute them. The exactness
-tests compare every hooked path with a brute-force forward, so a change in these internals fails
-loudly there. transformers is pinned below its next major version in pyproject.toml.
+Tree decoding needs three things no public transformers API offers:
+
+* each trie node must sit at its depth in the label, not at its index in the flattened trie, so
+  hooks hand T5's relative bias and BART's learned position embeddings the depths;
+* attention must visit only each node's ancestors (and, for decoder-only models, a cached prompt
+  and a shared prefix), so `attention_by` routes the model's attention calls through
+  `t5cls.models.tree_attention.attend` for the duration of a pass. It uses the public
+  ``AttentionInterface`` registry, but switches the configs' attention implementation and tells
+  modules apart by their place in the model, which is internal;
+* the next-token head applied to hidden states in blocks (`output_head`), which repeats what each
+  family's ``forward`` does after its decoder.
+
+The exactness tests compare every one of these paths with a brute-force forward, so a change in
+these internals fails loudly there. transformers is pinned below its next major version in
+pyproject.toml.
 """
 
 from __future__ import annotations
 
+import contextvars
 import inspect
-from collections.abc import Iterator
+import sys
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import torch
+from transformers import AttentionInterface, PretrainedConfig
+from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS, AttentionMaskInterface
+from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
+
+from t5cls.models.tree_attention import AttentionLayout, attend
 
 T5_FAMILY = {"t5", "mt5"}
 BART_FAMILY = {"bart", "mbart"}
+ROUTED = "t5cls_tree:"  # prefix of the attention implementations registered here, one per original
+_LAYOUT: contextvars.ContextVar[AttentionLayout | None] = contextvars.ContextVar("t5cls_layout", default=None)
 
 
 @contextmanager
-def decoder_positions_at(model, depths: torch.Tensor) -> Iterator[None]:
-    """Make a seq2seq decoder treat position ``p`` as decoder step ``depths[p]`` (T5 and BART families)."""
+def attention_by(model, layout: AttentionLayout) -> Iterator[None]:
+    """Route ``model``'s attention calls through `attend` with ``layout`` while the block runs.
+
+    Calls the layout does not handle (an encoder-decoder's cross-attention) go to the model's own
+    implementation, with the masks it builds for it.
+    """
+    configs = _configs(model)
+    originals = [config._attn_implementation for config in configs]
+    for config, original in zip(configs, originals):
+        config._attn_implementation_internal = _routed(original)
+    token = _LAYOUT.set(layout)
+    try:
+        yield
+    finally:
+        _LAYOUT.reset(token)
+        for config, original in zip(configs, originals):
+            config._attn_implementation_internal = original
+
+
+def _configs(model) -> list[PretrainedConfig]:
+    """Every distinct config the model's modules read their attention implementation from."""
+    found = {id(model.config): model.config}
+    for module in model.modules():
+        config = getattr(module, "config", None)
+        if isinstance(config, PretrainedConfig):
+            found.setdefault(id(config), config)
+    return list(found.values())
+
+
+def _routed(original: str) -> str:
+    """The name of the routing implementation for ``original``, registered on first use."""
+    name = ROUTED + original
+    if name not in ALL_ATTENTION_FUNCTIONS:
+        AttentionInterface.register(name, _routing_attention(original))
+        AttentionMaskInterface.register(name, ALL_MASK_ATTENTION_FUNCTIONS[original])
+    return name
+
+
+def _routing_attention(original: str) -> Callable:
+    def route(module, query, key, value, attention_mask, scaling=None, dropout=0.0, **kwargs):
+        layout = _LAYOUT.get()
+        if layout is None or not layout.handles(module):
+            own = _own_attention(module, original)
+            return own(module, query, key, value, attention_mask, scaling=scaling, dropout=dropout, **kwargs)
+        scale = query.shape[-1] ** -0.5 if scaling is None else scaling
+        layer = getattr(module, "layer_idx", None)
+        return attend(query, key, value, layout, layer, scale, kwargs.get("position_bias")), None
+
+    return route
+
+
+def _own_attention(module, original: str) -> Callable:
+    """The attention function the model would have used: a registered one, or its family's eager one."""
+    if original != "eager":
+        return ALL_ATTENTION_FUNCTIONS[original]
+    return sys.modules[type(module).__module__].eager_attention_forward
+
+
+def decoder_self_attentions(model) -> frozenset[int]:
+    """The ids of an encoder-decoder's decoder self-attention modules (not its cross-attention)."""
+    decoder = model.get_decoder()
     if model.config.model_type in T5_FAMILY:
-        handle = _t5_relative_bias_at(model, depths)
+        return frozenset(id(block.layer[0].SelfAttention) for block in decoder.block)
+    return frozenset(id(layer.self_attn) for layer in decoder.layers)
+
+
+def output_head(model) -> Callable[[torch.Tensor], torch.Tensor]:
+    """Hidden states of the last layer -> next-token logits, exactly as the family's ``forward`` does it."""
+    config = model.config
+    if config.model_type in T5_FAMILY and getattr(config, "scale_decoder_outputs", config.tie_word_embeddings):
+        scale = config.d_model**-0.5
+        return lambda hidden: model.lm_head(hidden * scale)
+    if config.model_type in BART_FAMILY:
+        return lambda hidden: model.lm_head(hidden) + model.final_logits_bias.to(hidden.device)
+    return model.lm_head
+
+
+def cached_keys_values(cache) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Each layer's keys and values held by a transformers ``DynamicCache``, in layer order."""
+    return [(layer.keys, layer.values) for layer in cache.layers]
+
+
+@contextmanager
+def decoder_positions_at(model, depths: torch.Tensor, ancestors: torch.Tensor) -> Iterator[None]:
+    """Make a seq2seq decoder treat trie position ``p`` as decoder step ``depths[p]`` (T5 and BART families).
+
+    T5's relative bias is computed only for the pairs tree attention visits: each position and
+    its ``ancestors`` (P x D values instead of P x P).
+    """
+    if model.config.model_type in T5_FAMILY:
+        handle = _t5_relative_bias_at(model, depths, ancestors)
     else:
         handle = _learned_positions_at(model, depths)
     try:
@@ -32,14 +138,14 @@ def decoder_positions_at(model, depths: torch.Tensor) -> Iterator[None]:
         handle.remove()
 
 
-def _t5_relative_bias_at(model, depths: torch.Tensor) -> torch.utils.hooks.RemovableHandle:
-    """Hand T5's first decoder self-attention a relative bias computed from trie depths.
+def _t5_relative_bias_at(model, depths: torch.Tensor, ancestors: torch.Tensor) -> torch.utils.hooks.RemovableHandle:
+    """Hand T5's first decoder self-attention a relative bias ``(1, heads, P, D)`` from trie depths.
 
     T5 computes the bias once in the first layer from ``arange`` positions and shares it with
     the other layers; giving that layer a precomputed ``position_bias`` replaces it everywhere.
     """
     attention = model.get_decoder().block[0].layer[0].SelfAttention
-    relative = depths[None, :] - depths[:, None]  # memory position - query position
+    relative = depths[ancestors] - depths[:, None]  # memory position - query position
     buckets = attention._relative_position_bucket(
         relative,
         bidirectional=False,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -11,8 +12,12 @@ from t5cls.errors import NumericError, OptionError
 
 CPU_BATCH_SIZE = 32
 CUDA_START_BATCH_SIZE = 256
+CPU_MEMORY_BUDGET = 128 << 20  # bytes of activations a decoder pass may hold at once on the CPU
+CUDA_FREE_MEMORY_SHARE = 0.5  # share of the GPU memory free after loading the model
 
 # compute(padded ids, attention mask) -> (batch, width) scores
+# Config attributes that hold the feed-forward width, by family (T5, BART, Llama-likes, GPT-2).
+FEED_FORWARD_SIZES = ("d_ff", "decoder_ffn_dim", "intermediate_size", "n_inner")
 BatchFunction = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
@@ -80,3 +85,66 @@ def _finite(scores: torch.Tensor, rows: np.ndarray, model_dtype: torch.dtype) ->
             row=row,
         )
     return values
+
+
+def row_blocks(rows: int, size: int) -> list[slice]:
+    """Consecutive slices of ``size`` rows (the last may be shorter)."""
+    return [slice(start, start + size) for start in range(0, rows, size)]
+
+
+@dataclass(frozen=True)
+class Blocks:
+    """How a trie pass is cut to fit the budget: rows per decoder call, positions per LM-head call."""
+
+    rows: int
+    positions: int
+
+
+class MemoryBudget:
+    """Bytes of activations a trie pass may hold at once; the blocks it is cut into follow from it.
+
+    A trie pass holds, per row, activations for every trie position (growing with the label
+    count) and, per LM-head block, logits for every vocabulary entry. Cutting rows and positions
+    into blocks sized from one budget keeps the peak flat in the number of labels; the results
+    do not depend on the blocks. ``limit=None``: 128 MiB on the CPU, half the free memory on CUDA.
+    """
+
+    def __init__(self, device: torch.device, limit: int | None = None):
+        self.device = device
+        self.limit = limit
+
+    @property
+    def bytes(self) -> int:
+        if self.limit is not None:
+            return self.limit
+        if self.device.type == "cuda":
+            free, _ = torch.cuda.mem_get_info(self.device)
+            return int(free * CUDA_FREE_MEMORY_SHARE)
+        return CPU_MEMORY_BUDGET
+
+    def blocks(self, rows: int, positions: int, position_bytes: int, vocab_bytes: int) -> Blocks:
+        """Blocks for ``rows`` x ``positions``, given the bytes one position of one row needs in the
+        decoder and one position's logits need in the head."""
+        budget = self.bytes
+        block_rows = max(1, min(rows, budget // max(1, positions * position_bytes)))
+        block_positions = max(1, min(positions, budget // max(1, block_rows * vocab_bytes)))
+        return Blocks(block_rows, block_positions)
+
+
+def position_bytes(config, dtype: torch.dtype, attended: int) -> int:
+    """Rough bytes of activations one decoder position of one row holds at once.
+
+    The hidden states a layer keeps (residual, normed, attention, projections: about eight times
+    the width), its feed-forward intermediate (twice: before and after the activation), and the
+    attention scores over ``attended`` keys per head (softmax in float32).
+    """
+    width = config.hidden_size
+    feed_forward = next((value for name in FEED_FORWARD_SIZES if (value := getattr(config, name, None))), 4 * width)
+    element = torch.finfo(dtype).bits // 8
+    return (8 * width + 2 * feed_forward) * element + config.num_attention_heads * attended * (element + 4)
+
+
+def vocab_bytes(config) -> int:
+    """Bytes one position's logits take in the LM head: as computed (up to float32), as float32, and
+    the exponentials of the log-sum-exp."""
+    return config.vocab_size * 12

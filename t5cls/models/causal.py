@@ -2,9 +2,9 @@
 
 log p(label | prompt) = Σ_t log p(label_t | prompt, label_<t). `CausalBackend` runs the prompt
 batch once to fill a KV cache, then feeds every trie node of every row in **one** more forward
-over that cache: a node attends to its row's prompt and to its own trie ancestors (a 4D additive
-mask) and sits at position ``prompt length - 1 + depth``. The trie root is the row's last prompt
-token, fed again in the trie pass (its cached copy is masked out), so the root's distribution
+over that cache: a node attends to its row's prompt and to its own trie ancestors only
+(`t5cls.models.tree_attention`) and sits at position ``prompt length - 1 + depth``. The trie root
+is the row's last prompt token, fed again in the trie pass (its cached copy is masked out), so the root's distribution
 comes out of the same LM head call as every other node's and the prompt pass needs no logits.
 
 How labels are tokenized as continuations of the prompt is in `t5cls.models.continuation`.
@@ -16,9 +16,12 @@ import torch
 from transformers import DynamicCache
 
 from t5cls.errors import InputError
-from t5cls.models._hf_compat import cache_keyword
-from t5cls.models.edges import label_sequences, trie_label_logprobs
-from t5cls.models.trie import LabelTrie
+from t5cls.models import edges
+from t5cls.models._hf_compat import attention_by, cache_keyword, cached_keys_values
+from t5cls.models.batching import MemoryBudget, position_bytes, row_blocks, vocab_bytes
+from t5cls.models.edges import label_sequences
+from t5cls.models.tree_attention import AttentionLayout, Context
+from t5cls.models.trie import LabelTrie, TrieTensors
 
 # Decoder-only families whose attention takes a custom 4D mask and whose positions come only from
 # `position_ids` (learned or rotary); each is checked against a brute-force forward in the tests.
@@ -30,13 +33,14 @@ class CausalBackend:
 
     start_token_id = 0  # the trie root stands for the prompt's last token; this id is never fed
 
-    def __init__(self, model: torch.nn.Module):
+    def __init__(self, model: torch.nn.Module, budget: MemoryBudget | None = None):
         self.model = model
         self.config = model.config
         self.tree_decoding = (
             self.config.model_type in TREE_FAMILY and getattr(self.config, "sliding_window", None) is None
         )
         self._cache_argument = cache_keyword(model)
+        self.budget = budget or MemoryBudget(self.device)
 
     @property
     def device(self) -> torch.device:
@@ -46,7 +50,7 @@ class CausalBackend:
         """Return a float32 ``(batch, labels)`` tensor of log p(label | prompt) for a right-padded batch."""
         lengths = self._lengths(attention_mask, int(trie.depths.max()))
         if self.tree_decoding:
-            return trie_label_logprobs(self._trie_logits(input_ids, attention_mask, lengths, trie), trie)
+            return self._tree_logprobs(input_ids, attention_mask, lengths, trie)
         return self._per_label_logprobs(input_ids, lengths, trie)
 
     def first_token_logits(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
@@ -66,36 +70,53 @@ class CausalBackend:
             )
         return lengths
 
-    def _trie_logits(self, input_ids, attention_mask, lengths, trie: LabelTrie) -> torch.Tensor:
-        """``(batch, positions, vocab)`` logits of every trie node: prompt pass to a cache, then one trie pass."""
-        batch, width = input_ids.shape
-        device, dtype = input_ids.device, self.model.dtype
-        rows = torch.arange(batch, device=device)
+    def _tree_logprobs(self, input_ids, attention_mask, lengths, trie: LabelTrie) -> torch.Tensor:
+        """Per block of rows: the prompts to a cache, then every trie node in one pass; the LM head in blocks."""
+        attended = input_ids.shape[1] + trie.ancestors.shape[1]
+        blocks = self.budget.blocks(
+            len(input_ids),
+            trie.num_positions,
+            position_bytes(self.config, self.model.dtype, attended),
+            vocab_bytes(self.config),
+        )
+        nodes = TrieTensors.of(trie, input_ids.device)
+        return torch.cat(
+            [
+                edges.label_logprobs(
+                    self._trie_hidden(input_ids[rows], attention_mask[rows], lengths[rows], nodes),
+                    self.model.lm_head,
+                    trie,
+                    blocks.positions,
+                )
+                for rows in row_blocks(len(input_ids), blocks.rows)
+            ]
+        )
+
+    def _trie_hidden(self, input_ids, attention_mask, lengths, nodes: TrieTensors) -> torch.Tensor:
+        """``(rows, positions, width)`` last hidden states of every trie node after its row's prompt."""
+        prompt = self._prompt_keys_values(input_ids, attention_mask)
+        rows = torch.arange(len(input_ids), device=input_ids.device)
+        allowed = attention_mask != 0
+        allowed[rows, lengths - 1] = False  # the last prompt token is the root, fed again in the trie pass
+        node_ids = nodes.ids.repeat(len(input_ids), 1)
+        node_ids[:, 0] = input_ids[rows, lengths - 1]
+        layout = AttentionLayout(
+            ancestors=nodes.ancestors,
+            depth_starts=nodes.depth_starts,
+            contexts=[[Context(keys, values, allowed)] for keys, values in prompt],
+        )
+        with attention_by(self.model, layout):
+            return self.model.base_model(
+                input_ids=node_ids, position_ids=(lengths - 1)[:, None] + nodes.depths[None, :], use_cache=False
+            ).last_hidden_state
+
+    def _prompt_keys_values(self, input_ids, attention_mask) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Each layer's keys and values of the (right-padded) prompts."""
         cache = DynamicCache(config=self.config)
         self.model.base_model(
             input_ids=input_ids, attention_mask=attention_mask, use_cache=True, **{self._cache_argument: cache}
         )
-        node_ids = torch.as_tensor(trie.input_ids, device=device).repeat(batch, 1)
-        node_ids[:, 0] = input_ids[rows, lengths - 1]
-        positions = (lengths - 1)[:, None] + torch.as_tensor(trie.depths, device=device)[None, :]
-        prompt_allowed = attention_mask != 0
-        prompt_allowed[rows, lengths - 1] = False  # the last prompt token is the root, fed again below
-        size = trie.num_positions
-        allowed = torch.cat(
-            [
-                prompt_allowed[:, None, :].expand(batch, size, width),
-                torch.as_tensor(trie.ancestor_mask, device=device)[None].expand(batch, size, size),
-            ],
-            dim=-1,
-        )
-        mask = torch.zeros(allowed.shape, dtype=dtype, device=device).masked_fill_(~allowed, torch.finfo(dtype).min)
-        return self.model(
-            input_ids=node_ids,
-            attention_mask=mask[:, None],
-            position_ids=positions,
-            use_cache=True,
-            **{self._cache_argument: cache},
-        ).logits
+        return cached_keys_values(cache)
 
     def _per_label_logprobs(self, input_ids, lengths, trie: LabelTrie) -> torch.Tensor:
         """Fallback for other architectures: one full forward of prompt + label per label, no cache."""

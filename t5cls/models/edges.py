@@ -1,25 +1,45 @@
-"""From next-token logits at the trie's positions to label log-probabilities.
+"""From the trie positions' hidden states to label log-probabilities, in blocks of positions.
 
 A label's log-probability is the sum of its edges' token log-probabilities; each edge reads one
-token from the distribution at its parent's position. The log-normaliser is computed once per
-position, not once per edge.
+token from the next-token distribution at its parent's position. The vocabulary-sized logits of a
+position are needed only for its log-normaliser and its few edges, so they are computed for a
+block of positions at a time and dropped: memory holds ``rows x block x vocabulary`` logits,
+never ``rows x positions x vocabulary``. Results do not depend on the block size.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+import numpy as np
 import torch
 
 from t5cls.models.trie import LabelTrie
 
 
-def trie_label_logprobs(logits: torch.Tensor, trie: LabelTrie) -> torch.Tensor:
-    """``(batch, labels)`` log-probs from ``(batch, positions, vocab)`` logits of the trie's positions."""
-    device = logits.device
-    positions = torch.as_tensor(trie.edge_positions, device=device)
-    tokens = torch.as_tensor(trie.edge_tokens, device=device)
-    log_normalisers = torch.logsumexp(logits.float(), dim=-1)  # once per position, not per edge
-    edge_logprobs = logits[:, positions, tokens].float() - log_normalisers[:, positions]
-    return edge_logprobs @ torch.as_tensor(trie.label_edges, device=device)
+def label_logprobs(
+    hidden: torch.Tensor, head: Callable[[torch.Tensor], torch.Tensor], trie: LabelTrie, block: int
+) -> torch.Tensor:
+    """``(rows, labels)`` float32 log-probs from ``(rows, positions, width)`` hidden states of the trie.
+
+    ``head`` maps hidden states to logits; it runs on ``block`` positions at a time, whose
+    log-softmax gives every edge read there.
+    """
+    order = np.argsort(trie.edge_positions, kind="stable")  # edges grouped by the position they read
+    positions = trie.edge_positions[order]
+    device = hidden.device
+    pieces = []
+    for start in range(0, trie.num_positions, block):
+        first, stop = np.searchsorted(positions, [start, start + block])
+        if first == stop:
+            continue
+        # log_softmax is one fused pass per position (several times faster on the CPU than logsumexp)
+        logprobs = torch.log_softmax(head(hidden[:, start : start + block]).float(), dim=-1)
+        local = torch.as_tensor(positions[first:stop] - start, device=device)
+        tokens = torch.as_tensor(trie.edge_tokens[order[first:stop]], device=device)
+        pieces.append(logprobs[:, local, tokens])
+    label_edges = torch.as_tensor(trie.label_edges[order], device=device)
+    return torch.cat(pieces, dim=1) @ label_edges
 
 
 def label_sequences(trie: LabelTrie) -> list[list[int]]:

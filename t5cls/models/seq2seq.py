@@ -1,12 +1,13 @@
 """The encoder-decoder backend: token ids of a batch and a label trie in, label log-probs out.
 
 For an encoder-decoder model, log p(label | x) = Σ_t log p(y_t | y_<t, x) by teacher forcing.
-The engine runs the encoder once per batch and then decodes the whole label trie in **one**
-decoder call: the distinct label prefixes are laid out as one decoder sequence, each position
-attends only to its own ancestors (a tree-shaped attention mask) and sits at its depth in the
-trie (its true position in the label). The cross-attention keys/values of a row are thus
-computed once and shared by every label, every shared prefix is decoded once, and there is no
-decoder padding, so the LM head only runs where a distribution is needed.
+The backend runs the encoder once per batch and then decodes the whole label trie in **one**
+decoder call per block of rows: the distinct label prefixes are laid out as one decoder sequence,
+each position attends only to its own ancestors (`t5cls.models.tree_attention`, P x D work, not
+P x P) and sits at its depth in the trie (its true position in the label). The cross-attention
+keys/values of a row are thus computed once and shared by every label, every shared prefix is
+decoded once, and there is no decoder padding; the LM head runs only on trie positions, a block
+of them at a time (`t5cls.models.edges`), so memory stays flat in the number of labels.
 
 Positions must be the depth in the trie, not the index in the flattened sequence. That needs
 one small adapter per position scheme (T5's relative bias, BART's learned embeddings; see
@@ -19,21 +20,34 @@ from __future__ import annotations
 import torch
 from transformers.modeling_outputs import BaseModelOutput
 
-from t5cls.models._hf_compat import BART_FAMILY, T5_FAMILY, decoder_positions_at
-from t5cls.models.edges import label_sequences, trie_label_logprobs
-from t5cls.models.trie import LabelTrie
+from t5cls.models import edges
+from t5cls.models._hf_compat import (
+    BART_FAMILY,
+    T5_FAMILY,
+    attention_by,
+    decoder_positions_at,
+    decoder_self_attentions,
+    output_head,
+)
+from t5cls.models.batching import MemoryBudget, position_bytes, row_blocks, vocab_bytes
+from t5cls.models.edges import label_sequences
+from t5cls.models.tree_attention import AttentionLayout
+from t5cls.models.trie import LabelTrie, TrieTensors
 
 
 class Seq2SeqBackend:
     """Scores label tries against batches of encoder inputs with an ``AutoModelForSeq2SeqLM``."""
 
-    def __init__(self, model: torch.nn.Module):
+    def __init__(self, model: torch.nn.Module, budget: MemoryBudget | None = None):
         self.model = model
         self.config = model.config
         self.start_token_id = int(self.config.decoder_start_token_id)
         self.pad_token_id = int(self.config.pad_token_id)
-        model_type = self.config.model_type
-        self.tree_decoding = model_type in T5_FAMILY | BART_FAMILY
+        self.tree_decoding = self.config.model_type in T5_FAMILY | BART_FAMILY
+        self.budget = budget or MemoryBudget(self.device)
+        if self.tree_decoding:
+            self.self_attentions = decoder_self_attentions(model)
+            self.head = output_head(model)
 
     @property
     def device(self) -> torch.device:
@@ -58,23 +72,37 @@ class Seq2SeqBackend:
         return output.logits[:, 0].float()
 
     def _tree_logprobs(self, encoder_states, attention_mask, trie: LabelTrie) -> torch.Tensor:
-        """Decode every distinct label prefix once, in one decoder call with a tree mask."""
-        batch, device = encoder_states.shape[0], encoder_states.device
-        size = trie.num_positions
-        decoder_ids = torch.as_tensor(trie.input_ids, device=device).expand(batch, size)
-        depths = torch.as_tensor(trie.depths, device=device)
-        allowed = torch.as_tensor(trie.ancestor_mask, device=device)
-        tree_mask = torch.zeros(allowed.shape, dtype=encoder_states.dtype, device=device)
-        tree_mask.masked_fill_(~allowed, torch.finfo(encoder_states.dtype).min)
-        with decoder_positions_at(self.model, depths):
-            logits = self.model(
-                encoder_outputs=BaseModelOutput(last_hidden_state=encoder_states),
-                attention_mask=attention_mask,
-                decoder_input_ids=decoder_ids,
-                decoder_attention_mask=tree_mask.expand(batch, 1, size, size),
+        """Decode every distinct label prefix once, rows and LM-head positions in blocks that fit the budget."""
+        attended = trie.ancestors.shape[1] + encoder_states.shape[1]
+        blocks = self.budget.blocks(
+            len(encoder_states),
+            trie.num_positions,
+            position_bytes(self.config, self.model.dtype, attended),
+            vocab_bytes(self.config),
+        )
+        nodes = TrieTensors.of(trie, encoder_states.device)
+        return torch.cat(
+            [
+                edges.label_logprobs(
+                    self._trie_hidden(encoder_states[rows], attention_mask[rows], nodes),
+                    self.head,
+                    trie,
+                    blocks.positions,
+                )
+                for rows in row_blocks(len(encoder_states), blocks.rows)
+            ]
+        )
+
+    def _trie_hidden(self, encoder_states, attention_mask, nodes: TrieTensors) -> torch.Tensor:
+        """``(rows, positions, width)`` last hidden states of the trie: positions at their depths, seeing ancestors."""
+        layout = AttentionLayout(nodes.ancestors, nodes.depth_starts, modules=self.self_attentions)
+        with decoder_positions_at(self.model, nodes.depths, nodes.ancestors), attention_by(self.model, layout):
+            return self.model.get_decoder()(
+                input_ids=nodes.ids.expand(len(encoder_states), -1),
+                encoder_hidden_states=encoder_states,
+                encoder_attention_mask=attention_mask,
                 use_cache=False,
-            ).logits
-        return trie_label_logprobs(logits, trie)
+            ).last_hidden_state
 
     def _per_label_logprobs(self, encoder_states, attention_mask, trie: LabelTrie) -> torch.Tensor:
         """Fallback for unknown position schemes: one padded decoder row per (row, label)."""

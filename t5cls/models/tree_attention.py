@@ -1,0 +1,143 @@
+"""Attention that visits only what each query may see: trie ancestors, a shared prefix, a row's prompt.
+
+A label trie decoded in one pass has P positions, and position ``p`` may attend only to its own
+ancestors (at most D of them, D the longest label plus one). A dense P x P mask computes every
+other pair anyway, which at a thousand labels is a quarter of the work and gigabytes of scores;
+here each position gathers its D ancestors' keys and values instead, so self-attention over the
+trie costs P x D, not P x P. The same function serves the prompt pass of a decoder-only model
+whose prompts share a prefix: the prefix's keys and values are held once and broadcast over the
+rows (expanded, never copied), and each row attends causally to its own tokens.
+
+`attend` is plain torch and differentiable; `t5cls.models._hf_compat` routes a model's
+attention calls here for the duration of a pass.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import torch
+
+
+@dataclass(frozen=True)
+class Context:
+    """Keys and values every query of a row may see, before the call's own: a shared prefix or a cached prompt.
+
+    ``keys``/``values`` are ``(rows or 1, kv heads, W, head dim)``; a leading 1 is broadcast over the
+    rows. ``allowed`` is ``(rows, W)`` bool, or None when every key is visible.
+    """
+
+    keys: torch.Tensor
+    values: torch.Tensor
+    allowed: torch.Tensor | None = None
+
+
+@dataclass(frozen=True)
+class AttentionLayout:
+    """What one pass's queries may see.
+
+    The call's own keys are either trie nodes (position ``p`` sees ``ancestors[p, j]`` for every
+    depth j up to its own; positions are breadth-first, so those at least ``j`` deep start at
+    ``depth_starts[j]``) or a causal sequence (``key_padding``: which of
+    the row's own keys are real tokens). ``contexts[layer]`` are seen before them. ``modules``
+    names the attention modules (by ``id``) this layout is for; other calls of the model (an
+    encoder-decoder's cross-attention) keep the model's own attention. None: every call.
+    """
+
+    ancestors: torch.Tensor | None = None  # (P, D) long
+    depth_starts: tuple[int, ...] = ()  # the first position at each depth (positions are breadth-first)
+    key_padding: torch.Tensor | None = None  # (rows, W) bool
+    contexts: Sequence[Sequence[Context]] = ()
+    modules: frozenset[int] | None = field(default=None)
+
+    def handles(self, module) -> bool:
+        return self.modules is None or id(module) in self.modules
+
+    def contexts_of(self, layer: int | None) -> Sequence[Context]:
+        return self.contexts[layer] if self.contexts else ()
+
+
+def attend(
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    layout: AttentionLayout,
+    layer: int | None,
+    scaling: float,
+    bias: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Attention output ``(rows, queries, heads, head dim)``, as transformers' attention functions return it.
+
+    ``query`` is ``(rows, heads, Q, head dim)``, ``key``/``value`` ``(rows, kv heads, Q, head dim)``
+    (the call's own tokens; grouped-query heads share a kv head). ``bias`` is T5's relative bias for
+    the trie: ``(1, heads, P, D)``, one value per (position, ancestor).
+    """
+    rows, heads, length, size = query.shape
+    groups = heads // key.shape[1]
+    grouped = query.reshape(rows, key.shape[1], groups, length, size)
+    contexts = layout.contexts_of(layer)
+    scores = [_context_scores(grouped, context) * scaling for context in contexts]
+    if layout.ancestors is not None:
+        own = _ancestor_scores(grouped, key, layout) * scaling
+        if bias is not None:
+            own = own + bias.reshape(1, key.shape[1], groups, length, -1)
+    else:
+        own = _causal_scores(grouped, key, layout.key_padding) * scaling
+    scores.append(own)
+    weights = torch.softmax(torch.cat(scores, dim=-1).float(), dim=-1).to(value.dtype)
+    out = _weighted_values(weights, contexts, value, layout)
+    return out.reshape(rows, heads, length, size).transpose(1, 2)
+
+
+def _context_scores(grouped: torch.Tensor, context: Context) -> torch.Tensor:
+    """(rows, kv heads, groups, Q, W): every query against the context keys (broadcast when shared)."""
+    scores = torch.matmul(grouped, context.keys.unsqueeze(2).transpose(-1, -2))
+    if context.allowed is None:
+        return scores
+    return scores.masked_fill(~context.allowed[:, None, None, None, :], torch.finfo(scores.dtype).min)
+
+
+def _ancestor_scores(grouped: torch.Tensor, key: torch.Tensor, layout: AttentionLayout) -> torch.Tensor:
+    """(rows, kv heads, groups, P, D): each trie position against its ancestors only, one depth at a time.
+
+    Positions are breadth-first, so those deep enough to have an ancestor at depth ``j`` are the
+    suffix from ``depth_starts[j]``: only they are computed; the rest are masked.
+    """
+    masked = torch.finfo(grouped.dtype).min
+    per_depth = []
+    for depth, start in enumerate(layout.depth_starts):
+        ancestors = key.index_select(2, layout.ancestors[start:, depth])
+        scores = torch.einsum("bkgpd,bkpd->bkgp", grouped[..., start:, :], ancestors)
+        per_depth.append(torch.nn.functional.pad(scores, (start, 0), value=masked))
+    return torch.stack(per_depth, dim=-1)
+
+
+def _causal_scores(grouped: torch.Tensor, key: torch.Tensor, key_padding: torch.Tensor | None) -> torch.Tensor:
+    """(rows, kv heads, groups, W, W): a row's own tokens, each seeing itself and the real tokens before it."""
+    scores = torch.matmul(grouped, key.unsqueeze(2).transpose(-1, -2))
+    length = key.shape[2]
+    allowed = torch.ones(length, length, dtype=torch.bool, device=key.device).tril()
+    if key_padding is not None:
+        allowed = allowed[None] & key_padding[:, None, :]
+        allowed = allowed[:, None, None]
+    return scores.masked_fill(~allowed, torch.finfo(scores.dtype).min)
+
+
+def _weighted_values(
+    weights: torch.Tensor, contexts: Sequence[Context], value: torch.Tensor, layout: AttentionLayout
+) -> torch.Tensor:
+    """Σ weights x values over the contexts' keys, then over the call's own (ancestors or causal) keys."""
+    out, start = 0, 0
+    for context in contexts:
+        width = context.values.shape[2]
+        out = out + torch.matmul(weights[..., start : start + width], context.values.unsqueeze(2))
+        start += width
+    own = weights[..., start:]
+    if layout.ancestors is None:
+        return out + torch.matmul(own, value.unsqueeze(2))
+    for depth, start in enumerate(layout.depth_starts):
+        ancestor_values = value.index_select(2, layout.ancestors[start:, depth]).unsqueeze(2)
+        weighted = own[..., start:, depth : depth + 1] * ancestor_values
+        out = out + torch.nn.functional.pad(weighted, (0, 0, start, 0))
+    return out
