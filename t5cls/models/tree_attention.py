@@ -104,13 +104,12 @@ def _ancestor_scores(grouped: torch.Tensor, key: torch.Tensor, layout: Attention
     Positions are breadth-first, so those deep enough to have an ancestor at depth ``j`` are the
     suffix from ``depth_starts[j]``: only they are computed; the rest are masked.
     """
-    masked = torch.finfo(grouped.dtype).min
-    per_depth = []
+    rows, heads, groups, length, _ = grouped.shape
+    scores = grouped.new_full((rows, heads, groups, length, len(layout.depth_starts)), torch.finfo(grouped.dtype).min)
     for depth, start in enumerate(layout.depth_starts):
         ancestors = key.index_select(2, layout.ancestors[start:, depth])
-        scores = torch.einsum("bkgpd,bkpd->bkgp", grouped[..., start:, :], ancestors)
-        per_depth.append(torch.nn.functional.pad(scores, (start, 0), value=masked))
-    return torch.stack(per_depth, dim=-1)
+        scores[..., start:, depth] = torch.einsum("bkgpd,bkpd->bkgp", grouped[..., start:, :], ancestors)
+    return scores
 
 
 def _causal_scores(grouped: torch.Tensor, key: torch.Tensor, key_padding: torch.Tensor | None) -> torch.Tensor:
@@ -138,6 +137,9 @@ def _weighted_values(
         return out + torch.matmul(own, value.unsqueeze(2))
     for depth, start in enumerate(layout.depth_starts):
         ancestor_values = value.index_select(2, layout.ancestors[start:, depth]).unsqueeze(2)
-        weighted = own[..., start:, depth : depth + 1] * ancestor_values
-        out = out + torch.nn.functional.pad(weighted, (0, 0, start, 0))
+        contribution = own[..., start:, depth : depth + 1] * ancestor_values
+        if start == 0:  # depth 0, the root: every position's first ancestor; `out` becomes a new tensor here
+            out = out + contribution
+        else:
+            out[..., start:, :] += contribution
     return out
