@@ -271,3 +271,9 @@ def test_calibrate_config_errors_are_one_line_before_the_model_loads(files, extr
     result = invoke("calibrate", dev, "-g", "label", "-c", config, "-m", "no-such/model", "-o", out, *extra)
     assert_one_line_error(result, *fragments)
     assert not (files / "f.toml").exists()
+
+
+def test_calibrate_needs_labels_or_a_config(files):
+    dev = files / "data" / "dev.csv"
+    result = invoke("calibrate", dev, "-g", "label", "-m", "no-such/model", "-o", files / "f.toml")
+    assert_one_line_error(result, "give the labels with --labels a,b,... or a task with --config FILE")

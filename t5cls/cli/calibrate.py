@@ -15,6 +15,15 @@ Dev = Annotated[str, typer.Argument(help="Labelled dev file (CSV, JSONL or Parqu
 ConfigOut = Annotated[
     str, option("output", "--output", "-o", shown="-o", help="Config file to write, e.g. fitted.toml.")
 ]
+ConfigIn = Annotated[
+    str | None,
+    option(
+        "config",
+        "--config",
+        "-c",
+        help="TOML file of \\[\\[task]] tables; --task picks the one to fit (instead of --labels).",
+    ),
+]
 TaskName = Annotated[
     str | None,
     option(
@@ -32,7 +41,7 @@ def calibrate_command(
     gold: o.Gold,
     output: ConfigOut,
     labels: o.Labels = None,
-    config: o.Config = None,
+    config: ConfigIn = None,
     model: o.Model = None,
     revision: o.Revision = None,
     template: o.Template = None,
