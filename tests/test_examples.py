@@ -10,7 +10,7 @@ from functools import partial
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from helpers import few_shot
@@ -45,7 +45,7 @@ TEXT = st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), min_size
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
-    rows=st.lists(st.tuples(TEXT, st.sampled_from(CLASSES)), min_size=3, max_size=40),
+    rows=st.lists(st.tuples(TEXT, st.sampled_from(CLASSES)), min_size=9, max_size=40),
     seed=st.integers(-(2**40), 2**40),
     per_class=st.integers(1, 3),
     suffix=st.sampled_from([".csv", ".parquet"]),
@@ -55,10 +55,7 @@ def test_picks_follow_the_documented_rule_in_any_format_and_chunking(
     tmp_path_factory, monkeypatch, rows, seed, per_class, suffix, chunk_rows
 ):
     texts, golds = [text for text, _ in rows], [gold for _, gold in rows]
-    if min(golds.count(name) for name in CLASSES) < per_class:
-        per_class = min(golds.count(name) for name in CLASSES) or 1
-    if any(golds.count(name) < per_class for name in CLASSES):
-        return  # a class with no rows at all: the error case, tested below
+    assume(all(golds.count(name) >= per_class for name in CLASSES))  # too few rows: an error, tested below
     folder = tmp_path_factory.mktemp("examples")
     write_rows(folder / f"dev{suffix}", texts, golds)
     monkeypatch.setattr(examples_module, "SCAN_CHUNK_ROWS", chunk_rows)
@@ -141,6 +138,8 @@ GOOD = '{ file = "dev.csv", gold = "label", per_class = 1 }'
         (GOOD.replace("1 }", "1, shots = 2 }"), ROWS, "", "unknown key 'shots' .keys are: file, gold, per_class"),
         ('{ file = "dev.csv", gold = "label" }', ROWS, "", "missing key 'per_class'"),
         ('"dev.csv"', ROWS, "", "'examples': must be a table like"),
+        (GOOD.replace("1 }", "1, separator = 2 }"), ROWS, "", "'separator' must be a string, got 2"),
+        (GOOD.replace('"label"', '""'), ROWS, "", "'gold' must be a non-empty string, got ''"),
         (GOOD, ROWS, "multi_label = true\n", "'examples' needs a single-label task"),
     ],
     ids=[
@@ -154,6 +153,8 @@ GOOD = '{ file = "dev.csv", gold = "label", per_class = 1 }'
         "unknown-key",
         "missing-key",
         "not-a-table",
+        "separator-not-text",
+        "empty-gold",
         "multi-label",
     ],
 )

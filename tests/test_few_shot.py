@@ -4,6 +4,7 @@ through ``score`` (dry run, provenance), ``--resume`` and ``calibrate --config``
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import signal
@@ -165,7 +166,7 @@ def test_dry_run_shows_the_whole_prompt_and_where_the_demonstrations_come_from(t
 def test_parquet_provenance_records_the_file_and_every_demonstration(t5_dir, files):
     table = score(t5_dir, files, write_config(files))
     record = json.loads(table.schema.metadata[b"t5cls.examples"])["s"]
-    assert record["sha256"] == __import__("hashlib").sha256((files / "data" / "dev.csv").read_bytes()).hexdigest()
+    assert record["sha256"] == hashlib.sha256((files / "data" / "dev.csv").read_bytes()).hexdigest()
     assert (record["gold"], record["per_class"], record["seed"], record["separator"]) == ("label", 2, SEED, "\n\n")
     rows = expected_rows([gold for _, gold in DEV], CLASSES, SEED, PER_CLASS)
     assert record["demonstrations"] == [

@@ -113,8 +113,10 @@ def parse_spec(value: object, config_path: str) -> ExamplesSpec:
     for key in ("file", "gold", "per_class"):
         if key not in value:
             raise InputError(f"missing key {key!r}, as in {EXAMPLE}")
-    file, gold, separator = (_string(value, key) for key in ("file", "gold", "separator"))
-    per_class, seed = (value.get(key, 0) for key in ("per_class", "seed"))
+    file, gold = _text_value(value, "file"), _text_value(value, "gold")
+    separator, per_class, seed = value.get("separator", DEFAULT_SEPARATOR), value["per_class"], value.get("seed", 0)
+    if not isinstance(separator, str):
+        raise InputError(f"'separator' must be a string, got {separator!r}")
     if isinstance(per_class, bool) or not isinstance(per_class, int) or per_class < 1:
         raise InputError(f"'per_class' must be a positive whole number, got {per_class!r}")
     if isinstance(seed, bool) or not isinstance(seed, int):
@@ -123,9 +125,9 @@ def parse_spec(value: object, config_path: str) -> ExamplesSpec:
     return ExamplesSpec(file, path, gold, per_class, seed, separator)
 
 
-def _string(table: dict, key: str) -> str:
-    value = table.get(key, DEFAULT_SEPARATOR)
-    if not isinstance(value, str) or (key != "separator" and not value):
+def _text_value(table: dict, key: str) -> str:
+    value = table[key]
+    if not isinstance(value, str) or not value:
         raise InputError(f"{key!r} must be a non-empty string, got {value!r}")
     return value
 
