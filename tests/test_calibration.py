@@ -10,7 +10,6 @@ from t5cls.errors import InputError
 from t5cls.eval import metrics
 from t5cls.eval.calibration import (
     Calibration,
-    FittedTask,
     calibrate,
     config_toml,
     fit_temperature,
@@ -64,27 +63,24 @@ def test_toml_string_round_trips(value):
 
 
 def test_config_parses_with_tomllib_and_has_the_fields():
-    task = FittedTask("sentiment", DEFAULT_TEMPLATE, "body", ["positive", 'say "no"', "café"], 1.2345678901234)
-    result = Calibration(1.2345678901234, 120, 0.9, 0.8, 0.12, 0.03)
+    task = {
+        "name": "sentiment",
+        "template": DEFAULT_TEMPLATE,
+        "text_column": "body",
+        "labels": {"positive": ["positive", 'say "no"'], "café": ["café"]},
+        "examples": {"file": "../dev.csv", "gold": "label", "per_class": 2, "seed": 0, "separator": "\n---\n"},
+        "temperature": 1.2345678901234,
+    }
+    result = Calibration(1.2345678901234, 120, 0.9, 0.8, 0.12, 0.03, left_out=4)
     text = config_toml(task, result, "dev\n.csv", "some/model")
     assert text.startswith("# fitted by t5cls calibrate on ")
+    assert "(120 rows, 4 demonstration rows left out)" in text.splitlines()[0]
     assert "NLL 0.9000 -> 0.8000, ECE 0.1200 -> 0.0300" in text.splitlines()[0]
-    config = tomllib.loads(text)
-    assert config == {
-        "task": [
-            {
-                "name": "sentiment",
-                "template": DEFAULT_TEMPLATE,
-                "text_column": "body",
-                "labels": ["positive", 'say "no"', "café"],
-                "temperature": 1.2345678901234,
-            }
-        ]
-    }
+    assert tomllib.loads(text) == {"task": [task]}
 
 
 def test_temperature_is_written_as_a_toml_float_even_when_whole():
-    task = FittedTask("default", "{text}", "text", ["a", "b"], 3.0)
+    task = {"name": "default", "template": "{text}", "text_column": "text", "labels": ["a", "b"], "temperature": 3.0}
     temperature = tomllib.loads(config_toml(task, Calibration(3.0, 1, 1, 1, 0, 0), "d.csv", "m"))["task"][0][
         "temperature"
     ]
@@ -97,10 +93,10 @@ def write_dev(tmp_path, rows: str):
     return str(path)
 
 
-def test_read_dev_file_renders_prompts_and_gold_indexes(tmp_path):
+def test_read_dev_file_reads_the_template_columns_and_gold_indexes(tmp_path):
     path = write_dev(tmp_path, "1,good,pos\n2,bad,neg\n")
     dev = read_dev_file(path, PromptTemplate("{text} ({labels})"), ["neg", "pos"], "label")
-    assert dev.prompts == ["good (neg, pos)", "bad (neg, pos)"]
+    assert dev.columns == {"text": ["good", "bad"]}
     assert dev.gold.tolist() == [1, 0]
 
 

@@ -211,8 +211,9 @@ def test_calibrate_a_decoder_only_model_with_the_label_end_it_will_score_with(tm
     )
     assert result.returncode == 0, result.stderr
     dev = read_dev_file(str(SAMPLE), PromptTemplate(template), LABELS, "label")
+    prompts = PromptTemplate(template).render(dev.columns, LABELS)
     nll_row = next(line for line in result.stdout.splitlines() if "NLL" in line)
     for label_end in ("eos", "none"):
-        logprobs = LabelScorer.from_pretrained(str(model_dir), label_end=label_end).score(dev.prompts, LABELS).logprobs
+        logprobs = LabelScorer.from_pretrained(str(model_dir), label_end=label_end).score(prompts, LABELS).logprobs
         before = f"{calibrate(logprobs, dev.gold).nll_before:.4f}"
         assert (before in nll_row) == (label_end == "eos"), (label_end, before, nll_row)

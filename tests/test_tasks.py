@@ -10,13 +10,14 @@ import pytest
 from helpers.runs import plan_for
 from t5cls import LabelScorer, ScoreOptions, score_file
 from t5cls.errors import InputError
-from t5cls.eval.calibration import Calibration, FittedTask, config_toml
+from t5cls.eval.calibration import Calibration, config_toml
 from t5cls.run.provenance import fingerprint
 from t5cls.tasks.config import load_config
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 EXAMPLE_COLUMNS = {
     "sentiment": ["text"],
+    "fewshot": ["text"],
     "nli": ["premise", "hypothesis"],
     "topic": ["text"],
     "relevance": ["query", "document"],
@@ -24,6 +25,13 @@ EXAMPLE_COLUMNS = {
 }
 EXAMPLE_COLUMNS_OUT = {
     "sentiment": ["sentiment_p_positive", "sentiment_p_negative", "sentiment_pred", "sentiment_entropy"],
+    "fewshot": [
+        "sentiment_p_positive",
+        "sentiment_p_negative",
+        "sentiment_p_neutral",
+        "sentiment_pred",
+        "sentiment_entropy",
+    ],
     "nli": ["nli_p_entailment", "nli_p_neutral", "nli_p_contradiction", "nli_pred", "nli_entropy"],
     "topic": [
         "topic_p_World",
@@ -76,7 +84,7 @@ def test_example_config_scores_a_file_with_its_columns(t5_dir, tmp_path, name):
     assert table.num_rows == 3
 
 
-@pytest.mark.parametrize("name", sorted(set(EXAMPLE_COLUMNS) - {"sentiment", "topic"}))
+@pytest.mark.parametrize("name", sorted(set(EXAMPLE_COLUMNS) - {"sentiment", "topic", "fewshot"}))
 def test_example_config_refuses_an_input_without_its_columns(tmp_path, name):
     source = write_csv(tmp_path / "in.csv", ["id", "text"])
     missing = EXAMPLE_COLUMNS[name][0] if name != "nli" else "hypothesis"
@@ -88,11 +96,12 @@ def test_example_config_refuses_an_input_without_its_columns(tmp_path, name):
 
 def test_a_config_written_by_calibrate_loads(tmp_path):
     calibration = Calibration(temperature=1.75, rows=10, nll_before=1.0, nll_after=0.9, ece_before=0.2, ece_after=0.1)
-    fitted = FittedTask("sentiment", 'Review: "{text}"\nSentiment:', "body", ["pos", "neg"], 1.75)
+    template = 'Review: "{text}"\nSentiment:'
+    fitted = {"name": "sentiment", "template": template, "text_column": "body", "labels": ["pos", "neg"]}
     path = tmp_path / "fitted.toml"
-    path.write_text(config_toml(fitted, calibration, "dev.csv", "some/model"))
+    path.write_text(config_toml({**fitted, "temperature": 1.75}, calibration, "dev.csv", "some/model"))
     [task] = load_config(str(path)).tasks
-    assert (task.name, task.template.template, task.template.text_column) == ("sentiment", fitted.template, "body")
+    assert (task.name, task.template.template, task.template.text_column) == ("sentiment", template, "body")
     assert task.classes == ("pos", "neg") and task.forms == (("pos",), ("neg",))
     assert (task.mode, task.temperature, task.values, task.positive) == ("sum", 1.75, None, None)
 

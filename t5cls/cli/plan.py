@@ -1,9 +1,13 @@
-"""What ``--dry-run`` prints: the resolved model, and per task the first row's prompt and label token ids."""
+"""What ``--dry-run`` prints: the resolved model, and per task the first row's prompt and label token ids.
+
+The prompt is the one scored, few-shot demonstrations included.
+"""
 
 from __future__ import annotations
 
 from t5cls.io.readers import InputSource
 from t5cls.run.local import LocalRunner
+from t5cls.tasks.examples import Examples
 
 
 def describe(runner: LocalRunner, source: InputSource) -> str:
@@ -18,6 +22,8 @@ def describe(runner: LocalRunner, source: InputSource) -> str:
         indent = "  " if task.name else ""
         if task.name:
             lines.append(f"task {task.name}: mode {task.mode}, temperature {task.temperature:g}")
+        if task.examples is not None:
+            lines.append(f"{indent}{_examples_line(task.examples)}")
         lines.append(f"{indent}prompt for the first row:")
         shown = scorer.tokens.as_read(prompt) if prompt is not None and scorer.chat else prompt
         lines.extend(f"{indent}  {line}" for line in (shown or "(no rows)").splitlines())
@@ -25,3 +31,12 @@ def describe(runner: LocalRunner, source: InputSource) -> str:
         for label, ids in zip(task.scored_labels, scorer.label_ids(task.scored_labels)):
             lines.append(f"{indent}  {label}: {ids} {scorer.tokens.pieces(ids)}")
     return "\n".join(lines)
+
+
+def _examples_line(examples: Examples) -> str:
+    """Where a task's demonstrations come from: file, rows in the order shown, separator."""
+    rows = ", ".join(str(demo.row) for demo in examples.demonstrations)
+    return (
+        f"examples: {len(examples.demonstrations)} demonstrations from {examples.spec.path} "
+        f"(rows {rows}; separator {examples.spec.separator!r}), shown in the prompt below"
+    )

@@ -1,28 +1,36 @@
 """`t5cls calibrate`: fit a softmax temperature on a labelled dev file and write a task config.
 
-Temperature scaling (Guo et al., 2017) divides the label log-probabilities by one number
-T > 0 before the softmax: p = softmax(logp / T). It never changes which label wins, so
-accuracy stays the same, but T > 1 softens over-confident scores and T < 1 sharpens timid
-ones. T is chosen to minimise the negative log-likelihood of the dev file's gold labels.
+Temperature scaling (Guo et al., 2017) divides a task's class log-scores (in ``sum`` mode, the
+label log-probabilities) by one number T > 0 before the softmax: p = softmax(S / T). It never
+changes which label wins, so accuracy stays the same, but T > 1 softens over-confident scores and
+T < 1 sharpens timid ones. T is chosen to minimise the negative log-likelihood of the dev file's
+gold labels. The dev file is scored by the task exactly as ``t5cls score`` would score it (mode,
+verbalizers, few-shot examples), so T belongs to the scores the written config will give.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from contextlib import closing
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
+import tomli_w
 
 from t5cls.errors import InputError, OptionError, literal
 from t5cls.eval import metrics
 from t5cls.io.atomic import write_text_atomically
 from t5cls.io.paths import check_output_file
 from t5cls.io.readers import SCAN_CHUNK_ROWS, open_input
-from t5cls.options import ModelOptions
+from t5cls.options import DEFAULT_CHUNK_ROWS, ModelOptions
 from t5cls.probability import scaled_nll, softmax
-from t5cls.tasks.config import NAME_PATTERN, Task
+from t5cls.tasks.config import NAME_PATTERN, Config, Task
 from t5cls.tasks.prompts import PromptTemplate
+
+if TYPE_CHECKING:
+    from t5cls.run.task_scoring import TaskScorer
 
 LOG_T_BOUNDS = (np.log(1e-2), np.log(1e2))
 LOG_T_TOLERANCE = 1e-6
@@ -30,14 +38,14 @@ LOG_T_TOLERANCE = 1e-6
 
 @dataclass(frozen=True)
 class DevSet:
-    """A dev file's prompts and gold label indexes, ready to score."""
+    """A dev file's template columns as text, and each row's gold class index."""
 
-    prompts: list[str]
-    gold: np.ndarray  # (N,) index into the labels
+    columns: dict[str, list[str]]
+    gold: np.ndarray  # (N,) index into the classes
 
 
 def read_dev_file(path: str, template: PromptTemplate, labels: list[str], gold_column: str) -> DevSet:
-    """Render every row's prompt and look up its gold label; every row must be usable.
+    """Read every row's template columns and look up its gold class; every row must be usable.
 
     A row without text or with a gold value outside the label set cannot be fitted, so it is an
     error naming the row rather than a silent drop that would bias the temperature.
@@ -51,13 +59,11 @@ def _read_dev_rows(source, path: str, template: PromptTemplate, labels: list[str
     if gold_column not in source.columns:
         raise InputError(f"{path}: no gold column {gold_column!r}; columns are: {', '.join(source.columns)}")
     position = {label: index for index, label in enumerate(labels)}
-    prompts: list[str] = []
+    columns: dict[str, list[str]] = {name: [] for name in template.columns_needed()}
     gold: list[int] = []
     for table in source.chunks:
-        values = {
-            name: _texts(path, table.column(name).to_pylist(), name, len(gold)) for name in template.columns_needed()
-        }
-        prompts.extend(template.render(values, labels))
+        for name, values in columns.items():
+            values.extend(_texts(path, table.column(name).to_pylist(), name, len(gold)))
         for row, value in enumerate(table.column(gold_column).to_pylist(), start=len(gold) + 1):
             if (index := position.get("" if value is None else str(value))) is None:
                 raise InputError(
@@ -65,9 +71,9 @@ def _read_dev_rows(source, path: str, template: PromptTemplate, labels: list[str
                     "calibration needs every dev row's gold label in the label set"
                 )
             gold.append(index)
-    if not prompts:
+    if not gold:
         raise InputError(f"{path}: no rows to calibrate on")
-    return DevSet(prompts, np.array(gold))
+    return DevSet(columns, np.array(gold))
 
 
 def _texts(path: str, values: list, name: str, offset: int) -> list[str]:
@@ -116,6 +122,7 @@ class Calibration:
     nll_after: float
     ece_before: float
     ece_after: float
+    left_out: int = 0  # dev rows left out of the fit: the task's own few-shot demonstrations
 
 
 def calibrate(logprobs: np.ndarray, gold: np.ndarray) -> Calibration:
@@ -136,34 +143,67 @@ def toml_string(value: str) -> str:
     return json.dumps(value, ensure_ascii=False).replace("\x7f", "\\u007f")
 
 
-@dataclass(frozen=True)
-class FittedTask:
-    """One ``[[task]]`` table of the config that ``t5cls score --config`` reads."""
+def calibrate_dev_file(
+    dev: str, gold: str, task: Task, model: ModelOptions, output: str, config: Config | None = None
+) -> Calibration:
+    """Score a labelled dev file with ``task`` as ``t5cls score`` would, fit T, and write the task with T to ``output``.
 
-    name: str
-    template: str
-    text_column: str
-    labels: list[str]
-    temperature: float
-
-
-def calibrate_dev_file(dev: str, gold: str, task: Task, model: ModelOptions, output: str) -> Calibration:
-    """Score a labelled dev file with ``task`` and ``model``, fit T, and write the task with T to ``output``.
-
-    Everything that needs no model (the task's name, the output path, every dev row) is checked
-    before the model loads.
+    ``config`` is the file ``task`` came from, if any: the task is then written as its table there,
+    every key kept (few-shot ``examples`` included), with the fitted ``temperature``. Everything that
+    needs no model (the task's name, the output path, every dev row) is checked before the model loads.
     """
     from t5cls.models.scorer import LabelScorer
+    from t5cls.run.task_scoring import TaskScorer
 
     check_task_name(task.name)
     check_output_file(output, dev)
-    labels = list(task.classes)
-    dev_set = read_dev_file(dev, task.template, labels, gold)
+    where = f"{config.path}: task {task.name!r}" if config is not None else ""
+    if task.multi_label:
+        raise InputError(f"{where}: a multi-label task has no softmax over classes to fit a temperature to")
+    dev_set = read_dev_file(dev, task.template, list(task.classes), gold)
+    keep = rows_to_fit(task, dev, len(dev_set.gold))
     scorer = LabelScorer.from_options(model)
-    result = calibrate(scorer.score(dev_set.prompts, labels).logprobs, dev_set.gold)
-    fitted = FittedTask(task.name, task.template.template, task.template.text_column, labels, result.temperature)
-    write_config(output, fitted, result, dev, scorer.name_or_path)
+    scores = class_scores(TaskScorer(task, scorer, where), dev_set)
+    result = replace(calibrate(scores[keep], dev_set.gold[keep]), left_out=int((~keep).sum()))
+    write_config(output, fitted_table(task, config, output, result.temperature), result, dev, scorer.name_or_path)
     return result
+
+
+def class_scores(task: TaskScorer, dev: DevSet) -> np.ndarray:
+    """(N, C) the task's class log-scores before its temperature, exactly as ``t5cls score`` computes them.
+
+    The task's mode, verbalizers and few-shot prefix apply, and the rows go through in the chunks a
+    run cuts by default (``batch`` mode normalises over a chunk).
+    """
+    rows = len(dev.gold)
+    chunks = [
+        {name: values[start : start + DEFAULT_CHUNK_ROWS] for name, values in dev.columns.items()}
+        for start in range(0, rows, DEFAULT_CHUNK_ROWS)
+    ]
+    return np.concatenate([task.score(task.tokenize(chunk)).log_scores for chunk in chunks])
+
+
+def rows_to_fit(task: Task, dev: str, rows: int) -> np.ndarray:
+    """Which dev rows T is fitted on: all, but the task's demonstrations when the dev file is its examples file.
+
+    A demonstration's own row would be scored with its answer already in the prompt, an easy
+    question that would make the scores look sharper than they are.
+    """
+    keep = np.ones(rows, dtype=bool)
+    if task.examples is not None and _same_file(task.examples.spec.path, dev):
+        keep[[demo.row - 1 for demo in task.examples.demonstrations]] = False
+        if not keep.any():
+            raise InputError(f"{dev}: every row is one of task {task.name!r}'s demonstrations; none is left to fit on")
+    return keep
+
+
+def _same_file(first: str, second: str) -> bool:
+    if "://" in first or "://" in second:
+        return first == second
+    try:
+        return os.path.samefile(first, second)
+    except OSError:
+        return False
 
 
 def check_task_name(name: str) -> None:
@@ -174,35 +214,53 @@ def check_task_name(name: str) -> None:
         )
 
 
-def write_config(path: str, task: FittedTask, calibration: Calibration, dev_file: str, model: str) -> None:
+def fitted_table(task: Task, config: Config | None, output: str, temperature: float) -> dict:
+    """The ``[[task]]`` table to write: the config's table as written, or the ``--labels`` task; T set.
+
+    A relative examples ``file`` is rewritten relative to the written config's folder, where it is read from.
+    """
+    if config is None:
+        table = {
+            "name": task.name,
+            "template": task.template.template,
+            "text_column": task.template.text_column,
+            "labels": list(task.classes),
+        }
+    else:
+        table = config.table(task.name)
+        if task.examples is not None:
+            table["examples"]["file"] = task.examples.file_from(os.path.dirname(output))
+    table["temperature"] = float(temperature)
+    return table
+
+
+def write_config(path: str, table: dict, calibration: Calibration, dev_file: str, model: str) -> None:
     """Write the fitted task as a config file, atomically (a failed run leaves no half-written config)."""
-    write_text_atomically(path, config_toml(task, calibration, dev_file, model))
+    write_text_atomically(path, config_toml(table, calibration, dev_file, model))
 
 
-def config_toml(task: FittedTask, calibration: Calibration, dev_file: str, model: str) -> str:
-    """The config file text: a comment saying where T came from (it fits only that model), the table."""
-    labels = ", ".join(toml_string(label) for label in task.labels)
-    return "\n".join(
-        [
-            f"# fitted by t5cls calibrate on {toml_string(dev_file)} ({calibration.rows} rows) with model "
-            f"{toml_string(model)}: NLL {calibration.nll_before:.4f} -> {calibration.nll_after:.4f}, "
-            f"ECE {calibration.ece_before:.4f} -> {calibration.ece_after:.4f}",
-            "[[task]]",
-            f"name = {toml_string(task.name)}",
-            f"template = {toml_string(task.template)}",
-            f"text_column = {toml_string(task.text_column)}",
-            f"labels = [{labels}]",
-            f"temperature = {float(task.temperature)!r}",
-            "",
-        ]
+def config_toml(table: dict, calibration: Calibration, dev_file: str, model: str) -> str:
+    """The config file text: a comment saying where T came from (it fits only that model), then the table.
+
+    tomli-w writes the TOML (`tomllib` only reads), so any key a task holds round-trips: verbalizer
+    tables, the examples table, multi-line templates.
+    """
+    left_out = f", {calibration.left_out} demonstration rows left out" if calibration.left_out else ""
+    comment = (
+        f"# fitted by t5cls calibrate on {toml_string(dev_file)} ({calibration.rows} rows{left_out}) with model "
+        f"{toml_string(model)}: NLL {calibration.nll_before:.4f} -> {calibration.nll_after:.4f}, "
+        f"ECE {calibration.ece_before:.4f} -> {calibration.ece_after:.4f}"
     )
+    return comment + "\n" + tomli_w.dumps({"task": [table]})
 
 
 def calibration_table(result: Calibration):
     """Dev-set NLL and ECE at T = 1 and at the fitted T (accuracy cannot change), as a rich table."""
     from rich.table import Table
 
-    table = Table(title=f"Temperature {result.temperature:.4f} fitted on {result.rows} rows", title_justify="left")
+    left_out = f" ({result.left_out} demonstration rows left out)" if result.left_out else ""
+    title = f"Temperature {result.temperature:.4f} fitted on {result.rows} rows{left_out}"
+    table = Table(title=title, title_justify="left")
     table.add_column("metric")
     table.add_column("before (T = 1)", justify="right")
     table.add_column(f"after (T = {result.temperature:.4f})", justify="right")

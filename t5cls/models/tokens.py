@@ -101,6 +101,16 @@ class PromptTokenizer:
                 return rules.chat_prompt(self.tokenizer, text)
         return self.continuation.prompt(text) if self.causal else text
 
+    def answered(self, prompt: str, answer: str) -> str:
+        """A worked example as text: ``prompt`` followed by ``answer`` the way a label follows a prompt.
+
+        The plain continuation rule: the right-stripped prompt, a space, the answer, then the label
+        end when it is a text (EOS is a token, not text, so ``eos`` adds nothing). Encoder-decoder
+        prompts and ``chat`` prompts use it too: a worked example is text inside the prompt (the
+        user's turn), not the model's own answer, so it reads like a plain model's scored label.
+        """
+        return rules.PLAIN.prompt(prompt) + rules.PLAIN.text(answer, self.label_end)
+
     def _encode(self, texts: list[str], limit: int) -> list[list[int]]:
         # With chat, the template already holds the special tokens.
         return self.tokenizer(texts, truncation=True, max_length=limit, add_special_tokens=not self.chat).input_ids

@@ -122,7 +122,7 @@ class LocalRunner:
             )
             if table.num_rows:
                 values = template_values(table.slice(0, 1), needed)
-                return [task.prompts(values)[0] for task in self.plan.tasks]
+                return [task.prompts(values)[0] for task in self.chunks.task_scorers]
         return [None for _ in self.plan.tasks]
 
     def _open_output(self, source: InputSource):

@@ -16,7 +16,10 @@ from t5cls.run.plan import ScorePlan
 
 
 def fingerprint(plan: ScorePlan, model: ModelIdentity, inputs: list[str]) -> dict[str, str]:
-    """What must be unchanged for ``resume`` to continue a checkpoint (``-`` cannot be identified)."""
+    """What must be unchanged for ``resume`` to continue a checkpoint (``-`` cannot be identified).
+
+    Few-shot examples files count as inputs: any change to one (its SHA-256) refuses to resume.
+    """
     options = asdict(plan.options)
     options.pop("resume")
     identities = [[path, file_identity(path) if path != "-" else None] for path in inputs]
@@ -28,17 +31,26 @@ def fingerprint(plan: ScorePlan, model: ModelIdentity, inputs: list[str]) -> dic
     }
     if plan.config is not None:
         recorded["config"] = plan.config.text
+    if examples := {task.name: task.examples.fingerprint() for task in plan.tasks if task.examples is not None}:
+        recorded["examples"] = json.dumps(examples, sort_keys=True)
     return recorded
 
 
 def provenance(plan: ScorePlan, model: ModelIdentity) -> dict[str, str]:
-    """Key-value metadata stored in Parquet output: the model, and the labels and template or the config."""
+    """Key-value metadata stored in Parquet output: the model, and the labels and template or the config.
+
+    A config with few-shot ``examples`` also records, per task, the examples file, its SHA-256 and
+    every demonstration shown (row, gold class, answer, template columns), so the exact prompt
+    prefix can be rebuilt from the output alone.
+    """
     metadata = {"t5cls.version": __version__, "t5cls.model": model.name, "t5cls.model_revision": model.revision}
     if plan.config is None:
         metadata["t5cls.labels"] = json.dumps(list(plan.tasks[0].classes), ensure_ascii=False)
         metadata["t5cls.template"] = plan.tasks[0].template.template
     else:
         metadata["t5cls.config"] = plan.config.text
+    if examples := {task.name: task.examples.record() for task in plan.tasks if task.examples is not None}:
+        metadata["t5cls.examples"] = json.dumps(examples, ensure_ascii=False)
     metadata["t5cls.dtype"] = model.dtype
     metadata["t5cls.options"] = json.dumps(
         {

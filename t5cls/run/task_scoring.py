@@ -3,6 +3,12 @@
 Binding checks what needs the tokenizer (labels that tokenize alike, ``first`` labels that share
 a first token) before any row is scored. The content-free reference of ``pmi`` and
 ``contextual`` is computed once per task, when it is bound, not per row or per chunk.
+
+A task with few-shot ``examples`` gets its demonstrations written out here, once: each
+demonstration's prompt followed by its answer as the model's rule writes a label after a prompt
+(`PromptTokenizer.answered`), each followed by the separator. That text is the same for every row
+and comes first in every prompt, content-free ones included (calibration must see the prompt
+the rows see), so the rows share it as a token prefix.
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ from functools import cached_property
 import numpy as np
 
 from t5cls import probability
-from t5cls.errors import InputError
+from t5cls.errors import InputError, OptionError, literal
 from t5cls.models.scorer import LabelScorer
 from t5cls.models.tokens import TokenizedTexts
 from t5cls.tasks import modes
@@ -36,6 +42,7 @@ class TaskScorer:
         self.lengths = np.array([len(label_ids) for label_ids in ids], dtype=np.float64)
         self.first_tokens = self._distinct_first_tokens(ids) if task.mode == "first" else []
         self.room = 0 if not scorer.causal else 1 if task.mode == "first" else scorer.label_room(self.labels)
+        self.prefix = self._demonstrations()
 
     def _error(self, message: str) -> InputError:
         return InputError(f"{self.where}: {message}" if self.where else message)
@@ -54,9 +61,33 @@ class TaskScorer:
             owner[token] = label
         return list(owner)
 
+    def _demonstrations(self) -> str:
+        """The few-shot prefix: every demonstration with its answer, each followed by the separator.
+
+        It must leave room for the row itself: a prefix that alone fills what the model reads would
+        cut every row away (seq2seq inputs are cut from the right) or be cut in every row.
+        """
+        examples = self.task.examples
+        if examples is None:
+            return ""
+        answers = [demo.answer for demo in examples.demonstrations]
+        shown = map(self.scorer.tokens.answered, self.task.demonstration_prompts(), answers)
+        prefix = "".join(text + examples.spec.separator for text in shown)
+        if self.scorer.tokenize([prefix], room=self.room).truncated[0]:
+            raise OptionError(
+                f"{literal(self.where)}: 'examples': the {len(answers)} demonstrations alone are longer than the "
+                f"{self.scorer.max_length - self.room} tokens a prompt may take; "
+                "lower per_class or raise {max_length}"
+            )
+        return prefix
+
+    def prompts(self, columns: Mapping[str, Sequence[str]]) -> list[str]:
+        """The prompts of a chunk as scored: the few-shot prefix (if any), then each row's prompt."""
+        return [self.prefix + prompt for prompt in self.task.prompts(columns)]
+
     def tokenize(self, columns: Mapping[str, Sequence[str]]) -> TokenizedTexts:
         """The chunk's prompts as token ids, leaving a decoder-only model room for the labels."""
-        return self.scorer.tokenize(self.task.prompts(columns), room=self.room)
+        return self.scorer.tokenize(self.prompts(columns), room=self.room)
 
     def score(self, tokens: TokenizedTexts) -> TaskResult:
         """Score a chunk's prompts (from `prompts`, tokenized) into class log-scores and probabilities."""
@@ -92,7 +123,7 @@ class TaskScorer:
             return None
         strings = list(self.task.content_free)
         columns = dict.fromkeys(self.task.template.columns_needed(), strings)
-        logprobs = self.scorer.score(self.task.prompts(columns), self.labels).logprobs
+        logprobs = self.scorer.score(self.prompts(columns), self.labels).logprobs
         blocks = len(logprobs) // len(strings)
         return [
             modes.verbalize(logprobs[q * len(strings) : (q + 1) * len(strings)], self.task.groups)

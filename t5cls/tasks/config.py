@@ -3,7 +3,9 @@
 A config file (``t5cls score INPUT --config FILE``) holds one or more ``[[task]]`` tables; all
 of them are scored in one pass over the input and their output columns carry the task's name as
 a prefix. ``t5cls calibrate`` writes this format. Everything here is checked before the model
-loads, and every mistake is a one-line `InputError` naming the file, the task and the key.
+loads, and every mistake is a one-line `InputError` naming the file, the task and the key; a
+task's few-shot ``examples`` file is read and its demonstrations picked here too
+(`t5cls.tasks.examples`).
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ from itertools import pairwise
 
 import tomllib
 
-from t5cls.errors import InputError
+from t5cls.errors import InputError, OptionError, literal
+from t5cls.tasks.examples import Examples, load_examples, parse_spec
 from t5cls.tasks.modes import CONTENT_FREE_MODES, MODES
 from t5cls.tasks.prompts import LABEL_FIELD, PromptTemplate
 
@@ -35,6 +38,7 @@ KEYS = (
     "values",
     "positive",
     "rank_by",
+    "examples",
 )
 NAME_PATTERN = re.compile(r"[A-Za-z0-9_-]+")
 
@@ -60,6 +64,7 @@ class Task:
     values: tuple[float, ...] | None = None
     positive: str | None = None
     rank_by: str | None = None
+    examples: Examples | None = None
 
     def column(self, suffix: str) -> str:
         """An output column of this task: ``<name>_<suffix>``, or just ``suffix`` on the quick path."""
@@ -77,6 +82,12 @@ class Task:
         if not self.multi_label:
             return self.template.render(columns, self.classes)
         return [prompt for name in self.classes for prompt in self.template.render(columns, self.classes, label=name)]
+
+    def demonstration_prompts(self) -> list[str]:
+        """The prompts of the few-shot demonstrations, without their answers (none without ``examples``)."""
+        if self.examples is None:
+            return []
+        return self.template.render(self.examples.columns(), self.classes)
 
     @property
     def groups(self) -> list[list[int]]:
@@ -101,6 +112,23 @@ class Config:
     path: str
     text: str
     tasks: list[Task]
+
+    def task(self, name: str | None) -> Task:
+        """The task called ``name``; ``None`` means the only task (``t5cls calibrate --config`` fits one task)."""
+        names = [task.name for task in self.tasks]
+        if name is None and len(names) == 1:
+            return self.tasks[0]
+        if name is None:
+            raise OptionError(f"{literal(self.path)} has tasks {literal(', '.join(names))}: choose one with {{task}}")
+        if name not in names:
+            raise OptionError(
+                f"{literal(self.path)} has no task {literal(repr(name))}; its tasks are: {literal(', '.join(names))}"
+            )
+        return self.tasks[names.index(name)]
+
+    def table(self, name: str) -> dict:
+        """The ``[[task]]`` table of task ``name`` as written (a fresh copy: the file was checked when loaded)."""
+        return next(table for table in tomllib.loads(self.text)["task"] if table["name"] == name)
 
 
 def load_config(path: str) -> Config:
@@ -157,9 +185,10 @@ def _task(where: _Where, table: dict) -> Task:
     mode = _string(where, table, "mode", "sum")
     if mode not in MODES:
         raise where.error(f"'mode' must be one of {', '.join(MODES)}; got {mode!r}")
+    template = _template(where, table, multi_label)
     return Task(
         name=name,
-        template=_template(where, table, multi_label),
+        template=template,
         classes=classes,
         forms=forms,
         mode=mode,
@@ -170,6 +199,7 @@ def _task(where: _Where, table: dict) -> Task:
         values=_values(where, table, classes, multi_label),
         positive=_positive(where, table, classes, multi_label),
         rank_by=_rank_by(where, table),
+        examples=_examples(where, table, template, dict(zip(classes, forms)), multi_label),
     )
 
 
@@ -311,6 +341,20 @@ def _rank_by(where: _Where, table: dict) -> str | None:
     if "positive" not in table:
         raise where.error("'rank_by' needs 'positive', the class whose probability is the score to rank by")
     return _string(where, table, "rank_by")
+
+
+def _examples(
+    where: _Where, table: dict, template: PromptTemplate, forms: dict[str, tuple[str, ...]], multi_label: bool
+) -> Examples | None:
+    """Few-shot demonstrations, read and picked now, so a bad examples file fails before the model loads."""
+    if "examples" not in table:
+        return None
+    if multi_label:
+        raise where.error("'examples' needs a single-label task; a multi-label task asks one question per class")
+    try:
+        return load_examples(parse_spec(table["examples"], where.path), template, forms)
+    except InputError as err:
+        raise where.error(f"'examples': {err}") from None
 
 
 def _check_unique_names(path: str, tasks: list[Task]) -> None:
