@@ -7,20 +7,22 @@ over that cache: a node attends to its row's prompt and to its own trie ancestor
 is the row's last prompt token, fed again in the trie pass (its cached copy is masked out), so the root's distribution
 comes out of the same LM head call as every other node's and the prompt pass needs no logits.
 
+Prompts that start alike (a long shared instruction, a chat template's head, few-shot
+demonstrations) share their common prefix: it runs once per batch (`t5cls.models.prompt_pass`).
 How labels are tokenized as continuations of the prompt is in `t5cls.models.continuation`.
 """
 
 from __future__ import annotations
 
 import torch
-from transformers import DynamicCache
 
 from t5cls.errors import InputError
 from t5cls.models import edges
-from t5cls.models._hf_compat import attention_by, cache_keyword, cached_keys_values
+from t5cls.models._hf_compat import attention_by
 from t5cls.models.batching import MemoryBudget, position_bytes, row_blocks, vocab_bytes
 from t5cls.models.edges import label_sequences
-from t5cls.models.tree_attention import AttentionLayout, Context
+from t5cls.models.prompt_pass import PromptPass, SharedPrefix
+from t5cls.models.tree_attention import AttentionLayout
 from t5cls.models.trie import LabelTrie, TrieTensors
 
 # Decoder-only families whose attention takes a custom 4D mask and whose positions come only from
@@ -39,8 +41,12 @@ class CausalBackend:
         self.tree_decoding = (
             self.config.model_type in TREE_FAMILY and getattr(self.config, "sliding_window", None) is None
         )
-        self._cache_argument = cache_keyword(model)
         self.budget = budget or MemoryBudget(self.device)
+        self.prompts = PromptPass(model)
+
+    def session(self):
+        """A scoring call: shared prompt prefixes are run once for all its batches."""
+        return self.prompts.reusing()
 
     @property
     def device(self) -> torch.device:
@@ -71,7 +77,9 @@ class CausalBackend:
         return lengths
 
     def _tree_logprobs(self, input_ids, attention_mask, lengths, trie: LabelTrie) -> torch.Tensor:
-        """Per block of rows: the prompts to a cache, then every trie node in one pass; the LM head in blocks."""
+        """The shared prefix once; then per block of rows, the rows' own prompt tokens to a cache and every
+        trie node in one pass; the LM head in blocks."""
+        prefix = self.prompts.shared_prefix(input_ids, lengths)
         attended = input_ids.shape[1] + trie.ancestors.shape[1]
         blocks = self.budget.blocks(
             len(input_ids),
@@ -83,7 +91,7 @@ class CausalBackend:
         return torch.cat(
             [
                 edges.label_logprobs(
-                    self._trie_hidden(input_ids[rows], attention_mask[rows], lengths[rows], nodes),
+                    self._trie_hidden(input_ids[rows], attention_mask[rows], lengths[rows], nodes, prefix),
                     self.model.lm_head,
                     trie,
                     blocks.positions,
@@ -92,31 +100,18 @@ class CausalBackend:
             ]
         )
 
-    def _trie_hidden(self, input_ids, attention_mask, lengths, nodes: TrieTensors) -> torch.Tensor:
+    def _trie_hidden(
+        self, input_ids, attention_mask, lengths, nodes: TrieTensors, prefix: SharedPrefix
+    ) -> torch.Tensor:
         """``(rows, positions, width)`` last hidden states of every trie node after its row's prompt."""
-        prompt = self._prompt_keys_values(input_ids, attention_mask)
-        rows = torch.arange(len(input_ids), device=input_ids.device)
-        allowed = attention_mask != 0
-        allowed[rows, lengths - 1] = False  # the last prompt token is the root, fed again in the trie pass
+        contexts = self.prompts.contexts(input_ids, attention_mask, lengths, prefix)
         node_ids = nodes.ids.repeat(len(input_ids), 1)
-        node_ids[:, 0] = input_ids[rows, lengths - 1]
-        layout = AttentionLayout(
-            ancestors=nodes.ancestors,
-            depth_starts=nodes.depth_starts,
-            contexts=[[Context(keys, values, allowed)] for keys, values in prompt],
-        )
+        node_ids[:, 0] = input_ids[torch.arange(len(input_ids), device=input_ids.device), lengths - 1]
+        layout = AttentionLayout(ancestors=nodes.ancestors, depth_starts=nodes.depth_starts, contexts=contexts)
         with attention_by(self.model, layout):
             return self.model.base_model(
                 input_ids=node_ids, position_ids=(lengths - 1)[:, None] + nodes.depths[None, :], use_cache=False
             ).last_hidden_state
-
-    def _prompt_keys_values(self, input_ids, attention_mask) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        """Each layer's keys and values of the (right-padded) prompts."""
-        cache = DynamicCache(config=self.config)
-        self.model.base_model(
-            input_ids=input_ids, attention_mask=attention_mask, use_cache=True, **{self._cache_argument: cache}
-        )
-        return cached_keys_values(cache)
 
     def _per_label_logprobs(self, input_ids, lengths, trie: LabelTrie) -> torch.Tensor:
         """Fallback for other architectures: one full forward of prompt + label per label, no cache."""

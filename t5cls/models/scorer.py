@@ -169,9 +169,10 @@ class LabelScorer:
         trie = self.label_trie(labels)
         tokens = texts if isinstance(texts, TokenizedTexts) else self.tokenize(texts, self.label_room(labels))
         self.tokens.check_label_boundaries(tokens, labels, self.label_ids(labels))
-        logprobs = self.batches.run(
-            tokens.ids, len(labels), lambda ids, mask: self.backend.label_logprobs(ids, mask, trie)
-        )
+        with self.backend.session():
+            logprobs = self.batches.run(
+                tokens.ids, len(labels), lambda ids, mask: self.backend.label_logprobs(ids, mask, trie)
+            )
         return LabelScores(list(labels), logprobs, tokens.truncated)
 
     def first_token_logits(self, texts: Sequence[str] | TokenizedTexts, token_ids: Sequence[int]) -> np.ndarray:

@@ -17,6 +17,8 @@ separately against the shared encoder output, which is exact but slower.
 
 from __future__ import annotations
 
+from contextlib import nullcontext
+
 import torch
 from transformers.modeling_outputs import BaseModelOutput
 
@@ -48,6 +50,10 @@ class Seq2SeqBackend:
         if self.tree_decoding:
             self.self_attentions = decoder_self_attentions(model)
             self.head = output_head(model)
+
+    def session(self):
+        """A scoring call (nothing is kept between its batches: encoders see each row whole)."""
+        return nullcontext()
 
     @property
     def device(self) -> torch.device:
