@@ -40,9 +40,9 @@ class TrainPlan:
             tasks = (quick_task(options.labels, template, options.text_column, name=options.task_name),)
         else:
             tasks = tuple(config.tasks)
-        plan = cls(options, config, tasks, tuple(gold_columns(options.gold, tasks, config is None)))
         for task in tasks:
-            plan._check_trainable(task)
+            _check_trainable(task, options, f"{config.path}: task {task.name!r}: " if config is not None else "")
+        plan = cls(options, config, tasks, tuple(gold_columns(options.gold, tasks, config is None)))
         check_output_folder(options.output, REPORT_FILE)
         for source in (options.train, options.dev):
             if source is not None and source == options.output:
@@ -53,16 +53,17 @@ class TrainPlan:
         """How errors name a task: its config file and name (empty on the labels path)."""
         return f"{self.config.path}: task {task.name!r}" if self.config is not None else ""
 
-    def _check_trainable(self, task: Task) -> None:
-        where = f"{self.where(task)}: " if self.config is not None else ""
-        if task.mode not in TRAINABLE_MODES:
-            raise InputError(
-                f"{where}mode {task.mode!r} cannot be trained: its scores depend on content-free prompts, the other "
-                'rows of a chunk or the first token only; train with mode "sum" or "mean" (a fine-tuned model '
-                "needs no prior correction)"
-            )
-        if task_kind(task) == REGRESSION and self.options.loss == "generative":
-            raise OptionError(
-                f"{literal(where)}{{loss}} generative needs a gold class per row, and regression task "
-                f"{literal(repr(task.name))} has numbers; use the label-set loss"
-            )
+
+def _check_trainable(task: Task, options: TrainOptions, where: str) -> None:
+    """Modes other than sum and mean cannot be trained; a regression task has no gold class for the generative loss."""
+    if task.mode not in TRAINABLE_MODES:
+        raise InputError(
+            f"{where}mode {task.mode!r} cannot be trained: its scores depend on content-free prompts, the other "
+            'rows of a chunk or the first token only; train with mode "sum" or "mean" (a fine-tuned model '
+            "needs no prior correction)"
+        )
+    if task_kind(task) == REGRESSION and options.loss == "generative":
+        raise OptionError(
+            f"{literal(where)}{{loss}} generative needs a gold class per row, and regression task "
+            f"{literal(repr(task.name))} has numbers; use the label-set loss"
+        )

@@ -17,7 +17,7 @@ from transformers import TrainerCallback
 from t5cls.options import ProgressOptions
 from t5cls.run.signals import StopRequest
 
-SHOWN_METRICS = {"loss": "loss", "accuracy": "accuracy", "macro_f1": "macro-F1", "nll": "NLL", "ece": "ECE"}
+METRIC_NAMES = {"macro_f1": "macro-F1", "nll": "NLL", "ece": "ECE", "mse": "MSE", "mae": "MAE"}
 
 
 class TrainProgress(TrainerCallback):
@@ -77,18 +77,22 @@ class TrainProgress(TrainerCallback):
 
 
 def describe_metrics(metrics: dict[str, float]) -> str:
-    """``loss 0.21, accuracy 0.95, ...`` from ``eval_<metric>`` or ``eval_<task>_<metric>`` entries."""
-    shown = []
-    for key, value in metrics.items():
-        name = key.removeprefix("eval_")
-        for suffix, label in SHOWN_METRICS.items():
-            if name == suffix or name.endswith(f"_{suffix}"):
-                shown.append(f"{name.removesuffix(suffix)}{label} {value:.4f}")
-                break
-        else:
-            if name in ("mse", "mae") or name.endswith(("_mse", "_mae")):
-                shown.append(f"{name} {value:.4f}")
-    return ", ".join(shown)
+    """``accuracy 0.9500, macro-F1 0.9400, ...`` from ``eval_<metric>`` (or ``eval_<task>_<metric>``) entries.
+
+    The dev loss is left out when it is the one task's NLL.
+    """
+    names = [key.removeprefix("eval_") for key in metrics if key.startswith("eval_")]
+    shown = [name for name in names if not (name == "loss" and "nll" in names)]
+    return ", ".join(f"{metric_name(name)} {metrics['eval_' + name]:.4f}" for name in shown)
+
+
+def metric_name(key: str) -> str:
+    """``macro_f1`` -> ``macro-F1``, ``aspects_nll`` -> ``aspects NLL``."""
+    for metric, name in METRIC_NAMES.items():
+        if key == metric or key.endswith(f"_{metric}"):
+            return f"{key.removesuffix(metric).replace('_', ' ')}{name}"
+    task, _, metric = key.rpartition("_")
+    return f"{task} {metric}" if task else key
 
 
 class StopOnSignal(TrainerCallback):

@@ -26,6 +26,7 @@ from t5cls.train.evaluation import DevEvaluation, fitted_temperature, task_metri
 from t5cls.train.gold import MULTI_LABEL, REGRESSION
 from t5cls.train.objective import TaskObjective, multi_label_targets
 from t5cls.train.plan import CONFIG_FILE, REPORT_FILE, TrainPlan
+from t5cls.train.progress import metric_name
 from t5cls.train.session import TrainingOutcome, dev_tasks
 
 PLOTS_FOLDER = "plots"
@@ -57,9 +58,9 @@ class TrainSummary:
         trained = f"{outcome.steps} steps ({outcome.epochs:.2f} epochs)"
         lines = [f"t5cls: trained {trained} in {self.seconds:.1f} s -> {self.output}"]
         for task in self.tasks:
-            shown = ", ".join(f"{key} {value:.4f}" for key, value in task.after.items())
-            change = f"; ECE {task.before['ece']:.4f} -> {task.after['ece']:.4f}" if "ece" in task.before else ""
-            lines.append(f"t5cls: task {task.name}: dev {shown} at T = {task.temperature:.4f}{change}")
+            shown = ", ".join(f"{metric_name(key)} {value:.4f}" for key, value in task.after.items())
+            before = f" (ECE {task.before['ece']:.4f} at T = 1)" if "ece" in task.before else ""
+            lines.append(f"t5cls: task {task.name}: dev {shown} at T = {task.temperature:.4f}{before}")
         return lines
 
 

@@ -93,7 +93,7 @@ def train_model(
     state = trainer.state
     if stop.requested:
         raise Interrupted(
-            stop.signum, f"stopped at step {state.global_step}; the checkpoint is kept, rerun with --resume"
+            stop.signum, f"stopped at step {state.global_step}; checkpoint kept, rerun the same command with --resume"
         )
     scorer.model.save_pretrained(work.final)
     scorer.tokenizer.save_pretrained(work.final)

@@ -97,21 +97,40 @@ def train_args(base_model: Path, data: GeneratedTask, output: Path, *extra) -> l
     ]
 
 
+@dataclass(frozen=True)
+class TrainedModel:
+    """The tiny trained model's folder, the files it was trained and evaluated on, and the base it started from."""
+
+    folder: Path
+    data: GeneratedTask
+    base: Path
+
+
+def train_tiny_model(folder: Path) -> TrainedModel:
+    """Generate the task, build a random tiny T5 and train it with `t5cls train` (in this process)."""
+    from helpers.cli import invoke
+    from helpers.tiny_models import build_t5
+
+    data = generated_task(folder)
+    base = build_t5(folder / "base")
+    result = invoke(*train_args(base, data, folder / "model"))
+    assert result.returncode == 0, result.stderr.decode()
+    return TrainedModel(folder / "model", data, base)
+
+
 def main(plots: str) -> None:
     """Train the tiny model in a temporary folder, score its dev set and write `t5cls eval --plots` to ``plots``."""
     import tempfile
 
     from helpers.cli import invoke
-    from helpers.tiny_models import build_t5
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        data = generated_task(folder)
-        model = folder / "model"
+        trained = train_tiny_model(folder)
+        model, dev, scored = trained.folder, trained.data.dev, folder / "scored.csv"
         for args in (
-            train_args(build_t5(folder / "base"), data, model),
-            ["score", data.dev, "--model", model, "--config", model / "t5cls.toml", "-o", folder / "scored.csv", "-q"],
-            ["eval", folder / "scored.csv", "--gold", "label", "--task", "default", "--plots", plots],
+            ["score", dev, "--model", model, "--config", model / "t5cls.toml", "-o", scored, "-q"],
+            ["eval", scored, "--gold", "label", "--task", "default", "--plots", plots],
         ):
             result = invoke(*args)
             sys.stderr.write(result.stderr.decode())
