@@ -4,6 +4,7 @@ on a generated task with a rare class (`helpers.trained_model`, the session fixt
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 import pandas as pd
@@ -88,3 +89,13 @@ def test_the_report_has_every_epoch_and_the_plots(trained_t5):
     assert report["optimisation"]["best_dev_loss"] == pytest.approx(best["eval_loss"])
     for name in ("reliability.png", "confusion_matrix.png", "entropy.png"):
         assert (trained_t5.folder / "plots" / name).stat().st_size > 0
+
+
+def test_the_learning_rate_warms_up_then_decays_linearly_to_zero(trained_t5):
+    report = json.loads((trained_t5.folder / "training.json").read_text())
+    peak, steps = report["options"]["learning_rate"], report["optimisation"]["max_steps"]
+    warmup = math.ceil(steps * report["options"]["warmup"])
+    logged = [(entry["step"], entry["learning_rate"]) for entry in report["history"] if "learning_rate" in entry]
+    assert logged
+    for step, rate in logged:  # the rate of step k, after k - 1 scheduler steps
+        assert rate == pytest.approx(peak * min((step - 1) / warmup, (steps - step + 1) / (steps - warmup)))

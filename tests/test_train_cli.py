@@ -7,6 +7,8 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+import torch
+from safetensors.torch import load_file
 
 from helpers.cli import assert_one_line_error, invoke
 from helpers.tiny_causal_models import build_causal
@@ -235,3 +237,80 @@ def train_args_without_quiet(model, source, out):
         "--batch-size",
         "4",
     ]
+
+
+def evaluations(out) -> list[dict]:
+    return [entry for entry in json.loads((out / "training.json").read_text())["history"] if "eval_loss" in entry]
+
+
+def test_the_best_checkpoint_is_kept_and_training_stops_early(t5_dir, labelled, tmp_path):
+    """A dev set whose labels contradict the training labels gets worse as training goes on."""
+    flipped = {"positive": "negative", "negative": "positive", "not sure": "positive"}
+    dev = tmp_path / "dev.csv"
+    pd.DataFrame([(text, flipped[label]) for text, label, *_ in ROWS], columns=["text", "label"]).to_csv(
+        dev, index=False
+    )
+    out = tmp_path / "model"
+    result = train(t5_dir, labelled, out, "--dev", dev, "--epochs", "6", "--patience", "2", "--lr", "3e-3")
+    assert result.returncode == 0, result.stderr.decode()
+    report = json.loads((out / "training.json").read_text())
+    trained = evaluations(out)[1:]  # after the evaluation before training
+    best = min(range(len(trained)), key=lambda i: trained[i]["eval_loss"])
+    assert report["optimisation"]["best_step"] == trained[best]["step"]
+    assert len(trained) - 1 - best == 2  # stopped after two evaluations without a lower dev loss
+    assert report["optimisation"]["steps"] < report["optimisation"]["max_steps"]
+    # The written model is the best checkpoint's, not the last one's: its dev NLL (reloaded) is the best one.
+    assert trained[-1]["eval_nll"] != pytest.approx(trained[best]["eval_nll"], rel=1e-3)
+    assert report["tasks"][0]["before"]["nll"] == pytest.approx(trained[best]["eval_nll"], rel=1e-5)
+
+
+def test_gradient_accumulation_equals_the_larger_batch(tmp_path, labelled):
+    from helpers.tiny_models import build_t5
+
+    model = build_t5(tmp_path / "t5", dropout_rate=0.0)  # no dropout: both runs see the same network
+    outputs = {}
+    for rows, accumulate in (("8", "1"), ("4", "2")):
+        outputs[accumulate] = tmp_path / f"model-{accumulate}"
+        args = ["--batch-size", rows, "--grad-accum", accumulate, "--lr", "1e-3"]
+        result = invoke(
+            "train",
+            labelled,
+            "-l",
+            LABELS,
+            "--gold",
+            "label",
+            "-m",
+            model,
+            "-o",
+            outputs[accumulate],
+            "--device",
+            "cpu",
+            "--epochs",
+            "1",
+            "-q",
+            *args,
+        )
+        assert result.returncode == 0, result.stderr.decode()
+        assert json.loads((outputs[accumulate] / "training.json").read_text())["optimisation"]["steps"] == 3
+    ours, theirs = (load_file(outputs[a] / "model.safetensors") for a in ("1", "2"))
+    for name in theirs:
+        torch.testing.assert_close(ours[name], theirs[name], rtol=0, atol=1e-6, msg=name)
+
+
+def test_bfloat16_mixed_precision_trains_under_autocast(t5_dir, labelled, tmp_path):
+    losses = {}
+    for dtype in ("float32", "bfloat16"):
+        out = tmp_path / dtype
+        result = train(t5_dir, labelled, out, "--dev", labelled, "--dtype", dtype, "--epochs", "2", "--lr", "1e-3")
+        assert result.returncode == 0, result.stderr.decode()
+        assert json.loads((out / "training.json").read_text())["optimisation"]["precision"] == dtype
+        losses[dtype] = [entry["eval_loss"] for entry in evaluations(out)]
+    # Dev scores under bfloat16 autocast are rounded (so not equal) but close to float32's, at every evaluation.
+    assert losses["bfloat16"] != losses["float32"]
+    np.testing.assert_allclose(losses["bfloat16"], losses["float32"], rtol=0.02)
+
+
+def test_evaluate_and_checkpoint_every_n_steps(t5_dir, labelled, tmp_path):
+    out = tmp_path / "model"
+    assert train(t5_dir, labelled, out, "--dev", labelled, "--epochs", "2", "--eval-every", "3").returncode == 0
+    assert [entry["step"] for entry in evaluations(out)] == [0, 3, 6, 9, 10]  # and at the last step

@@ -20,7 +20,7 @@ from t5cls.models.tokens import TokenizedTexts
 from t5cls.tasks.config import Task
 from t5cls.tasks.prompts import PromptTemplate
 from t5cls.train.batches import LabelSetCollator, TokenizedTask
-from t5cls.train.generative import GenerativeCollator, generative_loss, target_ids
+from t5cls.train.generative import GenerativeCollator, GenerativeLoss, target_ids
 from t5cls.train.gold import task_kind
 from t5cls.train.objective import LabelSetLoss, TaskObjective, balanced_weights
 
@@ -177,7 +177,7 @@ def test_generative_loss_is_the_mean_token_cross_entropy_of_the_gold_labels_firs
     lengths = [length[form] for form in first_forms]
     summed = sum(brute_force_logprob(scorer, TEXTS[r], form) for r, form in zip(rows, first_forms))
     reference = -summed / sum(lengths)
-    assert_same_loss_and_gradients(scorer.model, generative_loss(scorer.model, batch), reference)
+    assert_same_loss_and_gradients(scorer.model, GenerativeLoss(scorer.model)(batch), reference)
 
 
 def test_multi_label_prompts_are_laid_out_class_major_like_scoring():

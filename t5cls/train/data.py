@@ -93,8 +93,8 @@ def _check_columns(task: Task, gold: str, columns: Sequence[str], path: str, whe
     shown = ", ".join(columns)
     if not where:
         task.template.check_columns(columns, path)
-    for column in task.template.missing_columns(columns):
-        raise InputError(f"{where}: 'template' reads column {column!r}, which {path} lacks; columns are: {shown}")
+    elif missing := task.template.missing_columns(columns):
+        raise InputError(f"{where}: 'template' reads column {missing[0]!r}, which {path} lacks; columns are: {shown}")
     if gold not in columns:
         raise OptionError(
             f"{literal(path)}: no gold column {literal(repr(gold))}; columns are: {literal(shown)} "

@@ -54,9 +54,14 @@ class GenerativeCollator:
         return {"input_ids": ids, "attention_mask": mask, "labels": labels}
 
 
-def generative_loss(model: torch.nn.Module, batch: dict) -> torch.Tensor:
-    """The sum over tasks of each task's mean token cross-entropy."""
-    return sum(model(**task, use_cache=False).loss for task in batch["tasks"])
+class GenerativeLoss:
+    """The sum over tasks of each task's mean token cross-entropy (the model's own loss), for one collated batch."""
+
+    def __init__(self, model: torch.nn.Module):
+        self.model = model
+
+    def __call__(self, batch: dict) -> torch.Tensor:
+        return sum(self.model(**task, use_cache=False).loss for task in batch["tasks"])
 
 
 def generative_targets(tasks: Sequence[Task], scorer: LabelScorer, tokenized: Sequence[TokenizedTask]):

@@ -68,11 +68,11 @@ class LabelSetLoss:
         self.backend = backend
 
     def __call__(self, batch: dict) -> torch.Tensor:
-        total = 0
+        losses = []
         for objective, task in zip(self.objectives, batch["tasks"]):
             scores = objective.class_scores(self.backend, task["input_ids"], task["attention_mask"])
-            total = total + objective.loss(scores, task["gold"], task.get("weight"))
-        return total
+            losses.append(objective.loss(scores, task["gold"], task.get("weight")))
+        return torch.stack(losses).sum()
 
 
 def balanced_weights(kind: str, gold: np.ndarray, classes: int) -> np.ndarray | None:

@@ -20,7 +20,7 @@ from t5cls.run.signals import Interrupted, StopRequest
 from t5cls.train.batches import LabelSetCollator, RowIndexes, TokenizedTask
 from t5cls.train.data import LabelledFile, TaskRows
 from t5cls.train.evaluation import DevEvaluation, DevTask
-from t5cls.train.generative import GenerativeCollator, generative_loss, target_ids
+from t5cls.train.generative import GenerativeCollator, GenerativeLoss, target_ids
 from t5cls.train.objective import LabelSetLoss, TaskObjective, balanced_weights
 from t5cls.train.plan import TrainPlan
 from t5cls.train.progress import StopOnSignal, TrainProgress
@@ -61,34 +61,21 @@ def train_model(
     stop: StopRequest,
 ) -> TrainingOutcome:
     """Train from the start or from ``checkpoint``; the trained (best) model and its tokenizer go to ``work.final``."""
-    train_rows, dev_rows = data
     precision = training_precision(model_options.dtype, resolve_device(model_options.device))
     scorer = LabelScorer.from_options(replace(model_options, dtype="float32"))
-    objectives = [TaskObjective(task, scorer) for task in plan.tasks]
-    weighted = plan.options.class_weights == "balanced"
-    tasks = [tokenized(o, scorer, rows, weighted) for o, rows in zip(objectives, train_rows.tasks)]
-    if plan.options.loss == "generative":
-        targets = [target_ids(o.task, scorer, t) for o, t in zip(objectives, tasks)]
-        collator = GenerativeCollator(tasks, targets, scorer.tokens.pad_token_id, scorer.causal)
-        loss = lambda batch: generative_loss(scorer.model, batch)  # noqa: E731
-    else:
-        collator = LabelSetCollator(tasks, scorer.tokens.pad_token_id)
-        loss = LabelSetLoss(objectives, scorer.backend)
-    dev = None if dev_rows is None else DevEvaluation(scorer, dev_tasks(objectives, scorer, dev_rows.tasks))
+    setup = TrainingSetup.build(plan, scorer, data)
+    callbacks = [TrainProgress(progress), StopOnSignal(stop), *early_stopping(plan.options, setup.dev is not None)]
     trainer = T5clsTrainer(
         model=scorer.model,
-        args=training_arguments(
-            plan.options, work.checkpoints, scorer.device, precision, dev is not None, bool(checkpoint)
-        ),
-        train_dataset=RowIndexes(train_rows.rows),
-        eval_dataset=None if dev_rows is None else RowIndexes(dev_rows.rows),
-        data_collator=collator,
-        callbacks=[TrainProgress(progress), StopOnSignal(stop), *early_stopping(plan.options, dev is not None)],
-        loss=loss,
-        dev=dev,
+        args=training_arguments(plan.options, work.checkpoints, scorer.device, precision, setup.dev, bool(checkpoint)),
+        train_dataset=RowIndexes(data[0].rows),
+        eval_dataset=None if data[1] is None else RowIndexes(data[1].rows),
+        data_collator=setup.collator,
+        callbacks=callbacks,
+        loss=setup.loss,
+        dev=setup.dev,
         autocast_dtype=None if precision == torch.float32 else precision,
     )
-    resumed_from = None if checkpoint is None else int(Path(checkpoint).name.removeprefix("checkpoint-"))
     trainer.train(resume_from_checkpoint=checkpoint)
     state = trainer.state
     if stop.requested:
@@ -103,11 +90,34 @@ def train_model(
         epochs=float(state.epoch or 0),
         best_step=state.best_global_step,
         best_dev_loss=state.best_metric,
-        resumed_from_step=resumed_from,
-        truncated_rows=sum(_truncated_rows(t) for t in tasks),
+        resumed_from_step=None if checkpoint is None else int(Path(checkpoint).name.removeprefix("checkpoint-")),
+        truncated_rows=sum(_truncated_rows(task) for task in setup.tasks),
         precision=str(precision).removeprefix("torch."),
         history=list(state.log_history),
     )
+
+
+@dataclass(frozen=True)
+class TrainingSetup:
+    """The labelled rows as the `Trainer` consumes them: tokenized tasks, a collator, a loss, a dev evaluation."""
+
+    tasks: list[TokenizedTask]
+    collator: LabelSetCollator | GenerativeCollator
+    loss: LabelSetLoss | GenerativeLoss
+    dev: DevEvaluation | None
+
+    @classmethod
+    def build(cls, plan: TrainPlan, scorer: LabelScorer, data: tuple[LabelledFile, LabelledFile | None]):
+        train_rows, dev_rows = data
+        objectives = [TaskObjective(task, scorer) for task in plan.tasks]
+        weighted = plan.options.class_weights == "balanced"
+        tasks = [tokenized(o, scorer, rows, weighted) for o, rows in zip(objectives, train_rows.tasks)]
+        dev = None if dev_rows is None else DevEvaluation(scorer, dev_tasks(objectives, scorer, dev_rows.tasks))
+        pad = scorer.tokens.pad_token_id
+        if plan.options.loss == "generative":
+            targets = [target_ids(o.task, scorer, t) for o, t in zip(objectives, tasks)]
+            return cls(tasks, GenerativeCollator(tasks, targets, pad, scorer.causal), GenerativeLoss(scorer.model), dev)
+        return cls(tasks, LabelSetCollator(tasks, pad), LabelSetLoss(objectives, scorer.backend), dev)
 
 
 def tokenized(objective: TaskObjective, scorer: LabelScorer, rows: TaskRows, weighted: bool) -> TokenizedTask:

@@ -56,10 +56,14 @@ class T5clsTrainer(Trainer):
 
 
 def training_arguments(
-    options: TrainOptions, folder: Path, device: torch.device, precision: torch.dtype, has_dev: bool, resuming: bool
+    options: TrainOptions, folder: Path, device: torch.device, precision: torch.dtype, dev, resuming: bool
 ) -> TrainingArguments:
-    """The `Trainer`'s settings for ``options``: evaluate and checkpoint each epoch (or every ``eval_every`` steps)."""
+    """The `Trainer`'s settings for ``options``: evaluate and checkpoint each epoch (or every ``eval_every`` steps).
+
+    Without a ``dev`` evaluation there is no evaluation and no best checkpoint: the last one is the model.
+    """
     every = "steps" if options.eval_every else "epoch"
+    has_dev = dev is not None
     return TrainingArguments(
         output_dir=str(folder),
         per_device_train_batch_size=options.rows_per_step,
