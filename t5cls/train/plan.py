@@ -43,10 +43,7 @@ class TrainPlan:
         for task in tasks:
             _check_trainable(task, options, f"{config.path}: task {task.name!r}: " if config is not None else "")
         plan = cls(options, config, tasks, tuple(gold_columns(options.gold, tasks, config is None)))
-        check_output_folder(options.output, REPORT_FILE)
-        for source in (options.train, options.dev):
-            if source is not None and source == options.output:
-                raise InputError(f"{options.output}: the output folder is an input file; choose another -o")
+        check_output_folder(options.output, REPORT_FILE)  # also refuses an input file as the output
         return plan
 
     def where(self, task: Task) -> str:

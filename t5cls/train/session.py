@@ -84,6 +84,7 @@ def train_model(
         )
     scorer.model.save_pretrained(work.final)
     scorer.tokenizer.save_pretrained(work.final)
+    trainer.accelerator.free_memory()  # the optimizer state goes before the saved model is loaded back for calibration
     return TrainingOutcome(
         steps=state.global_step,
         max_steps=state.max_steps,
