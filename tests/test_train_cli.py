@@ -41,7 +41,8 @@ multi_label = true
 [[task]]
 name = "stars"
 template = "{text} Stars:"
-labels = ["0", "1", "2", "3", "4", "5"]
+labels = ["terrible", "neutral", "great"]
+values = [0, 2.5, 5]
 mode = "mean"
 """
 

@@ -1,15 +1,19 @@
 """What a training run writes: the work folder (fresh starts, refused resumes, the newest complete checkpoint,
-atomic publishing) and the t5cls.toml that `score --config` reads back."""
+atomic publishing), the t5cls.toml that `score --config` reads back, and its progress on stderr."""
 
 from __future__ import annotations
 
+import io
 import json
 
 import pytest
+from transformers import TrainerControl, TrainerState
 
 from t5cls.errors import InputError
+from t5cls.options import ProgressOptions
 from t5cls.tasks.config import load_config
 from t5cls.train.config_file import config_text
+from t5cls.train.progress import TrainProgress
 from t5cls.train.workdir import WorkFolder, last_complete_checkpoint
 
 TASKS = """
@@ -99,3 +103,39 @@ def test_the_written_config_reads_back_as_the_same_tasks_with_their_temperatures
             before.answers,
         )
         assert (task.values, task.positive, task.rank_by) == (before.values, before.positive, before.rank_by)
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize("tty", [True, False], ids=["terminal", "log-file"])
+def test_progress_is_a_bar_on_a_terminal_and_lines_elsewhere(tty):
+    stream = Terminal() if tty else io.StringIO()
+    progress = TrainProgress(ProgressOptions(log_every=1e-9), stream)
+    state, control = TrainerState(), TrainerControl()
+    state.max_steps = 4
+    progress.on_train_begin(None, state, control)
+    assert (progress.bar is not None) == tty
+    for step in range(1, 5):
+        state.global_step, state.epoch = step, step / 2
+        progress.on_log(None, state, control, logs={"loss": 1.0 / step})
+        progress.on_step_end(None, state, control)
+    progress.on_evaluate(None, state, control, metrics={"eval_loss": 0.5, "eval_accuracy": 0.75, "eval_nll": 0.5})
+    progress.on_train_end(None, state, control)
+    text = stream.getvalue()
+    assert "t5cls: step 4, epoch 2.00: dev accuracy 0.7500, NLL 0.5000" in text
+    assert ("t5cls: step 4/4, epoch 2.00, loss 0.2500" in text) != tty  # plain lines only off a terminal
+    assert ("training" in text) == tty  # the bar's label
+
+
+def test_quiet_progress_prints_nothing():
+    stream = Terminal()
+    progress = TrainProgress(ProgressOptions(quiet=True), stream)
+    state, control = TrainerState(), TrainerControl()
+    progress.on_train_begin(None, state, control)
+    progress.on_step_end(None, state, control)
+    progress.on_evaluate(None, state, control, metrics={"eval_loss": 0.5})
+    progress.on_train_end(None, state, control)
+    assert stream.getvalue() == ""
