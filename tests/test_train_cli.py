@@ -315,3 +315,33 @@ def test_evaluate_and_checkpoint_every_n_steps(t5_dir, labelled, tmp_path):
     out = tmp_path / "model"
     assert train(t5_dir, labelled, out, "--dev", labelled, "--epochs", "2", "--eval-every", "3").returncode == 0
     assert [entry["step"] for entry in evaluations(out)] == [0, 3, 6, 9, 10]  # and at the last step
+
+
+def test_without_a_dev_set_the_last_model_is_written_with_temperature_one(t5_dir, labelled, tmp_path):
+    out = tmp_path / "model"
+    result = invoke(
+        "train",
+        labelled,
+        "-l",
+        LABELS,
+        "--gold",
+        "label",
+        "-m",
+        t5_dir,
+        "-o",
+        out,
+        "--device",
+        "cpu",
+        "--epochs",
+        "2",
+        "--batch-size",
+        "4",
+    )
+    assert result.returncode == 0, result.stderr.decode()
+    assert not [line for line in result.stderr.decode().splitlines() if ": dev " in line]
+    report = json.loads((out / "training.json").read_text())
+    assert report["dev"] is None and report["tasks"] == []
+    assert report["optimisation"]["steps"] == report["optimisation"]["max_steps"] == 10
+    assert report["optimisation"]["best_step"] is None
+    assert load_config(str(out / "t5cls.toml")).tasks[0].temperature == 1.0
+    assert not (out / "plots").exists()
