@@ -345,3 +345,9 @@ def test_without_a_dev_set_the_last_model_is_written_with_temperature_one(t5_dir
     assert report["optimisation"]["best_step"] is None
     assert load_config(str(out / "t5cls.toml")).tasks[0].temperature == 1.0
     assert not (out / "plots").exists()
+
+
+def test_a_diverging_run_stops_with_exit_4(t5_dir, labelled, tmp_path):
+    result = train(t5_dir, labelled, tmp_path / "model", "--lr", "1e9", "--epochs", "3")
+    assert_one_line_error(result, "not finite at step", "training diverged; use a lower learning rate", code=4)
+    assert not (tmp_path / "model").exists()

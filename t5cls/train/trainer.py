@@ -17,10 +17,12 @@ from pathlib import Path
 import torch
 from transformers import EarlyStoppingCallback, PrinterCallback, Trainer, TrainingArguments
 
+from t5cls.errors import NumericError
 from t5cls.train.evaluation import DevEvaluation
 from t5cls.train.options import TrainOptions
 
 LOGGING_STEPS = 10
+DIVERGED = "training diverged; use a lower learning rate (or float32 instead of float16)"
 BEST_METRIC = "loss"  # the dev loss of `DevEvaluation.evaluate`
 
 
@@ -37,6 +39,8 @@ class T5clsTrainer(Trainer):
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         loss = self.batch_loss(inputs)
+        if not torch.isfinite(loss):
+            raise NumericError(f"the training loss is not finite at step {self.state.global_step + 1}: {DIVERGED}")
         return (loss, None) if return_outputs else loss
 
     def autocast_smart_context_manager(self, cache_enabled: bool | None = True):
@@ -48,7 +52,10 @@ class T5clsTrainer(Trainer):
 
     def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix: str = "eval") -> dict[str, float]:
         with self.autocast_smart_context_manager():
-            results = self.dev.evaluate()
+            try:
+                results = self.dev.evaluate()
+            except NumericError:
+                raise NumericError(f"non-finite dev scores at step {self.state.global_step}: {DIVERGED}") from None
         metrics = {f"{metric_key_prefix}_{name}": value for name, value in results.items()}
         self.log(metrics)
         self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, metrics)
