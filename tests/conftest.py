@@ -9,6 +9,7 @@ import torch
 
 from helpers.cli import SINGLE_THREAD
 from helpers.tiny_models import build_bart, build_t5
+from helpers.trained_model import train_tiny_model
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a test must never reach the network
 os.environ.update(SINGLE_THREAD)
@@ -29,3 +30,9 @@ def t5_v11_dir(tmp_path_factory):
 @pytest.fixture(scope="session")
 def bart_dir(tmp_path_factory):
     return build_bart(tmp_path_factory.mktemp("tiny-bart"))
+
+
+@pytest.fixture(scope="session")
+def trained_t5(tmp_path_factory):
+    """A tiny T5 trained from random weights by `t5cls train` on a generated task (see helpers.trained_model)."""
+    return train_tiny_model(tmp_path_factory.mktemp("trained-t5"))

@@ -1,0 +1,120 @@
+"""``t5cls train``: the flags of a training run, mapped onto `t5cls.train.TrainOptions`, then one call to `train`."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from t5cls.cli import options as o
+from t5cls.cli.options import model_options, one_line_errors, option, parse_batch_size, unescape
+
+TrainFile = Annotated[str, typer.Argument(help="Labelled training file (CSV, JSONL or Parquet).")]
+Dev = Annotated[
+    str | None,
+    option("dev", "--dev", help="Labelled dev file: evaluated every epoch, picks the best checkpoint, fits T."),
+]
+TrainOutput = Annotated[
+    str, option("output", "--output", "-o", shown="-o", help="Output folder: model, tokenizer, t5cls.toml, report.")
+]
+TaskName = Annotated[str, option("task_name", "--task", help="Name of the --labels task in the written t5cls.toml.")]
+Loss = Annotated[
+    str, option("loss", "--loss", help="label-set (cross-entropy over the exact class scores) or generative.")
+]
+ClassWeights = Annotated[
+    str, option("class_weights", "--class-weights", help="none, or balanced: weigh each class by n / (k · n_class).")
+]
+Epochs = Annotated[int, option("epochs", "--epochs", help="Passes over the training file.")]
+LearningRate = Annotated[float, option("learning_rate", "--learning-rate", "--lr", help="AdamW's peak learning rate.")]
+GradAccum = Annotated[
+    int, option("grad_accum", "--grad-accum", help="Batches whose gradients add up to one optimisation step.")
+]
+Warmup = Annotated[
+    float, option("warmup", "--warmup", help="Share of the steps that warm the learning rate up (then linear decay).")
+]
+WeightDecay = Annotated[float, option("weight_decay", "--weight-decay", help="AdamW's weight decay.")]
+Seed = Annotated[int, option("seed", "--seed", help="Seed of the data order, dropout and initialisation.")]
+Patience = Annotated[
+    int, option("patience", "--patience", help="Stop after this many evaluations without a lower dev loss (0: never).")
+]
+EvalEvery = Annotated[
+    int | None,
+    option("eval_every", "--eval-every", help="Evaluate and checkpoint every N steps \\[default: every epoch]."),
+]
+
+
+@one_line_errors
+def train_command(
+    train: TrainFile,
+    gold: o.Gold,
+    output: TrainOutput,
+    labels: o.Labels = None,
+    config: o.Config = None,
+    dev: Dev = None,
+    model: o.Model = None,
+    revision: o.Revision = None,
+    template: o.Template = None,
+    text_column: o.TextColumn = "text",
+    task: TaskName = "default",
+    on_null: o.OnNull = "error",
+    loss: Loss = "label-set",
+    class_weights: ClassWeights = "none",
+    epochs: Epochs = 3,
+    learning_rate: LearningRate = 1e-4,
+    batch_size: o.BatchSize = "auto",
+    grad_accum: GradAccum = 1,
+    warmup: Warmup = 0.06,
+    weight_decay: WeightDecay = 0.0,
+    seed: Seed = 0,
+    patience: Patience = 2,
+    eval_every: EvalEvery = None,
+    device: o.Device = "auto",
+    dtype: o.Dtype = "auto",
+    max_length: o.MaxLength = None,
+    label_end: o.LabelEnd = None,
+    chat: o.Chat = False,
+    resume: o.Resume = False,
+    quiet: o.Quiet = False,
+    log_every: o.LogEvery = 30.0,
+    debug: o.Debug = False,
+) -> None:
+    """Fine-tune a model as the classifier it will be scored as, and write it with a t5cls.toml for `score --config`.
+
+    --gold names the gold column; with a config of several tasks, give task=column,task=column.
+    --batch-size is the rows per training step (auto: 16) and per dev scoring batch.
+    """
+    from t5cls.options import ProgressOptions
+    from t5cls.run.signals import StopRequest
+    from t5cls.train import TrainOptions
+    from t5cls.train import train as train_model
+
+    options = TrainOptions(
+        train=train,
+        output=output,
+        gold=gold,
+        labels=labels,
+        config=config,
+        template=None if template is None else unescape(template, "template"),
+        text_column=text_column,
+        task_name=task,
+        dev=dev,
+        on_null=on_null,
+        loss=loss,
+        class_weights=class_weights,
+        epochs=epochs,
+        learning_rate=learning_rate,
+        batch_size=parse_batch_size(batch_size),
+        grad_accum=grad_accum,
+        warmup=warmup,
+        weight_decay=weight_decay,
+        seed=seed,
+        patience=patience,
+        eval_every=eval_every,
+        resume=resume,
+    )
+    settings = model_options(model, revision, device, dtype, batch_size, max_length, label_end, chat)
+    with StopRequest().installed() as stop:
+        summary = train_model(options, settings, ProgressOptions(quiet=quiet, log_every=log_every), stop)
+    for line in summary.lines():
+        print(line, file=sys.stderr)

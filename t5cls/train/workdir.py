@@ -1,0 +1,85 @@
+"""The work folder of a training run: checkpoints to resume from, and the output folder assembled whole.
+
+Everything in progress lives in a hidden folder beside the output, ``.<name>.t5cls-train/``:
+``run.json`` (the run's fingerprint), the `Trainer`'s ``checkpoints/`` and, at the end, ``final/``,
+which is renamed onto the output in one step. The output path therefore holds either an earlier
+complete output or the new complete one, never a half-written folder. A kill at any moment leaves
+the checkpoints; ``--resume`` continues from the newest complete one (a checkpoint being written
+when the kill came has no readable ``trainer_state.json``, which the `Trainer` writes last).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+from t5cls import __version__
+from t5cls.io.atomic import replace_folder, write_text_atomically
+from t5cls.io.output import check_same_run
+from t5cls.io.paths import file_identity, sidecar
+
+RUN_FILE = "run.json"
+TRAINER_STATE = "trainer_state.json"
+CHECKPOINT_NAME = re.compile(r"checkpoint-(\d+)")
+
+
+class WorkFolder:
+    """``.<output>.t5cls-train/``: started fresh, or resumed when its fingerprint matches this run."""
+
+    def __init__(self, output: str):
+        self.output = Path(output)
+        self.root = sidecar(self.output, "train")
+        self.checkpoints = self.root / "checkpoints"
+        self.final = self.root / "final"
+
+    def start(self, fingerprint: dict[str, str], resume: bool) -> str | None:
+        """The checkpoint to resume from (``None``: train from the start, with an empty work folder)."""
+        run_file = self.root / RUN_FILE
+        if resume and run_file.is_file():
+            check_same_run(json.loads(run_file.read_text())["fingerprint"], fingerprint, self.output)
+            if self.final.exists():
+                shutil.rmtree(self.final)
+            return last_complete_checkpoint(self.checkpoints)
+        if self.root.exists():
+            shutil.rmtree(self.root)
+        self.checkpoints.mkdir(parents=True)
+        write_text_atomically(run_file, json.dumps({"fingerprint": fingerprint}, indent=1))
+        return None
+
+    def publish(self) -> None:
+        """Rename the assembled ``final/`` onto the output (replacing an earlier one) and drop the work folder."""
+        replace_folder(self.final, self.output)
+        shutil.rmtree(self.root)
+
+
+def last_complete_checkpoint(folder: Path) -> str | None:
+    """The newest ``checkpoint-N`` whose trainer state reads back whole."""
+    numbered = sorted(
+        (
+            (int(match.group(1)), path)
+            for path in folder.glob("checkpoint-*")
+            if (match := CHECKPOINT_NAME.fullmatch(path.name))
+        ),
+        reverse=True,
+    )
+    for _, path in numbered:
+        try:
+            json.loads((path / TRAINER_STATE).read_text())
+        except (OSError, ValueError):
+            continue
+        return str(path)
+    return None
+
+
+def fingerprint(options: dict, model: dict, tasks: str, train: str, dev: str | None) -> dict[str, str]:
+    """What must be unchanged for ``resume`` to continue: version, files, tasks, model and options."""
+    return {
+        "t5cls version": __version__,
+        "train file": json.dumps([train, file_identity(train)]),
+        "dev file": json.dumps([dev, file_identity(dev)] if dev is not None else None),
+        "tasks": tasks,
+        "model": json.dumps(model, sort_keys=True),
+        "options": json.dumps(options, sort_keys=True),
+    }
