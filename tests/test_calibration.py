@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import tomllib
+
 import numpy as np
 import pytest
-import tomllib
 
 from t5cls.errors import InputError
 from t5cls.eval import metrics

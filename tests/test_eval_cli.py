@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import subprocess
+import tomllib
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-import tomllib
 from sklearn import metrics as sk
 
 from helpers.cli import invoke

@@ -8,11 +8,11 @@ import hashlib
 import io
 import json
 import signal
+import tomllib
 
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
-import tomllib
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from helpers.cli import assert_one_line_error, invoke

@@ -8,9 +8,9 @@ import signal
 import subprocess
 import sys
 import time
+import tomllib
 
 import pytest
-import tomllib
 import torch
 from safetensors.torch import load_file
 

@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import math
 import re
+import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
-
-import tomllib
 
 from t5cls.errors import InputError, OptionError, literal
 from t5cls.tasks.examples import Examples, load_examples, parse_spec
