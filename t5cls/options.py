@@ -7,6 +7,7 @@ parameters (`t5cls.errors.OptionError`); the CLI shows its own flags in their pl
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 
@@ -26,7 +27,8 @@ def default_model() -> str:
     return os.environ.get("T5CLS_MODEL") or DEFAULT_MODEL
 
 
-def _one_of(parameter: str, value, choices) -> None:
+def one_of(parameter: str, value, choices) -> None:
+    """``value`` must be one of ``choices``."""
     if value not in choices:
         shown = ", ".join(map(str, choices[:-1])) + f" or {choices[-1]}"
         raise OptionError(
@@ -34,9 +36,36 @@ def _one_of(parameter: str, value, choices) -> None:
         )
 
 
-def _positive(parameter: str, value: int | None) -> None:
+def positive(parameter: str, value: int | None) -> None:
+    """``value`` must be None or a whole number ≥ 1."""
     if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
         raise OptionError(f"{{{parameter}}} must be a positive whole number, got {literal(repr(value))}")
+
+
+def number_in(parameter: str, value, low: float, high: float, closed_low=True, closed_high=True) -> None:
+    """``value`` must be a finite number between ``low`` and ``high`` (each bound in or out)."""
+    number = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if (
+        not number
+        or not (low <= value <= high)
+        or (value == low and not closed_low)
+        or (value == high and not closed_high)
+    ):
+        upper = "" if high == math.inf else f" and {'≤' if closed_high else '<'} {high:g}"
+        bounds = f"{'≥' if closed_low else '>'} {low:g}{upper}"
+        raise OptionError(f"{{{parameter}}} must be a number {bounds}, got {literal(repr(value))}")
+
+
+def check_task_source(labels, config: str | None, template: str | None, text_column: str) -> None:
+    """The tasks come from ``labels`` (with ``template`` and ``text_column``) or from a ``config``, not both."""
+    if config is None:
+        if labels is None:
+            raise OptionError("give the labels with {labels} a,b,... or the tasks with {config} FILE")
+        return
+    if labels is not None:
+        raise OptionError("give either {labels} or {config}, not both")
+    if template is not None or text_column != "text":
+        raise OptionError("{template} and {text_column} go with {labels}; with {config}, set them in each [[task]]")
 
 
 @dataclass(frozen=True)
@@ -57,10 +86,10 @@ class ModelOptions:
     chat: bool = False
 
     def __post_init__(self):
-        _one_of("device", self.device, DEVICES)
-        _one_of("dtype", self.dtype, DTYPES)
-        _positive("batch_size", self.batch_size)
-        _positive("max_length", self.max_length)
+        one_of("device", self.device, DEVICES)
+        one_of("dtype", self.dtype, DTYPES)
+        positive("batch_size", self.batch_size)
+        positive("max_length", self.max_length)
         if self.label_end is not None and not self.label_end:
             raise OptionError("{label_end} must be none, eos or a non-empty text")
 
@@ -95,29 +124,21 @@ class ScoreOptions:
         if self.labels is not None:
             object.__setattr__(self, "labels", tuple(parse_labels(self.labels)))
         self._check_tasks()
-        _one_of("on_null", self.on_null, NULL_POLICIES)
-        _positive("chunk_rows", self.chunk_rows)
+        one_of("on_null", self.on_null, NULL_POLICIES)
+        positive("chunk_rows", self.chunk_rows)
         if self.input_format is not None:
-            _one_of("input_format", self.input_format, sorted(set(INPUT_FORMATS.values())))
+            one_of("input_format", self.input_format, sorted(set(INPUT_FORMATS.values())))
         if self.output_format is not None:
-            _one_of("output_format", self.output_format, sorted(set(OUTPUT_FORMATS.values())))
+            one_of("output_format", self.output_format, sorted(set(OUTPUT_FORMATS.values())))
         if self.resume and self.to_stdout:
             raise OptionError("{resume} needs an output file ({output} PATH); stdout cannot be resumed")
 
     def _check_tasks(self) -> None:
-        if self.config is None:
-            if self.labels is None:
-                raise OptionError("give the labels with {labels} a,b,... or the tasks with {config} FILE")
-            if self.rank_by is not None:
-                raise OptionError(
-                    "{rank_by} needs {config} with a task that sets 'positive' "
-                    "(the class whose probability it ranks by)"
-                )
-            return
-        if self.labels is not None:
-            raise OptionError("give either {labels} or {config}, not both")
-        if self.template is not None or self.text_column != "text":
-            raise OptionError("{template} and {text_column} go with {labels}; with {config}, set them in each [[task]]")
+        check_task_source(self.labels, self.config, self.template, self.text_column)
+        if self.config is None and self.rank_by is not None:
+            raise OptionError(
+                "{rank_by} needs {config} with a task that sets 'positive' (the class whose probability it ranks by)"
+            )
 
     @property
     def to_stdout(self) -> bool:

@@ -8,8 +8,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from t5cls.errors import OptionError, literal
-from t5cls.options import NULL_POLICIES, _one_of, _positive
+from t5cls.errors import OptionError
+from t5cls.options import NULL_POLICIES, check_task_source, number_in, one_of, positive
 from t5cls.tasks.labels import parse_labels
 
 LOSSES = ("label-set", "generative")
@@ -55,15 +55,15 @@ class TrainOptions:
     def __post_init__(self):
         if self.labels is not None:
             object.__setattr__(self, "labels", tuple(parse_labels(self.labels)))
-        self._check_tasks()
-        _one_of("on_null", self.on_null, NULL_POLICIES)
-        _one_of("loss", self.loss, LOSSES)
-        _one_of("class_weights", self.class_weights, CLASS_WEIGHTS)
+        check_task_source(self.labels, self.config, self.template, self.text_column)
+        one_of("on_null", self.on_null, NULL_POLICIES)
+        one_of("loss", self.loss, LOSSES)
+        one_of("class_weights", self.class_weights, CLASS_WEIGHTS)
         for name in ("epochs", "batch_size", "grad_accum", "eval_every"):
-            _positive(name, getattr(self, name))
-        _number_in("learning_rate", self.learning_rate, 0.0, math.inf, closed_low=False)
-        _number_in("warmup", self.warmup, 0.0, 1.0, closed_high=False)
-        _number_in("weight_decay", self.weight_decay, 0.0, math.inf)
+            positive(name, getattr(self, name))
+        number_in("learning_rate", self.learning_rate, 0.0, math.inf, closed_low=False)
+        number_in("warmup", self.warmup, 0.0, 1.0, closed_high=False)
+        number_in("weight_decay", self.weight_decay, 0.0, math.inf)
         if isinstance(self.patience, bool) or not isinstance(self.patience, int) or self.patience < 0:
             raise OptionError(f"{{patience}} must be a whole number ≥ 0 (0: no early stopping), got {self.patience!r}")
         if not self.gold.strip():
@@ -71,29 +71,6 @@ class TrainOptions:
         if self.class_weights != "none" and self.loss == "generative":
             raise OptionError("{class_weights} applies to the label-set loss, not to {loss} generative")
 
-    def _check_tasks(self) -> None:
-        if self.config is None:
-            if self.labels is None:
-                raise OptionError("give the labels with {labels} a,b,... or the tasks with {config} FILE")
-            return
-        if self.labels is not None:
-            raise OptionError("give either {labels} or {config}, not both")
-        if self.template is not None or self.text_column != "text":
-            raise OptionError("{template} and {text_column} go with {labels}; with {config}, set them in each [[task]]")
-
     @property
     def rows_per_step(self) -> int:
         return self.batch_size or DEFAULT_TRAIN_BATCH_SIZE
-
-
-def _number_in(parameter: str, value, low: float, high: float, closed_low=True, closed_high=True) -> None:
-    number = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    if (
-        not number
-        or not (low <= value <= high)
-        or (value == low and not closed_low)
-        or (value == high and not closed_high)
-    ):
-        upper = "" if high == math.inf else f" and {'≤' if closed_high else '<'} {high:g}"
-        bounds = f"{'≥' if closed_low else '>'} {low:g}{upper}"
-        raise OptionError(f"{{{parameter}}} must be a number {bounds}, got {literal(repr(value))}")
