@@ -38,16 +38,82 @@ from bench_scoring import SIZES, limit_pass, load, make_texts, timed
 
 from t5cls import LabelScorer
 from t5cls.models.batching import MemoryBudget
+from t5cls.models.loading import DTYPES
 
-VERBS = ["book", "cancel", "change", "check", "find", "update", "report", "order", "pay", "track", "renew", "reset",
-         "transfer", "schedule", "confirm", "request", "share", "remove", "add", "compare"]  # fmt: skip
-OBJECTS = ["flight", "hotel", "card", "balance", "password", "order", "refund", "payment", "account", "address",
-           "meeting", "reminder", "alarm", "playlist", "recipe", "insurance", "loan", "bill", "car rental", "delivery",
-           "subscription", "appointment", "ticket", "reservation", "transaction", "limit", "pin", "statement",
-           "exchange rate", "credit score", "direct deposit", "travel alert", "lost luggage", "gas station",
-           "restaurant", "weather", "timezone", "calendar", "shopping list", "todo list", "bank branch",
-           "spending history", "interest rate", "tax form", "pay day", "phone plan", "smart home", "music",
-           "translation", "definition"]  # fmt: skip
+VERBS = [
+    "book",
+    "cancel",
+    "change",
+    "check",
+    "find",
+    "update",
+    "report",
+    "order",
+    "pay",
+    "track",
+    "renew",
+    "reset",
+    "transfer",
+    "schedule",
+    "confirm",
+    "request",
+    "share",
+    "remove",
+    "add",
+    "compare",
+]
+OBJECTS = [
+    "flight",
+    "hotel",
+    "card",
+    "balance",
+    "password",
+    "order",
+    "refund",
+    "payment",
+    "account",
+    "address",
+    "meeting",
+    "reminder",
+    "alarm",
+    "playlist",
+    "recipe",
+    "insurance",
+    "loan",
+    "bill",
+    "car rental",
+    "delivery",
+    "subscription",
+    "appointment",
+    "ticket",
+    "reservation",
+    "transaction",
+    "limit",
+    "pin",
+    "statement",
+    "exchange rate",
+    "credit score",
+    "direct deposit",
+    "travel alert",
+    "lost luggage",
+    "gas station",
+    "restaurant",
+    "weather",
+    "timezone",
+    "calendar",
+    "shopping list",
+    "todo list",
+    "bank branch",
+    "spending history",
+    "interest rate",
+    "tax form",
+    "pay day",
+    "phone plan",
+    "smart home",
+    "music",
+    "translation",
+    "definition",
+]
 QUALIFIERS = ["status", "history", "fee", "details", "problem"]
 COUNTS = (3, 10, 50, 150, 500, 1000)
 CHECK_ROWS = 8
@@ -92,7 +158,7 @@ def one_label_count(args) -> dict:
     """Everything for one label count, in this (fresh) process."""
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
-    model, tokenizer = load(None, args.size, device, torch.float32)
+    model, tokenizer = load(None, args.size, device, DTYPES[args.dtype])
     texts = make_texts(args.rows, tokenizer)
     labels = intent_labels(args.count)
     scorer = LabelScorer(model, tokenizer, batch_size=args.batch_size)
@@ -132,28 +198,50 @@ def _bf16(args, scorer: LabelScorer, texts: list[str], labels: list[str], device
 
 
 def run_child(args, count: int) -> dict:
-    command = [sys.executable, __file__, "--child", str(count), "--rows", str(args.rows), "--batch-size",
-               str(args.batch_size), "--threads", str(args.threads), "--repeats", str(args.repeats), "--device",
-               args.device, "--size", args.size] + (["--bf16"] if args.bf16 else [])  # fmt: skip
+    command = [
+        sys.executable,
+        __file__,
+        "--child",
+        str(count),
+        "--rows",
+        str(args.rows),
+        "--batch-size",
+        str(args.batch_size),
+        "--threads",
+        str(args.threads),
+        "--repeats",
+        str(args.repeats),
+        "--device",
+        args.device,
+        "--size",
+        args.size,
+        "--dtype",
+        args.dtype,
+    ] + (["--bf16"] if args.bf16 else [])
     finished = subprocess.run(command, capture_output=True, text=True, check=True)
     return json.loads(finished.stdout.strip().splitlines()[-1])
 
 
 def report(args, results: list[dict]) -> None:
-    print(f"{args.size} (random weights), {args.rows} rows, batch {args.batch_size}, {args.threads} threads, "
-          f"{args.device}; {results[0]['tokens']:.1f} tokens per row")  # fmt: skip
+    print(
+        f"{args.size} (random weights, {args.dtype}), {args.rows} rows, batch {args.batch_size}, "
+        f"{args.threads} threads, {args.device}; {results[0]['tokens']:.1f} tokens per row"
+    )
     header = "| labels | trie positions | t5cls rows/s | limit rows/s | t5cls / limit | bound | share of bound | peak |"
     print(header + (" bf16 rows/s | bf16 / fp32 | max Δlogp | argmax agree |" if args.bf16 else ""))
     print("|" + "---:|" * (header.count("|") - 1 + (4 if args.bf16 else 0)))
     for r in results:
         speed, limit = args.rows / r["seconds"], args.rows / r["limit_seconds"]
         ratio = speed / limit
-        line = (f"| {r['labels']} | {r['positions']} | {speed:.1f} | {limit:.1f} | {ratio:.3f} | {r['bound']:.3f} | "
-                f"{ratio / r['bound']:.0%} | {r['peak_mib']:.0f} MiB |")  # fmt: skip
+        line = (
+            f"| {r['labels']} | {r['positions']} | {speed:.1f} | {limit:.1f} | {ratio:.3f} | {r['bound']:.3f} | "
+            f"{ratio / r['bound']:.0%} | {r['peak_mib']:.0f} MiB |"
+        )
         if args.bf16:
             bf16 = args.rows / r["bf16_seconds"]
-            line += (f" {bf16:.1f} | {bf16 / speed:.2f}x | {r['bf16_max_delta']:.3f} | "
-                     f"{r['bf16_argmax_agreement']:.1%} |")  # fmt: skip
+            line += (
+                f" {bf16:.1f} | {bf16 / speed:.2f}x | {r['bf16_max_delta']:.3f} | {r['bf16_argmax_agreement']:.1%} |"
+            )
         print(line)
 
 
@@ -166,7 +254,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--size", default="t5-small", choices=sorted(SIZES))
-    parser.add_argument("--bf16", action="store_true", help="also time bfloat16 and compare it with float32")
+    parser.add_argument("--dtype", default="float32", choices=sorted(DTYPES))
+    parser.add_argument("--bf16", action="store_true", help="also time bfloat16 and compare it with --dtype float32")
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child is not None:

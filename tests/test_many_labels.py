@@ -14,8 +14,28 @@ from helpers.tiny_causal_models import build_causal
 from t5cls import LabelScorer
 from t5cls.models.batching import MemoryBudget
 
-WORDS = ["movie", "great", "acting", "terrible", "plot", "boring", "positive", "negative", "neutral", "mixed",
-         "feelings", "strongly", "not", "sure", "relevant", "true", "false", "yes", "no", "question"]  # fmt: skip
+WORDS = [
+    "movie",
+    "great",
+    "acting",
+    "terrible",
+    "plot",
+    "boring",
+    "positive",
+    "negative",
+    "neutral",
+    "mixed",
+    "feelings",
+    "strongly",
+    "not",
+    "sure",
+    "relevant",
+    "true",
+    "false",
+    "yes",
+    "no",
+    "question",
+]
 TEXTS = ["the movie was great and the acting was wonderful", "terrible plot, boring characters", "not sure"]
 
 

@@ -86,8 +86,9 @@ def test_scores_do_not_depend_on_sharing_batch_order_or_chunks(model_dir, tmp_pa
     template = INSTRUCTION + "Review: {text}\nSentiment:"
     for chunk_rows in (1, 4, 100):
         out = tmp_path / f"out-{chunk_rows}.parquet"
-        options = ScoreOptions(input=str(source), labels=LABELS, template=template, output=str(out),
-                               chunk_rows=chunk_rows, logprobs=True)  # fmt: skip
+        options = ScoreOptions(
+            input=str(source), labels=LABELS, template=template, output=str(out), chunk_rows=chunk_rows, logprobs=True
+        )
         score_file(options, scorer)
         table = pq.read_table(out)
         written = np.column_stack([table[f"logp_{label}"].to_numpy() for label in LABELS])
