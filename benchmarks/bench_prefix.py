@@ -124,7 +124,7 @@ def limit_pass(scorer: LabelScorer, tokens, prefix) -> None:
     contexts = [[Context(keys, values)] for keys, values in prefix.keys_values]
     order = np.argsort([len(ids) for ids in tokens.ids], kind="stable")
     for start in range(0, len(order), scorer.batch_size):
-        ids, mask = scorer.batches._padded(tokens.ids, order[start : start + scorer.batch_size])
+        ids, mask = scorer.batches.padded(tokens.ids, order[start : start + scorer.batch_size])
         own, own_mask = ids[:, length:], mask[:, length:]
         layout = AttentionLayout(key_padding=own_mask != 0, contexts=contexts)
         positions = (length + torch.arange(own.shape[1])).expand(len(own), -1)
@@ -162,7 +162,7 @@ def main() -> None:
     ours = scorer.score(tokens, LABELS).logprobs
     np.testing.assert_allclose(ours[: args.today_rows], today, atol=1e-4)
     ours_s = timed(lambda: scorer.score(tokens, LABELS), args.repeats, device)
-    ids, mask = scorer.batches._padded(tokens.ids, np.arange(len(texts)))
+    ids, mask = scorer.batches.padded(tokens.ids, np.arange(len(texts)))
     with torch.inference_mode():
         prefix = scorer.backend.prompts.shared_prefix(ids, mask.sum(1))
     limit_s = timed(lambda: limit_pass(scorer, tokens, prefix), args.repeats, device)

@@ -141,7 +141,7 @@ def test_first_token_logits_are_the_next_token_distribution(causal_dirs):
     scorer = LabelScorer.from_pretrained(str(causal_dirs["llama"]), device="cpu")
     tokens = scorer.tokenize(TEXTS)
     rows = np.arange(len(TEXTS))
-    logits = scorer.backend.first_token_logits(*scorer.batches._padded(tokens.ids, rows))
+    logits = scorer.backend.first_token_logits(*scorer.batches.padded(tokens.ids, rows))
     for row, ids in enumerate(tokens.ids):
         with torch.no_grad():
             expected = scorer.model(torch.tensor([ids])).logits[0, -1]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -48,7 +48,7 @@ class LengthBatcher:
         while done < len(order):
             rows = order[done : done + self.batch_size]
             try:
-                values = compute(*self._padded(ids, rows))
+                values = compute(*self.padded(ids, rows))
             except torch.cuda.OutOfMemoryError:
                 self._shrink_after_out_of_memory()
                 continue
@@ -62,14 +62,9 @@ class LengthBatcher:
         self.batch_size //= 2
         torch.cuda.empty_cache()
 
-    def _padded(self, ids: list[list[int]], rows: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-        """Right-pad the token ids of ``rows`` into an id tensor and an attention mask."""
-        width = max(len(ids[i]) for i in rows)
-        batch = torch.full((len(rows), width), self.pad_token_id, dtype=torch.long)
-        mask = torch.zeros((len(rows), width), dtype=torch.long)
-        for j, i in enumerate(rows):
-            batch[j, : len(ids[i])] = torch.as_tensor(ids[i])
-            mask[j, : len(ids[i])] = 1
+    def padded(self, ids: list[list[int]], rows: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        """The token ids of ``rows``, right-padded, and their attention mask, on the device."""
+        batch, mask = right_padded([ids[i] for i in rows], self.pad_token_id)
         return batch.to(self.device), mask.to(self.device)
 
 
@@ -85,6 +80,17 @@ def _finite(scores: torch.Tensor, rows: np.ndarray, model_dtype: torch.dtype) ->
             row=row,
         )
     return values
+
+
+def right_padded(sequences: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-pad token id lists into an id tensor and a 0/1 attention mask."""
+    width = max(len(ids) for ids in sequences)
+    ids = torch.full((len(sequences), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(sequences), width), dtype=torch.long)
+    for row, sequence in enumerate(sequences):
+        ids[row, : len(sequence)] = torch.as_tensor(sequence, dtype=torch.long)
+        mask[row, : len(sequence)] = 1
+    return ids, mask
 
 
 def row_blocks(rows: int, size: int) -> list[slice]:

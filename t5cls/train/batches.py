@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from t5cls.models.batching import right_padded
 from t5cls.models.tokens import TokenizedTexts
 from t5cls.train.gold import MULTI_LABEL, REGRESSION
 from t5cls.train.objective import multi_label_targets
@@ -57,17 +58,6 @@ class TokenizedTask:
         """Indexes of the prompts of ``rows``: each question's block of rows, in question order."""
         questions = len(self.tokens.ids) // self.rows
         return (np.arange(questions)[:, None] * self.rows + np.asarray(rows)[None, :]).reshape(-1)
-
-
-def right_padded(sequences: Sequence[Sequence[int]], pad_id: int, fill_mask: int = 1):
-    """Right-pad token id lists into an id tensor and a 0/1 attention mask."""
-    width = max(len(ids) for ids in sequences)
-    ids = torch.full((len(sequences), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(sequences), width), dtype=torch.long)
-    for row, sequence in enumerate(sequences):
-        ids[row, : len(sequence)] = torch.as_tensor(sequence, dtype=torch.long)
-        mask[row, : len(sequence)] = fill_mask
-    return ids, mask
 
 
 class LabelSetCollator:

@@ -14,9 +14,10 @@ from collections.abc import Sequence
 
 import torch
 
+from t5cls.models.batching import right_padded
 from t5cls.models.scorer import LabelScorer
 from t5cls.tasks.config import Task
-from t5cls.train.batches import TokenizedTask, right_padded
+from t5cls.train.batches import TokenizedTask
 from t5cls.train.gold import MULTI_LABEL
 
 IGNORED = -100  # the label id Hugging Face losses skip
