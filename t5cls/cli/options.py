@@ -15,7 +15,7 @@ from typing import Annotated
 
 import typer
 
-from t5cls.errors import EXIT_INTERNAL, OptionError, T5clsError, literal
+from t5cls.errors import EXIT_INTERNAL, OptionError, T5clsError, literal, one_line
 from t5cls.options import ModelOptions
 
 FLAGS: dict[str, str] = {}  # Python parameter -> the flag that sets it
@@ -49,7 +49,8 @@ def one_line_errors(command: Callable) -> Callable:
         except Exception as err:
             if debug:
                 raise
-            fail(f"internal error: {type(err).__name__}: {err} (rerun with --debug for a traceback)", EXIT_INTERNAL)
+            message = f"internal error: {type(err).__name__}: {err} (rerun with --debug for a traceback)"
+            fail(one_line(message), EXIT_INTERNAL)
 
     return run
 

@@ -27,11 +27,12 @@ class PreparedChunk:
     """A chunk ready for the model: the rows kept, their tokens per task, and where they came from."""
 
     table: pa.Table
-    tokens: list[TokenizedTexts]  # one per task
+    tokens: list[TokenizedTexts]  # one per task; empty when no row is kept
     input_rows: int
     skipped: int
     rows: np.ndarray  # (kept,) 1-based row number in the input of each kept row
     source: str
+    bytes_read: tuple[int, int] | None = None  # the input's position before and after this chunk, when known
 
 
 @dataclass
@@ -52,34 +53,51 @@ class ChunkScorer:
         self.plan = plan
         self.task_scorers = [TaskScorer(task, scorer, plan.where(task)) for task in plan.tasks]
 
-    def prepare(self, table: pa.Table, first_row: int, source: str) -> PreparedChunk:
+    def prepare(
+        self, table: pa.Table, first_row: int, source: str, bytes_read: tuple[int, int] | None = None
+    ) -> PreparedChunk:
         """Apply the null policy, render and tokenize; ``first_row`` (0-based) and ``source`` name rows in errors."""
         kept, rows = drop_or_fill_nulls(table, self.plan.columns_needed, self.plan.options.on_null, first_row, source)
-        values = template_values(kept, self.plan.columns_needed)
-        tokens = [task.tokenize(values) for task in self.task_scorers]
-        return PreparedChunk(kept, tokens, table.num_rows, table.num_rows - kept.num_rows, rows, source)
+        tokens = []
+        if kept.num_rows:  # every row skipped: nothing to tokenize (or score)
+            values = template_values(kept, self.plan.columns_needed)
+            tokens = [task.tokenize(values) for task in self.task_scorers]
+        skipped = table.num_rows - kept.num_rows
+        return PreparedChunk(kept, tokens, table.num_rows, skipped, rows, source, bytes_read)
 
     def score(self, chunk: PreparedChunk) -> ScoredChunk:
         """Run the model on a prepared chunk and append every task's columns."""
-        results = [self._score_task(task, tokens, chunk) for task, tokens in zip(self.task_scorers, chunk.tokens)]
+        if chunk.tokens:
+            results = [self._score_task(task, tokens, chunk) for task, tokens in zip(self.task_scorers, chunk.tokens)]
+        else:
+            results = [TaskResult.empty(task) for task in self.plan.tasks]
         truncated = int(np.any([result.truncated for result in results], axis=0).sum())
         table = with_scores(chunk.table, self.plan.tasks, results, self.plan.options.logprobs)
         return ScoredChunk(table, chunk.input_rows, chunk.skipped, truncated)
 
     def _score_task(self, task: TaskScorer, tokens: TokenizedTexts, chunk: PreparedChunk) -> TaskResult:
+        self._check_content_free(task)
         try:
             return task.score(tokens)
         except NumericError as err:
-            if err.row is None or not len(chunk.rows):
+            if err.row is None:
                 raise
             row = chunk.rows[err.row % len(chunk.rows)]  # a multi-label task asks one block of prompts per class
             raise err.at(f"{chunk.source}: row {row}") from None
 
-    def empty_output(self, empty_input: pa.Table) -> pa.Table:
-        """The output of zero rows: the input's columns and every task's (empty) columns."""
-        return with_scores(
-            empty_input, self.plan.tasks, [TaskResult.empty(t) for t in self.plan.tasks], self.plan.options.logprobs
-        )
+    @staticmethod
+    def _check_content_free(task: TaskScorer) -> None:
+        """Score the content-free prompts (once per task) apart, so their errors are not blamed on a row."""
+        try:
+            task.content_free  # noqa: B018 (a cached property: computed here, once)
+        except NumericError as err:
+            where = f"{task.where}: " if task.where else ""
+            raise NumericError(f"{where}content-free prompts: {err.problem}") from None
+
+    def output_schema(self, input_schema: pa.Schema) -> pa.Schema:
+        """The schema of every output chunk of an input with ``input_schema``: its columns, then each task's."""
+        results = [TaskResult.empty(task) for task in self.plan.tasks]
+        return with_scores(input_schema.empty_table(), self.plan.tasks, results, self.plan.options.logprobs).schema
 
 
 def drop_or_fill_nulls(

@@ -33,6 +33,7 @@ from t5cls.io.atomic import write_atomically
 from t5cls.io.formats import input_format
 from t5cls.io.paths import check_output_folder, list_input_files, sidecar
 from t5cls.io.readers import open_input
+from t5cls.io.schemas import common_schema, conform
 from t5cls.io.writers import ParquetChunkWriter
 from t5cls.models.loading import describe_pretrained
 from t5cls.models.scorer import LabelScorer
@@ -67,6 +68,7 @@ class WorkerSpec:
     plan: ScorePlan
     model: ModelOptions
     parts_dir: str
+    schema: pa.Schema  # the input schema common to every file (`t5cls.io.schemas.common_schema`)
 
 
 class ScoreWorker:
@@ -80,6 +82,7 @@ class ScoreWorker:
             raise WorkerError(err) from None
         self.metadata = provenance(spec.plan, scorer.identity)
         self.parts_dir = Path(spec.parts_dir)
+        self.input_schema, self.output_schema = spec.schema, self.chunks.output_schema(spec.schema)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, list]:
         rows = zip(batch["file"], batch["chunk"], batch["first_row"], batch["last"], batch["path"], batch["table"])
@@ -90,12 +93,12 @@ class ScoreWorker:
         return {key: [summary[key] for summary in summaries] for key in summaries[0]}
 
     def score_chunk(self, file: int, chunk: int, first_row: int, last: bool, path: str, data: bytes) -> dict:
-        table = pa.ipc.open_stream(data).read_all()
+        table = conform(pa.ipc.open_stream(data).read_all(), self.input_schema)
         scored = self.chunks.score(self.chunks.prepare(table, int(first_row), str(path)))
         name = part_name(int(file), int(chunk))
 
         def write(sink) -> None:
-            writer = ParquetChunkWriter(sink, self.metadata)
+            writer = ParquetChunkWriter(sink, self.output_schema, self.metadata)
             writer.write(scored.table)
             writer.close()
 
@@ -175,14 +178,16 @@ class RayRunner:
     def _check_files(self) -> int | None:
         """Every file must be CSV or Parquet with the columns the tasks read; returns the row total if known."""
         total: int | None = 0
+        schemas = {}
         for path in self.files:
             fmt = input_format(path, self.plan.options.input_format)
             if fmt not in RAY_INPUT_FORMATS:
                 raise InputError(f"{path}: --engine ray reads CSV and Parquet files, not {fmt}")
             with closing(open_input(path, self.plan.options.chunk_rows, fmt)) as source:
                 self.plan.check_input(source.columns, path)
-                rows = source.total_rows
+                rows, schemas[path] = source.total_rows, source.schema
             total = None if total is None or rows is None else total + rows
+        self.schema = common_schema(schemas)
         return total
 
     def fingerprint(self) -> dict[str, str]:
@@ -224,7 +229,7 @@ class RayRunner:
     def _summaries(self, done: set[tuple[int, int]]) -> Iterator[dict]:
         """Run the pipeline, yielding one summary per chunk as its part is written."""
         ray = _connect()
-        spec = WorkerSpec(self.plan, self.model, str(self.parts_dir))
+        spec = WorkerSpec(self.plan, self.model, str(self.parts_dir), self.schema)
         files = ray.data.from_items(
             [{"file": i, "path": path} for i, path in enumerate(self.files)], override_num_blocks=len(self.files)
         )
