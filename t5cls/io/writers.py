@@ -9,7 +9,6 @@ resumed run produce the same bytes as an uninterrupted one.
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 from typing import BinaryIO, Protocol
@@ -29,7 +28,11 @@ class ChunkWriter(Protocol):
 
 
 class CsvWriter:
-    """RFC 4180 CSV with ``\\n`` line ends; floats in shortest round-trip form, nulls empty, nested values as JSON."""
+    """RFC 4180 CSV with ``\\n`` line ends; floats in shortest round-trip form, nulls empty, nested values as JSON.
+
+    Fields are quoted here rather than by `csv.writer`: with ``\\n`` line ends it leaves a bare
+    ``\\r`` unquoted, which every CSV reader then takes for a line break.
+    """
 
     def __init__(self, stream: BinaryIO, schema: pa.Schema, header: bool = True):
         self.stream = stream
@@ -42,9 +45,8 @@ class CsvWriter:
         self._write_rows(zip(*([_csv_value(v) for v in column.to_pylist()] for column in table.columns)))
 
     def _write_rows(self, rows) -> None:
-        buffer = _TextBuffer()
-        csv.writer(buffer, lineterminator="\n").writerows(rows)
-        self.stream.write(buffer.getvalue().encode("utf-8"))
+        text = "".join(",".join(map(_csv_field, row)) + "\n" for row in rows)
+        self.stream.write(text.encode("utf-8"))
         self.stream.flush()
 
     def close(self) -> None:
@@ -118,14 +120,12 @@ def _csv_value(value) -> str:
     return str(value)
 
 
+def _csv_field(value: str) -> str:
+    """A field as RFC 4180 writes it: quoted, quotes doubled, when it holds a comma, a quote or a line break."""
+    if "," in value or '"' in value or "\n" in value or "\r" in value:
+        return '"' + value.replace('"', '""') + '"'
+    return value
+
+
 def _encode(metadata: dict[str, str]) -> dict[bytes, bytes]:
     return {key.encode(): value.encode() for key, value in metadata.items()}
-
-
-class _TextBuffer(list):
-    """The cheapest text sink for `csv.writer`: collects the strings it writes."""
-
-    write = list.append
-
-    def getvalue(self) -> str:
-        return "".join(self)
