@@ -10,12 +10,12 @@ the output schema is known before anything is scored and does not depend on the 
 The rules (the README's "score" section says the same):
 
 - the columns are the keys of all objects, in order of first appearance; a missing key is null;
-- a column's type follows the JSON kind of its values: only nulls → null; numbers → int64, or
-  float64 as soon as one value is a float (an int beyond ±2^53 cannot become a float exactly, so
-  that mix is refused); true/false → bool; text → string; arrays and objects → Arrow list and
-  struct types merged over the whole input;
-- values of two kinds in one column (text and numbers, true/false and numbers, ...) are refused
-  with a line of each before anything is scored: no value is silently turned into another kind.
+- a column whose values are all of one JSON kind takes its type: only nulls → null; numbers →
+  int64, or float64 once one value is a float; true/false → bool; text → string;
+- any other column, arrays and objects, values of two kinds (text and numbers, ...), ints that
+  int64 or a float column cannot hold exactly, is kept as JSON text (Arrow's JSON type, Parquet's
+  JSON logical type): JSONL output writes back the same JSON values, CSV output their JSON text
+  (text values as themselves). No value is refused or silently changed for its type.
 """
 
 from __future__ import annotations
@@ -29,8 +29,6 @@ import pyarrow as pa
 from t5cls.errors import InputError
 from t5cls.io.streams import NOT_UTF8, ByteStream, decoding, has_bad_text
 
-KINDS = {bool: "true/false", int: "a number", float: "a number", str: "text", list: "an array", dict: "an object"}
-NESTED_BATCH = 1000  # nested values whose Arrow type is inferred together
 EXACT_INTS = 2**53  # floats hold every int up to this size exactly
 
 
@@ -99,24 +97,30 @@ def jsonl_chunks(path: str, reopen: Callable[[], ByteStream], schema: pa.Schema,
 def records_table(path: str, records: list[dict], schema: pa.Schema, lines: tuple[int, int]) -> pa.Table:
     """Objects as a table of ``schema`` (the first pass checked that every value fits its column)."""
     try:
-        arrays = [pa.array([record.get(field.name) for record in records], type=field.type) for field in schema]
+        arrays = [_column(field, [record.get(field.name) for record in records]) for field in schema]
     except (pa.ArrowException, OverflowError, UnicodeError) as err:
         problem = f"a value does not fit its column's type ({err})"
         raise InputError(f"{path}: lines {lines[0]}-{lines[1]}: {problem}") from None
     return pa.Table.from_arrays(arrays, schema=schema)
 
 
+def _column(field: pa.Field, values: list) -> pa.Array:
+    if field.type == pa.json_():
+        values = [None if value is None else json.dumps(value, ensure_ascii=False) for value in values]
+    return pa.array(values, type=field.type)
+
+
 class ColumnTypes:
-    """What the first pass learns about each column: the kind of its values, where each was first seen, its type."""
+    """What the first pass learns about each column: the kinds of its values and whether they fit one Arrow type."""
 
     def __init__(self, path: str):
         self.path = path
         self.rows = 0
         self.names: dict[str, None] = {}  # every key, in order of first appearance
-        self.kinds: dict[str, tuple[str, int]] = {}  # column -> (kind of its values, first line with one)
-        self.first_float: dict[str, int] = {}
-        self.first_big_int: dict[str, int] = {}
-        self.nested = {}  # column -> NestedType
+        self.kinds: dict[str, set[str]] = {}  # column -> kinds of its non-null values
+        self.with_float: set[str] = set()
+        self.with_big_int: set[str] = set()  # an int beyond ±2^53: exact in int64, not in float64
+        self.as_json: set[str] = set()  # arrays, objects, or ints beyond int64
 
     def add(self, line: int, record: dict) -> None:
         self.rows += 1
@@ -128,21 +132,17 @@ class ColumnTypes:
                 self._add_value(line, name, value)
 
     def _add_value(self, line: int, name: str, value) -> None:
-        kind = KINDS[type(value)]
-        first_kind, first_line = self.kinds.setdefault(name, (kind, line))
-        if kind != first_kind:
-            raise InputError(
-                f"{self.path}: line {line}: column {name!r} holds {kind}, but line {first_line} holds {first_kind}; "
-                "a column must hold one kind of JSON value (ints and floats are both numbers): quote the odd ones"
-            )
-        if type(value) is str:
+        kind = type(value)
+        self.kinds.setdefault(name, set()).add(int if kind is float else kind)
+        if kind is str:
             self._check_text(line, value, f"column {name!r}")
-        elif type(value) is float:
-            self.first_float.setdefault(name, line)
-        elif type(value) is int:
-            self._check_int(line, name, value)
-        elif kind in ("an array", "an object"):
-            self.nested.setdefault(name, NestedType(self.path, name)).add(line, value)
+        elif kind is float:
+            self.with_float.add(name)
+        elif kind is int and abs(value) > EXACT_INTS:
+            (self.with_big_int if -(2**63) <= value < 2**63 else self.as_json).add(name)
+        elif kind in (list, dict):
+            self.as_json.add(name)
+            self._check_text(line, json.dumps(value, ensure_ascii=False), f"column {name!r}")
 
     def _check_text(self, line: int, text: str, what: str) -> None:
         if has_bad_text(text):
@@ -150,69 +150,15 @@ class ColumnTypes:
                 f"{self.path}: line {line}: {what} holds a lone surrogate escape (\\ud800-\\udfff), not Unicode text"
             )
 
-    def _check_int(self, line: int, name: str, value: int) -> None:
-        if not -(2**63) <= value < 2**63:
-            raise InputError(
-                f"{self.path}: line {line}: column {name!r}: the integer {value} does not fit in 64 bits; "
-                "write it as text"
-            )
-        if abs(value) > EXACT_INTS:
-            self.first_big_int.setdefault(name, line)
-
     def schema(self) -> pa.Schema:
         return pa.schema([pa.field(name, self._type(name)) for name in self.names])
 
     def _type(self, name: str) -> pa.DataType:
-        kind = self.kinds.get(name, (None, 0))[0]
-        if kind == "a number":
-            return self._number_type(name)
-        if kind in ("an array", "an object"):
-            return self.nested[name].type()
-        return {None: pa.null(), "true/false": pa.bool_(), "text": pa.string()}[kind]
-
-    def _number_type(self, name: str) -> pa.DataType:
-        if name not in self.first_float:
-            return pa.int64()
-        if name in self.first_big_int:
-            raise InputError(
-                f"{self.path}: line {self.first_big_int[name]}: column {name!r} holds an integer beyond ±2^53, which "
-                f"a float column (line {self.first_float[name]} holds a float) cannot keep exactly; write it as text"
-            )
-        return pa.float64()
-
-
-class NestedType:
-    """The Arrow type of a column of arrays or objects: inferred batch by batch, merged (struct fields unioned)."""
-
-    def __init__(self, path: str, name: str):
-        self.path, self.name = path, name
-        self.merged: pa.DataType | None = None
-        self.pending: list = []
-        self.lines: tuple[int, int] = (0, 0)
-
-    def add(self, line: int, value) -> None:
-        if not self.pending:
-            self.lines = (line, line)
-        self.pending.append(value)
-        self.lines = (self.lines[0], line)
-        if len(self.pending) == NESTED_BATCH:
-            self._merge_pending()
-
-    def type(self) -> pa.DataType:
-        if self.pending:
-            self._merge_pending()
-        return self.merged
-
-    def _merge_pending(self) -> None:
-        try:
-            inferred = pa.array(self.pending).type
-            if self.merged is not None:
-                schemas = [pa.schema([("value", self.merged)]), pa.schema([("value", inferred)])]
-                inferred = pa.unify_schemas(schemas, promote_options="permissive").field("value").type
-        except (pa.ArrowException, OverflowError, UnicodeError) as err:
-            first, last = self.lines
-            raise InputError(
-                f"{self.path}: lines {first}-{last}: column {self.name!r} holds arrays or objects whose contents "
-                f"cannot share one type ({err}); make them alike or write them as text"
-            ) from None
-        self.merged, self.pending = inferred, []
+        kinds = self.kinds.get(name, set())
+        if not kinds:
+            return pa.null()
+        if len(kinds) > 1 or name in self.as_json or (name in self.with_float and name in self.with_big_int):
+            return pa.json_()
+        if int in kinds:
+            return pa.float64() if name in self.with_float else pa.int64()
+        return {bool: pa.bool_(), str: pa.string()}[next(iter(kinds))]

@@ -42,7 +42,7 @@ class CsvWriter:
 
     def write(self, table: pa.Table) -> None:
         table = conform(table, self.schema)
-        self._write_rows(zip(*([_csv_value(v) for v in column.to_pylist()] for column in table.columns)))
+        self._write_rows(zip(*(_csv_texts(column) for column in table.columns)))
 
     def _write_rows(self, rows) -> None:
         text = "".join(",".join(map(_csv_field, row)) + "\n" for row in rows)
@@ -57,14 +57,18 @@ class CsvWriter:
 
 
 class JsonlWriter:
-    """One JSON object per line, keys in column order, unicode kept as is."""
+    """One JSON object per line, keys in column order, unicode kept as is; JSON-typed columns as their JSON values."""
 
     def __init__(self, stream: BinaryIO, schema: pa.Schema):
         self.stream = stream
         self.schema = schema
+        self.json_columns = [field.name for field in schema if field.type == pa.json_()]
 
     def write(self, table: pa.Table) -> None:
         rows = conform(table, self.schema).to_pylist()
+        for row in rows if self.json_columns else ():
+            for name in self.json_columns:
+                row[name] = None if row[name] is None else json.loads(row[name])
         self.stream.write("".join(json.dumps(row, ensure_ascii=False, default=str) + "\n" for row in rows).encode())
         self.stream.flush()
 
@@ -108,6 +112,14 @@ def open_writer(
     if fmt == "jsonl":
         return JsonlWriter(stream, schema)
     return ParquetChunkWriter(stream, schema, metadata)
+
+
+def _csv_texts(column: pa.ChunkedArray) -> list[str]:
+    """A column's values as CSV text; a JSON-typed column's as their JSON text (a JSON string as itself)."""
+    if column.type == pa.json_():
+        texts = column.to_pylist()
+        return ["" if text is None else json.loads(text) if text.startswith('"') else text for text in texts]
+    return [_csv_value(value) for value in column.to_pylist()]
 
 
 def _csv_value(value) -> str:

@@ -8,6 +8,7 @@ runs the model.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -105,19 +106,18 @@ def drop_or_fill_nulls(
 ) -> tuple[pa.Table, np.ndarray]:
     """Apply the null policy to rows whose template columns are null or blank.
 
-    Returns the rows kept and their 1-based row numbers in the input.
+    Returns the rows kept and their 1-based row numbers in the input; ``error`` names the first
+    such row of the chunk (and its first such column).
     """
-    missing = np.zeros(table.num_rows, dtype=bool)
-    for name in columns:
-        values = table.column(name).to_pylist()
-        blank = np.array([v is None or (isinstance(v, str) and not v.strip()) for v in values], dtype=bool)
-        if blank.any() and on_null == "error":
-            row = first_row + int(np.flatnonzero(blank)[0]) + 1
-            raise OptionError(
-                f"{literal(source)}: row {row}: column {literal(repr(name))} is empty or null; "
-                "fix the row or pass {on_null} skip|empty"
-            )
-        missing |= blank
+    blank = {name: np.array([v is None or not v.strip() for v in column_texts(table, name)], bool) for name in columns}
+    missing = np.logical_or.reduce(list(blank.values()), axis=0) if blank else np.zeros(table.num_rows, bool)
+    if on_null == "error" and missing.any():
+        index = int(np.flatnonzero(missing)[0])
+        name = next(name for name in columns if blank[name][index])
+        raise OptionError(
+            f"{literal(source)}: row {first_row + index + 1}: column {literal(repr(name))} is empty or null; "
+            "fix the row or pass {on_null} skip|empty"
+        )
     rows = first_row + 1 + np.arange(table.num_rows)
     if on_null == "skip" and missing.any():
         return table.filter(pa.array(~missing)), rows[~missing]
@@ -126,4 +126,16 @@ def drop_or_fill_nulls(
 
 def template_values(table: pa.Table, columns: Sequence[str]) -> dict[str, list[str]]:
     """The template's columns as text (nulls as empty strings)."""
-    return {name: ["" if v is None else str(v) for v in table.column(name).to_pylist()] for name in columns}
+    return {name: ["" if v is None else v for v in column_texts(table, name)] for name in columns}
+
+
+def column_texts(table: pa.Table, name: str) -> list[str | None]:
+    """A column's values as the text a template reads, None for null.
+
+    Values of a JSON-typed column are read as their JSON text, a JSON string as the string itself.
+    """
+    column = table.column(name)
+    values = column.to_pylist()
+    if column.type == pa.json_():
+        return [None if v is None else json.loads(v) if v.startswith('"') else v for v in values]
+    return [v if v is None or isinstance(v, str) else str(v) for v in values]

@@ -1,14 +1,14 @@
 """Generated tables for the I/O properties: strategies, input files in every format, and the expected output.
 
 A `Case` is a table as a user might hand it over: text with commas, quotes, CR/LF, BOMs, tabs,
-emoji, leading zeros, ``NA``/``null``/``-`` and ``=1+1``; ints, floats, bools and nulls, with
-types that drift at a random row (null then ints, ints then floats, text then numbers). Large
-tables are drawn as a small pool of values spread by a seeded generator, so hypothesis can make
-thousands of rows without drawing each one.
+emoji, leading zeros, ``NA``/``null``/``-`` and ``=1+1``; ints, floats, bools, nulls, arrays and
+objects, with types that drift at a random row (null then ints, ints then floats, text then
+numbers, arrays then objects). Large tables are drawn as a small pool of values spread by a
+seeded generator, so hypothesis can make thousands of rows without drawing each one.
 
-The expected values are written here from the README's rules, independently of t5cls's readers:
-CSV values are text; a JSONL column holds one JSON kind (numbers: ints, or floats once any value
-is a float) and is refused otherwise; Parquet values are what pyarrow reads from the file.
+The expected values follow the README's rules, written here independently of t5cls's readers:
+CSV values are text; a JSONL column of one JSON kind takes its type (numbers: ints, or floats once
+any value is a float), any other is JSON text; Parquet values are what pyarrow reads from the file.
 """
 
 from __future__ import annotations
@@ -34,15 +34,18 @@ NASTY_TEXTS = [
     "TRUE", "1e5", "  padded  ", "{text}", "x" * 300, "\u2028sep", "\x00nul", "\x1c",
 ]  # fmt: skip
 OTHER_COLUMNS = ["id", "n", "a b", "x,y", 'q"t', "ünï", "=cmd", "NA", "Text", "text2"]
-KINDS = ("text", "int", "float", "bool", "null", "null-int", "int-float", "text-number")
+KINDS = ("text", "int", "float", "bool", "null", "null-int", "int-float", "array", "object")
+JSONL_ONLY_KINDS = ("text-number", "bool-number", "array-object", "huge-int")  # Arrow columns cannot hold these
 TEXT_FORMATS = ("csv", "csv.gz", "csv.bz2", "csv.zst", "jsonl", "jsonl.gz")
 INPUTS = (*TEXT_FORMATS, "parquet", "stdin-csv", "stdin-jsonl", "stdin-parquet")
 OUTPUTS = ("csv", "jsonl", "parquet", "stdout-csv", "stdout-jsonl", "stdout-parquet")
 
-texts = st.one_of(st.sampled_from(NASTY_TEXTS), st.text(max_size=12))
+# A text is a few pieces: nasty ones (often), or anything hypothesis draws.
+texts = st.lists(st.sampled_from(NASTY_TEXTS) | st.text(max_size=6), max_size=3).map("".join)
 small_ints = st.integers(-(2**53), 2**53)
-any_ints = st.one_of(small_ints, st.integers(-(2**63), 2**63 - 1), st.sampled_from([2**53 + 1, -(2**60)]))
+ints = st.one_of(small_ints, st.integers(-(2**63), 2**63 - 1), st.sampled_from([2**53 + 1, -(2**60)]))
 floats = st.floats(allow_nan=False, allow_infinity=False) | st.sampled_from([0.0, -0.0, 0.1, 1e300, 5e-324, 1.0])
+objects = st.dictionaries(st.sampled_from(["a", "b", "c d"]), small_ints | texts, max_size=3)
 
 
 @dataclass
@@ -60,15 +63,16 @@ class Case:
 
 @st.composite
 def cases(draw, fmt: str, max_rows: int = 2500) -> Case:
-    """A table for input format ``fmt`` (CSV: every value text; Parquet: no column of two kinds)."""
+    """A table for input format ``fmt`` (CSV: every value text; Parquet: what one Arrow type per column holds)."""
     rows = draw(st.integers(0, 12) | st.integers(0, max_rows))
     others = draw(st.lists(st.sampled_from(OTHER_COLUMNS), unique=True, max_size=3))
     at = draw(st.integers(0, len(others)))
     names = [*others[:at], "text", *others[at:]]
-    kinds = {"text": "text"}
+    jsonl = "jsonl" in fmt
+    text_kinds = ["text", "text", "text-number"] if jsonl else ["text"]
+    kinds = {"text": draw(st.sampled_from(text_kinds))}
     for name in others:
-        allowed = ["text"] if "csv" in fmt else [k for k in KINDS if not ("parquet" in fmt and k == "text-number")]
-        kinds[name] = draw(st.sampled_from(allowed))
+        kinds[name] = "text" if "csv" in fmt else draw(st.sampled_from(KINDS + (JSONL_ONLY_KINDS if jsonl else ())))
     columns = {name: draw(column_values(kinds[name], rows, "parquet" in fmt)) for name in names}
     if "csv" in fmt:  # CSV has no nulls: a null is an empty field
         columns = {name: ["" if v is None else v for v in values] for name, values in columns.items()}
@@ -78,16 +82,21 @@ def cases(draw, fmt: str, max_rows: int = 2500) -> Case:
 @st.composite
 def column_values(draw, kind: str, rows: int, parquet: bool) -> list:
     """``rows`` values of ``kind``: a drawn pool spread by a drawn seed; drifting kinds change at a drawn row."""
-    ints = small_ints if parquet else any_ints
+    arrays = st.lists(small_ints, max_size=3) if parquet else st.lists(small_ints | texts | st.none(), max_size=3)
     first, then = {
         "text": (texts, texts),
-        "int": (ints, ints),
+        "int": (small_ints if parquet else ints, small_ints),
         "float": (floats, floats),
         "bool": (st.booleans(), st.booleans()),
         "null": (st.none(), st.none()),
         "null-int": (st.none(), ints),
         "int-float": (small_ints if parquet else ints, floats),
+        "array": (arrays, arrays),
+        "object": (objects.filter(bool) if parquet else objects, objects),  # Parquet has no struct without fields
         "text-number": (texts, ints | floats),
+        "bool-number": (st.booleans(), ints),
+        "array-object": (arrays, objects),
+        "huge-int": (st.integers(2**63, 2**70), small_ints),
     }[kind]
     pools = [draw(st.lists(first, min_size=1, max_size=6)), draw(st.lists(then, min_size=1, max_size=6))]
     change = draw(st.integers(0, rows))
@@ -156,35 +165,41 @@ def compress(data: bytes, codec: str) -> bytes:
 # What the output must hold --------------------------------------------------------------------------
 
 
-MIXED_KINDS = "a column must hold one kind of JSON value"
-INEXACT_INT = "cannot keep exactly"
+@dataclass(frozen=True)
+class JsonValue:
+    """A value of a column that JSONL input keeps as JSON text (arrays, objects, mixed kinds, huge ints)."""
+
+    value: object
+
+    def text(self) -> str:
+        return json.dumps(self.value, ensure_ascii=False)
 
 
 def refusals(case: Case, fmt: str, on_null: str) -> list[str]:
-    """What a run must refuse ``case`` with (exit 2, one line holding one of these), or nothing.
-
-    Checks happen in the order a run meets them: JSONL's first pass, then each row's text.
-    """
-    if fmt.removeprefix("stdin-").startswith("jsonl"):
-        if not case.rows:
-            return ["empty JSONL input"]
-        found = [problem for name in case.names if (problem := jsonl_problem(case.columns[name]))]
-        if found:
-            return found
-    blank = [v is None or (isinstance(v, str) and not v.strip()) for v in case.columns["text"]]
+    """What a run must refuse ``case`` with (exit 2, one line holding one of these), or nothing."""
+    if fmt.removeprefix("stdin-").startswith("jsonl") and not case.rows:
+        return ["empty JSONL input"]
+    blank = [text is None or not text.strip() for text in prompt_texts(case, fmt)]
     if on_null == "error" and any(blank):
         return [f"row {blank.index(True) + 1}: column 'text' is empty or null"]
     return []
 
 
-def jsonl_problem(values: list) -> str | None:
-    """Why a JSONL column is refused: two JSON kinds, or an int beyond 2^53 among floats."""
+def is_json_text(values: list) -> bool:
+    """The README's rule: a JSONL column is JSON text unless its values are of one kind an Arrow type holds exactly."""
     kinds = {("number" if type(v) in (int, float) else type(v).__name__) for v in values if v is not None}
-    if len(kinds) > 1:
-        return MIXED_KINDS
-    if any(type(v) is float for v in values) and any(type(v) is int and abs(v) > 2**53 for v in values):
-        return INEXACT_INT
-    return None
+    ints = [v for v in values if type(v) is int]
+    if len(kinds) > 1 or kinds & {"list", "dict"} or any(not -(2**63) <= v < 2**63 for v in ints):
+        return True
+    return any(type(v) is float for v in values) and any(abs(v) > 2**53 for v in ints)
+
+
+def jsonl_column(values: list) -> list:
+    if is_json_text(values):
+        return [None if v is None else JsonValue(v) for v in values]
+    if any(type(v) is float for v in values):
+        return [None if v is None else float(v) for v in values]
+    return values
 
 
 def expected_rows(case: Case, fmt: str, input_path: Path) -> list[dict]:
@@ -192,22 +207,32 @@ def expected_rows(case: Case, fmt: str, input_path: Path) -> list[dict]:
     kind = fmt.removeprefix("stdin-").split(".")[0]
     if kind == "parquet":
         return pq.read_table(input_path).to_pylist()
-    columns = dict(case.columns)
-    if kind == "jsonl":  # ints become floats in a column that has floats
-        for name, values in columns.items():
-            if any(type(v) is float for v in values):
-                columns[name] = [None if v is None else float(v) for v in values]
+    columns = {name: jsonl_column(values) for name, values in case.columns.items()} if kind == "jsonl" else case.columns
     return [{name: columns[name][i] for name in case.names} for i in range(case.rows)]
 
 
-def kept(case: Case, on_null: str) -> list[int]:
+def prompt_texts(case: Case, fmt: str) -> list[str | None]:
+    """Each row's text as the template reads it (None: null): a JSON-text column's strings as themselves."""
+    values = case.columns["text"]
+    if fmt.removeprefix("stdin-").startswith("jsonl") and is_json_text(values):
+        return [v if v is None or isinstance(v, str) else JsonValue(v).text() for v in values]
+    return [v if v is None or isinstance(v, str) else str(v) for v in values]
+
+
+def kept(case: Case, on_null: str, fmt: str) -> list[int]:
     """Indexes of the rows a run keeps (``skip`` drops rows whose text is null or blank)."""
-    blank = [v is None or (isinstance(v, str) and not v.strip()) for v in case.columns["text"]]
-    return [i for i in range(case.rows) if not (on_null == "skip" and blank[i])]
+    texts = prompt_texts(case, fmt)
+    return [i for i, text in enumerate(texts) if not (on_null == "skip" and (text is None or not text.strip()))]
 
 
-def as_csv_text(value) -> str:
-    """How a CSV output writes a typed value."""
+def as_written(value, fmt: str):
+    """How an output of ``fmt`` holds an input value: CSV as text, JSON text in Parquet, JSON values in JSONL."""
+    if isinstance(value, JsonValue):
+        if fmt == "csv" and isinstance(value.value, str):
+            return value.value
+        return value.value if fmt == "jsonl" else value.text()
+    if fmt != "csv" or isinstance(value, str):
+        return value
     if value is None:
         return ""
     if isinstance(value, float):
@@ -230,7 +255,11 @@ def read_output(data: bytes, fmt: str) -> tuple[list[str], list[dict]]:
 
 
 def same_value(got, want) -> bool:
-    """Equal and of the same type (1 and 1.0 differ; -0.0 and 0.0 differ too)."""
+    """Equal and of the same type, all the way down (1 and 1.0 differ; -0.0 and 0.0 differ too)."""
     if isinstance(want, float) and isinstance(got, float):
         return math.copysign(1, got) == math.copysign(1, want) and got == want
+    if isinstance(want, dict) and isinstance(got, dict):
+        return list(got) == list(want) and all(same_value(got[key], want[key]) for key in want)
+    if isinstance(want, list) and isinstance(got, list):
+        return len(got) == len(want) and all(same_value(a, b) for a, b in zip(got, want))
     return type(got) is type(want) and got == want

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Sequence
+
 import numpy as np
 
 from t5cls import probability
