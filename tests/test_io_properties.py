@@ -23,7 +23,6 @@ import io
 import json
 import math
 import os
-import signal
 import tempfile
 from pathlib import Path
 
@@ -51,11 +50,12 @@ from helpers.generated import (
     same_value,
     write_input,
 )
+from helpers.runs import StopAfter
 from helpers.stub_scorer import StubScorer, stub_probs
 from t5cls.models.scorer import LabelScorer
 from t5cls.options import ScoreOptions
 from t5cls.run.local import score_file
-from t5cls.run.signals import Interrupted, StopRequest
+from t5cls.run.signals import Interrupted
 
 ADDED = [f"p_{label}" for label in LABELS] + ["pred", "entropy"]
 ON_NULL = st.sampled_from(["error", "skip", "empty"])
@@ -185,21 +185,6 @@ def test_same_output_whatever_the_chunk_size(stub, data):
             outputs.append(read_back(out, output))
             out.unlink()
         assert outputs[0] == outputs[1] if output != "parquet" else outputs[0].equals(outputs[1], check_metadata=True)
-
-
-class StopAfter(StopRequest):
-    """A stop request that arrives (as SIGTERM would) after ``chunks`` chunks are written."""
-
-    def __init__(self, chunks: int):
-        super().__init__()
-        self.chunks = chunks
-
-    @property
-    def requested(self) -> bool:
-        self.chunks -= 1
-        if self.chunks < 0:
-            self.signum = signal.SIGTERM
-        return self.signum is not None
 
 
 @settings(max_examples=examples(0.15))

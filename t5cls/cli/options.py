@@ -78,7 +78,10 @@ def unescape(text: str, parameter: str) -> str:
     def replace(match: re.Match) -> str:
         code = match.group(1)
         if code[:1] in ("u", "U") and len(code) > 1:
-            return chr(int(code[1:], 16))
+            point = int(code[1:], 16)
+            if point > 0x10FFFF or 0xD800 <= point <= 0xDFFF:
+                raise OptionError(f"{{{parameter}}} has the escape \\{code}, which is not a Unicode character")
+            return chr(point)
         if code not in ESCAPES:
             raise OptionError(f"{{{parameter}}} has an unknown escape \\{literal(code)}; write \\\\ for a backslash")
         return ESCAPES[code]
