@@ -12,8 +12,8 @@ format × chunk size × --on-null, chunk-size invariance, stop-and-resume, and c
 `test_tiny_models_keep_every_row_and_score_it_exactly` runs the same round trip through tiny
 random T5 and GPT-2 models on small tables and compares the p_ columns with `LabelScorer.score`.
 
-Examples: tests/conftest.py's ``ci`` profile (the default) runs a fixed sequence in about a
-minute; ``--hypothesis-profile local`` runs 20 times as many, drawn afresh.
+Examples: tests/conftest.py's ``ci`` profile (the default) runs a fixed sequence of 360 in about
+a minute; ``--hypothesis-profile local`` runs six times as many (about 2,200), drawn afresh.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import json
 import math
 import os
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -66,13 +67,12 @@ def examples(share: float) -> int:
     return max(1, round(settings().max_examples * share))
 
 
-@pytest.fixture(scope="module")
-def stub():
-    """``t5cls score`` loads the stub instead of a model (module-scoped: hypothesis reruns the test body)."""
+@contextmanager
+def model_loads(scorer):
+    """``t5cls score`` gets ``scorer`` instead of loading a model (patched per example, inside the test body)."""
     with pytest.MonkeyPatch.context() as patch:
-        scorer = StubScorer()
         patch.setattr(LabelScorer, "from_options", classmethod(lambda cls, options: scorer))
-        yield scorer
+        yield
 
 
 def chunk_sizes(rows: int):
@@ -96,6 +96,12 @@ def score(folder: Path, source: Path, fmt: str, output: str, *options, stdin: by
     return invoke(*args, *map(str, options), stdin=stdin), out
 
 
+def prompts(case: Case, fmt: str, rows) -> list[str]:
+    """The prompts of ``rows`` under ``-t "{text}"``: each row's text (null: empty)."""
+    texts = prompt_texts(case, fmt)
+    return ["" if texts[i] is None else texts[i] for i in rows]
+
+
 def check_refused(result, folder: Path, source: Path, out: Path | None, fragments: list[str]) -> None:
     """Exit 2, one stderr line holding one of ``fragments``, no output, nothing left but a parts folder."""
     stderr = result.stderr.decode()
@@ -107,8 +113,11 @@ def check_refused(result, folder: Path, source: Path, out: Path | None, fragment
     assert left <= ({f".{out.name}.t5cls-parts"} if out else set()), left
 
 
-def check_scored(result, folder: Path, source: Path, out: Path | None, expected: list[dict], texts: list, fmt: str):
-    """Exit 0, the summary line, nothing beside the output, every kept row's values and exact stub scores."""
+def check_scored(result, folder: Path, source: Path, out: Path | None, expected: list[dict], probs, fmt, rtol=1e-12):
+    """Exit 0, nothing beside the output, every kept row's values, and ``probs`` (the scorer's) in its p_ columns.
+
+    ``rtol``: the stub's scores are exact; a float32 model's differ in the last digits with the batch's shape.
+    """
     stderr = result.stderr.decode()
     assert result.returncode == 0, stderr
     assert set(os.listdir(folder)) == {source.name} | ({out.name} if out else set())
@@ -120,31 +129,31 @@ def check_scored(result, folder: Path, source: Path, out: Path | None, expected:
     for got, want in zip(rows, expected):
         for name, value in want.items():
             assert same_value(got[name], as_written(value, fmt)), (name, got[name], value)
-    check_probabilities(rows, texts, fmt)
+    check_probabilities(rows, probs, rtol)
 
 
-def check_probabilities(rows: list[dict], texts: list, fmt: str) -> None:
-    """p_ columns sum to 1 and are the stub's for the row's own prompt; pred is their argmax; entropy in nats."""
+def check_probabilities(rows: list[dict], expected: np.ndarray, rtol: float) -> None:
+    """p_ columns sum to 1 and are the scorer's for the row's own prompt; pred is their argmax; entropy in nats."""
     if not rows:
         return
     probs = np.array([[float(row[name]) for name in ADDED[: len(LABELS)]] for row in rows])
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-12)
-    np.testing.assert_allclose(probs, stub_probs(["" if t is None else t for t in texts], LABELS), rtol=1e-12)
+    np.testing.assert_allclose(probs, expected, rtol=rtol, atol=rtol * 1e-3)
     assert [row["pred"] for row in rows] == [LABELS[i] for i in probs.argmax(axis=1)]
     entropy = -(probs * np.log(probs)).sum(axis=1)
     np.testing.assert_allclose([float(row["entropy"]) for row in rows], entropy, rtol=1e-9, atol=1e-12)
 
 
-@settings(max_examples=examples(0.6))
+@settings(max_examples=examples(1.5))
 @given(st.data())
-def test_every_row_and_value_comes_back_or_the_run_stops_with_one_line(stub, data):
+def test_every_row_and_value_comes_back_or_the_run_stops_with_one_line(data):
     fmt = data.draw(st.sampled_from(INPUTS), "input")
     output = data.draw(st.sampled_from(OUTPUTS), "output")
     case = data.draw(cases(fmt), "case")
     on_null = data.draw(ON_NULL, "on_null")
     chunk = data.draw(chunk_sizes(case.rows), "chunk")
     bom, crlf = data.draw(st.booleans(), "bom"), data.draw(st.booleans(), "crlf")
-    with tempfile.TemporaryDirectory() as name:
+    with tempfile.TemporaryDirectory() as name, model_loads(StubScorer()):
         folder = Path(name)
         source, raw = write_input(case, fmt, folder, bom=bom, crlf=crlf)
         result, out = score(folder, source, fmt, output, "--on-null", on_null, "--chunk-size", chunk, stdin=raw)
@@ -157,8 +166,8 @@ def test_every_row_and_value_comes_back_or_the_run_stops_with_one_line(stub, dat
         rows = kept(case, on_null, fmt)
         assert f"t5cls: {len(rows)} rows, {case.rows - len(rows)} skipped, 0 truncated" in result.stderr.decode()
         expected = expected_rows(case, fmt, source)
-        texts = [prompt_texts(case, fmt)[i] for i in rows]
-        check_scored(result, folder, source, out, [expected[i] for i in rows], texts, output.removeprefix("stdout-"))
+        probs = stub_probs(prompts(case, fmt, rows), LABELS)
+        check_scored(result, folder, source, out, [expected[i] for i in rows], probs, output.removeprefix("stdout-"))
 
 
 def read_back(path: Path, fmt: str):
@@ -166,16 +175,16 @@ def read_back(path: Path, fmt: str):
     return pq.read_table(path) if fmt == "parquet" else path.read_bytes()
 
 
-@settings(max_examples=examples(0.15))
+@settings(max_examples=examples(0.4))
 @given(st.data())
-def test_same_output_whatever_the_chunk_size(stub, data):
+def test_same_output_whatever_the_chunk_size(data):
     fmt = data.draw(st.sampled_from([*TEXT_FORMATS, "parquet"]), "input")
     output = data.draw(st.sampled_from(["csv", "jsonl", "parquet"]), "output")
     case = data.draw(cases(fmt, max_rows=600), "case")
     on_null = data.draw(st.sampled_from(["skip", "empty"]), "on_null")
     assume(not refusals(case, fmt, on_null))
     sizes = data.draw(st.lists(chunk_sizes(case.rows), min_size=2, max_size=2), "chunks")
-    with tempfile.TemporaryDirectory() as name:
+    with tempfile.TemporaryDirectory() as name, model_loads(StubScorer()):
         folder = Path(name)
         source, _ = write_input(case, fmt, folder)
         outputs = []
@@ -187,7 +196,7 @@ def test_same_output_whatever_the_chunk_size(stub, data):
         assert outputs[0] == outputs[1] if output != "parquet" else outputs[0].equals(outputs[1], check_metadata=True)
 
 
-@settings(max_examples=examples(0.15))
+@settings(max_examples=examples(0.4))
 @given(st.data())
 def test_a_stopped_run_resumed_gives_the_output_of_an_uninterrupted_one(data):
     fmt = data.draw(st.sampled_from([*TEXT_FORMATS, "parquet"]), "input")
@@ -261,15 +270,15 @@ def reference_case(path: Path, fmt: str) -> Case | None:
         return None
 
 
-@settings(max_examples=examples(0.25))
+@settings(max_examples=examples(1.0))
 @given(st.data())
-def test_a_corrupted_input_is_read_as_a_reader_reads_it_or_refused_in_one_line(stub, data):
+def test_a_corrupted_input_is_read_as_a_reader_reads_it_or_refused_in_one_line(data):
     fmt = data.draw(st.sampled_from([*TEXT_FORMATS, "parquet"]), "input")
     family = "compressed" if fmt.count(".") else fmt
     how = data.draw(st.sampled_from(CORRUPTIONS[family]), "corruption")
     case = data.draw(cases(fmt, max_rows=300), "case")
     where = data.draw(st.floats(0, 1), "where")
-    with tempfile.TemporaryDirectory() as name:
+    with tempfile.TemporaryDirectory() as name, model_loads(StubScorer()):
         folder = Path(name)
         source, raw = write_input(case, fmt, folder)
         source.write_bytes(corrupt(raw, how, where, fmt))
@@ -281,8 +290,8 @@ def test_a_corrupted_input_is_read_as_a_reader_reads_it_or_refused_in_one_line(s
             return
         reference = reference_case(source, fmt)
         assert reference is not None, f"read a file that no reader reads: {result.stderr.decode()}"
-        texts = prompt_texts(reference, fmt)
-        check_scored(result, folder, source, out, expected_rows(reference, fmt, source), texts, "csv")
+        probs = stub_probs(prompts(reference, fmt, range(reference.rows)), LABELS)
+        check_scored(result, folder, source, out, expected_rows(reference, fmt, source), probs, "csv")
 
 
 # The same round trip through real (tiny, random) models --------------------------------------------
@@ -300,7 +309,7 @@ def tiny_scorers(tmp_path_factory):
     }
 
 
-@settings(max_examples=examples(0.1))
+@settings(max_examples=examples(0.3))
 @given(st.data())
 def test_tiny_models_keep_every_row_and_score_it_exactly(tiny_scorers, data):
     model = data.draw(st.sampled_from(sorted(tiny_scorers)), "model")
@@ -310,23 +319,20 @@ def test_tiny_models_keep_every_row_and_score_it_exactly(tiny_scorers, data):
     on_null = data.draw(ON_NULL, "on_null")
     chunk = data.draw(st.integers(1, 9), "chunk")
     scorer = tiny_scorers[model]
-    with tempfile.TemporaryDirectory() as name, pytest.MonkeyPatch.context() as patch:
-        patch.setattr(LabelScorer, "from_options", classmethod(lambda cls, options: scorer))
+    assert isinstance(scorer, LabelScorer)
+    with tempfile.TemporaryDirectory() as name, model_loads(scorer):
         folder = Path(name)
         source, raw = write_input(case, fmt, folder)
         result, out = score(folder, source, fmt, output, "--on-null", on_null, "--chunk-size", chunk, stdin=raw)
+        rows = kept(case, on_null, fmt)
+        texts = prompts(case, fmt, rows)
         refused = refusals(case, fmt, on_null)
+        if not refused and scorer.causal and any(not text.rstrip() for text in texts):
+            refused = ["a prompt has no tokens"]  # GPT-2 has no BOS: an empty prompt gives it nothing to go on
         if refused:
             check_refused(result, folder, source, out, refused)
             return
-        assert result.returncode == 0, result.stderr.decode()
-        rows = kept(case, on_null, fmt)
-        _, got = read_output(out.read_bytes() if out else result.stdout, output.removeprefix("stdout-"))
+        probs = scorer.score(texts, list(LABELS)).probs if texts else np.zeros((0, len(LABELS)))
         expected = expected_rows(case, fmt, source)
-        for row, i in zip(got, rows, strict=True):
-            for name, value in expected[i].items():
-                assert same_value(row[name], as_written(value, output.removeprefix("stdout-"))), (name, row[name])
-        prompts = ["" if text is None else text for text in (prompt_texts(case, fmt)[i] for i in rows)]
-        probs = np.array([[float(row[f"p_{label}"]) for label in LABELS] for row in got]).reshape(-1, len(LABELS))
-        if prompts:
-            np.testing.assert_allclose(probs, scorer.score(prompts, list(LABELS)).probs, rtol=1e-6, atol=1e-9)
+        fmt_out = output.removeprefix("stdout-")
+        check_scored(result, folder, source, out, [expected[i] for i in rows], probs, fmt_out, rtol=1e-5)

@@ -68,6 +68,17 @@ def test_first_prompts_leave_every_row_to_a_later_run(tmp_path):
     assert [row.split(",")[1] for row in rows] == ["first kept", "b", "c", "d"]
 
 
+def test_a_second_run_of_a_read_source_is_refused_before_it_writes(tmp_path):
+    options = ScoreOptions(str(write_csv(tmp_path / "in.csv", ["a", "b"])), LABELS, str(tmp_path / "out.csv"))
+    runner = LocalRunner(plan_for(options), StubScorer())
+    with closing(open_input(options.input, options.chunk_rows)) as source:
+        runner.run(source)
+        first = (tmp_path / "out.csv").read_bytes()
+        with pytest.raises(ValueError, match="already read; open the input again"):
+            runner.run(source)  # it would write an output without rows
+    assert (tmp_path / "out.csv").read_bytes() == first and sorted(os.listdir(tmp_path)) == ["in.csv", "out.csv"]
+
+
 # Non-finite scores ----------------------------------------------------------------------------------
 
 

@@ -55,6 +55,7 @@ class InputSource:
     size: int | None = None
     position: Callable[[], int | None] = lambda: None
     streams: list[ByteStream] = field(default_factory=list)
+    taken: bool = False  # `take_chunks` was called: the rows belong to that reader
 
     @property
     def columns(self) -> list[str]:
@@ -71,6 +72,13 @@ class InputSource:
             close()
         for stream in self.streams:
             stream.close()
+
+    def take_chunks(self) -> Iterator[pa.Table]:
+        """The chunks, for the one reader that reads them all; a second taker would silently get no rows."""
+        if self.taken:
+            raise ValueError(f"the rows of {self.path} were already read; open the input again for another run")
+        self.taken = True
+        return self.chunks
 
     @contextmanager
     def peeking(self) -> Iterator[Iterator[pa.Table]]:

@@ -77,11 +77,12 @@ class LocalRunner:
         progress = progress or RowProgress(quiet=True)
         stop = stop or StopRequest()
         started = time.monotonic()
+        tables = source.take_chunks()
         output = self._open_output(source)
         counters = Counter(output.counters_before)
         progress.start(source.total_rows, output.rows_done_before, source.size if source.total_rows is None else None)
         try:
-            self._score_chunks(source, output, counters, progress, stop)
+            self._score_chunks(source, tables, output, counters, progress, stop)
             output.finish()
         except BaseException:
             output.abort()
@@ -106,9 +107,9 @@ class LocalRunner:
             counters["scored_now"],
         )
 
-    def _score_chunks(self, source: InputSource, output, counters: Counter, progress: RowProgress, stop) -> None:
+    def _score_chunks(self, source: InputSource, tables, output, counters: Counter, progress, stop) -> None:
         """Score and write the chunks not done yet, the next one read and tokenized in the background."""
-        with closing(prefetched(self._prepared_chunks(source, output.rows_done_before))) as prepared_chunks:
+        with closing(prefetched(self._prepared_chunks(source, tables, output.rows_done_before))) as prepared_chunks:
             for prepared in prepared_chunks:
                 self._write(self.chunks.score(prepared), output, counters)
                 progress.advance(prepared.input_rows, prepared.bytes_read)
@@ -146,10 +147,13 @@ class LocalRunner:
         recorded = fingerprint(self.plan, self.scorer.identity, [source.path])
         return FileOutput(path, self.plan.output_format, schema, recorded, metadata, options.resume)
 
-    def _prepared_chunks(self, source: InputSource, skip: int) -> Iterator[PreparedChunk]:
-        """Read, null-check, render and tokenize chunks, skipping ``skip`` rows already done (in the reading thread)."""
+    def _prepared_chunks(self, source: InputSource, tables, skip: int) -> Iterator[PreparedChunk]:
+        """Null-check, render and tokenize ``tables`` of ``source``, skipping ``skip`` rows already done.
+
+        Runs in the reading thread, so ``source``'s position after each table is where reading is.
+        """
         row, position = 0, source.position()
-        for table in source.chunks:
+        for table in tables:
             before, position = position, source.position()
             if row + table.num_rows <= skip:
                 row += table.num_rows

@@ -83,6 +83,8 @@ def cases(draw, fmt: str, max_rows: int = 2500) -> Case:
 def column_values(draw, kind: str, rows: int, parquet: bool) -> list:
     """``rows`` values of ``kind``: a drawn pool spread by a drawn seed; drifting kinds change at a drawn row."""
     arrays = st.lists(small_ints, max_size=3) if parquet else st.lists(small_ints | texts | st.none(), max_size=3)
+    # A Parquet column holds one Arrow type: objects of ints, and at least one field (no struct without one).
+    int_objects = st.dictionaries(st.sampled_from(["a", "b", "c d"]), small_ints, min_size=1, max_size=3)
     first, then = {
         "text": (texts, texts),
         "int": (small_ints if parquet else ints, small_ints),
@@ -92,7 +94,7 @@ def column_values(draw, kind: str, rows: int, parquet: bool) -> list:
         "null-int": (st.none(), ints),
         "int-float": (small_ints if parquet else ints, floats),
         "array": (arrays, arrays),
-        "object": (objects.filter(bool) if parquet else objects, objects),  # Parquet has no struct without fields
+        "object": (int_objects, int_objects) if parquet else (objects, objects),
         "text-number": (texts, ints | floats),
         "bool-number": (st.booleans(), ints),
         "array-object": (arrays, objects),
