@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import json
 import os
 import random
 import threading
@@ -162,12 +163,16 @@ def open_files() -> set[str]:
 
 
 @pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="lists open files through /proc")
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
 @pytest.mark.parametrize("failure", ["bad row", "non-finite", "stop", "disk full"])
-def test_a_failed_run_leaves_no_thread_and_no_open_file(t5_dir, tmp_path, monkeypatch, failure):
+def test_a_failed_run_leaves_no_thread_and_no_open_file(t5_dir, tmp_path, monkeypatch, failure, fmt):
     texts = [f"review {i}" for i in range(200)]
     source = write_csv(tmp_path / "in.csv", texts)
+    if fmt == "jsonl":
+        source = tmp_path / "in.jsonl"
+        source.write_text("".join(json.dumps({"id": i, "text": text}) + "\n" for i, text in enumerate(texts)))
     if failure == "bad row":
-        source.write_text(source.read_text() + "201,one,field too many\n")
+        source.write_text(source.read_text() + ("201,one,field too many\n" if fmt == "csv" else '{"text": 1\n'))
     scorer = LabelScorer.from_pretrained(str(t5_dir), device="cpu", batch_size=4)
     stop = StopAfter(2) if failure == "stop" else None
     if failure == "non-finite":

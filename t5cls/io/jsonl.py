@@ -117,7 +117,7 @@ class ColumnTypes:
         self.path = path
         self.rows = 0
         self.names: dict[str, None] = {}  # every key, in order of first appearance
-        self.kinds: dict[str, set[str]] = {}  # column -> kinds of its non-null values
+        self.kinds: dict[str, set[type]] = {}  # column -> Python types of its non-null values (float as int)
         self.with_float: set[str] = set()
         self.with_big_int: set[str] = set()  # an int beyond ±2^53: exact in int64, not in float64
         self.as_json: set[str] = set()  # arrays, objects, or ints beyond int64

@@ -66,10 +66,14 @@ class InputSource:
         """Zero rows with the input's schema."""
         return self.schema.empty_table()
 
+    def __post_init__(self):
+        self._reader = self.chunks  # the reader's own iterator, closed even after `peeking` wrapped it
+
     def close(self) -> None:
-        close = getattr(self.chunks, "close", None)
-        if close is not None:
-            close()
+        for chunks in (self.chunks, self._reader):
+            close = getattr(chunks, "close", None)
+            if close is not None:
+                close()
         for stream in self.streams:
             stream.close()
 

@@ -216,9 +216,9 @@ def expected_rows(case: Case, fmt: str, input_path: Path) -> list[dict]:
 def prompt_texts(case: Case, fmt: str) -> list[str | None]:
     """Each row's text as the template reads it (None: null): a JSON-text column's strings as themselves."""
     values = case.columns["text"]
-    if fmt.removeprefix("stdin-").startswith("jsonl") and is_json_text(values):
-        return [v if v is None or isinstance(v, str) else JsonValue(v).text() for v in values]
-    return [v if v is None or isinstance(v, str) else str(v) for v in values]
+    if fmt.removeprefix("stdin-").startswith("jsonl"):
+        values = [v.value if isinstance(v, JsonValue) and isinstance(v.value, str) else v for v in jsonl_column(values)]
+    return [v if v is None or isinstance(v, str) else v.text() if isinstance(v, JsonValue) else str(v) for v in values]
 
 
 def kept(case: Case, on_null: str, fmt: str) -> list[int]:
