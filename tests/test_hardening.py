@@ -215,6 +215,19 @@ def test_a_chunk_whose_rows_are_all_skipped_between_kept_ones(t5_dir, tmp_path):
     assert [line.split(",")[0] for line in out.read_text().splitlines()] == ["id", "1", "4"]
 
 
+def test_ray_refuses_files_whose_column_types_cannot_be_read_as_one_table(t5_dir, tmp_path):
+    from t5cls.options import ModelOptions, RayOptions, ScoreOptions
+    from t5cls.run.ray import RayRunner
+
+    (tmp_path / "data").mkdir()
+    pq.write_table(pa.table({"id": [1, 2], "text": ["a", "b"]}), tmp_path / "data" / "a.parquet")
+    pq.write_table(pa.table({"id": [None, None], "text": ["c", "d"]}), tmp_path / "data" / "b.parquet")  # null: fine
+    pq.write_table(pa.table({"id": ["x", "y"], "text": ["e", "f"]}), tmp_path / "data" / "c.parquet")
+    options = ScoreOptions(str(tmp_path / "data"), LABELS, str(tmp_path / "scored"))
+    with pytest.raises(InputError, match=r"c\.parquet: column 'id' is string, but in .*a\.parquet it is int64"):
+        RayRunner(options, ModelOptions(str(t5_dir)), RayOptions())  # before Ray starts or a model loads
+
+
 # --input-format ------------------------------------------------------------------------------------
 
 

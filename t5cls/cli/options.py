@@ -28,8 +28,8 @@ def option(parameter: str, *flags: str, help: str, shown: str | None = None, **s
 
 
 def fail(message: str, code: int) -> None:
-    """Print the one-line error and exit with ``code``."""
-    print(f"t5cls: error: {message}", file=sys.stderr, flush=True)
+    """Print the error on one line (whatever wrapped it: Ray's errors carry tracebacks) and exit with ``code``."""
+    print(f"t5cls: error: {one_line(message)}", file=sys.stderr, flush=True)
     raise typer.Exit(code)
 
 
@@ -49,8 +49,7 @@ def one_line_errors(command: Callable) -> Callable:
         except Exception as err:
             if debug:
                 raise
-            message = f"internal error: {type(err).__name__}: {err} (rerun with --debug for a traceback)"
-            fail(one_line(message), EXIT_INTERNAL)
+            fail(f"internal error: {type(err).__name__}: {err} (rerun with --debug for a traceback)", EXIT_INTERNAL)
 
     return run
 

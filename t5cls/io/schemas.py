@@ -1,8 +1,8 @@
 """One schema per run: every chunk written, by any writer, in any part, has exactly the run's schema.
 
 A run fixes its output schema before it scores anything (see `t5cls.run.chunks.ChunkScorer.
-output_schema`); `conform` holds each chunk to it. Several input files (``--engine ray``) get one
-schema for all of them from `common_schema`, so their parts read back as one table.
+output_schema`); `conform` holds each chunk to it. The files of a Ray run keep their own schemas,
+checked up front by `check_types_agree` so that their parts read back as one table.
 """
 
 from __future__ import annotations
@@ -13,26 +13,22 @@ from t5cls.errors import InputError
 
 
 def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
-    """``table`` with exactly ``schema``: columns in its order (missing ones null), types cast to its types.
+    """``table`` with exactly ``schema``'s types (metadata aside): a no-op for the chunks of a run.
 
-    A run builds every chunk with its schema, so for one input this is a no-op; for the files of
-    a Ray run it widens each file's chunks to the common schema. A cast that fails is a bug.
+    Every chunk of a run is built with its schema; a chunk that cannot be cast to it is a bug.
     """
     if table.schema.equals(schema, check_metadata=False):
         return table
-    columns = [
-        table.column(field.name) if field.name in table.column_names else pa.nulls(table.num_rows, field.type)
-        for field in schema
-    ]
-    plain = pa.Table.from_arrays(columns, names=schema.names)
-    return plain.cast(schema.remove_metadata()).replace_schema_metadata(schema.metadata)
+    return table.select(schema.names).cast(schema.remove_metadata()).replace_schema_metadata(schema.metadata)
 
 
-def common_schema(schemas: dict[str, pa.Schema]) -> pa.Schema:
-    """One schema for the inputs ``{path: schema}``: every column, each with one type its values widen to.
+def check_types_agree(schemas: dict[str, pa.Schema]) -> None:
+    """The inputs ``{path: schema}`` of one run must give each column types that widen to one.
 
-    Nulls widen to any type, ints to wider ints and to floats (as Arrow's permissive promotion
-    does). Two types that do not widen to one are refused, naming the column and both files.
+    Each file's parts keep that file's own schema (as its local run would write it); a reader of
+    the whole output folder then unifies them, which it can do when nulls widen to any type and
+    ints to wider ints or floats (Arrow's permissive promotion). Two types that cannot are refused
+    before anything is scored, naming the column and both files.
     """
     merged: pa.Schema | None = None
     first_seen: dict[str, str] = {}
@@ -43,7 +39,6 @@ def common_schema(schemas: dict[str, pa.Schema]) -> pa.Schema:
         merged = schema if merged is None else pa.unify_schemas([merged, schema], promote_options="permissive")
         for name in schema.names:
             first_seen.setdefault(name, path)
-    return merged
 
 
 def _check_types_widen(merged: pa.Schema, schema: pa.Schema, first_seen: dict[str, str], path: str) -> None:

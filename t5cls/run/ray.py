@@ -33,7 +33,7 @@ from t5cls.io.atomic import write_atomically
 from t5cls.io.formats import input_format
 from t5cls.io.paths import check_output_folder, list_input_files, sidecar
 from t5cls.io.readers import open_input
-from t5cls.io.schemas import common_schema, conform
+from t5cls.io.schemas import check_types_agree
 from t5cls.io.writers import ParquetChunkWriter
 from t5cls.models.loading import describe_pretrained
 from t5cls.models.scorer import LabelScorer
@@ -68,7 +68,6 @@ class WorkerSpec:
     plan: ScorePlan
     model: ModelOptions
     parts_dir: str
-    schema: pa.Schema  # the input schema common to every file (`t5cls.io.schemas.common_schema`)
 
 
 class ScoreWorker:
@@ -82,7 +81,6 @@ class ScoreWorker:
             raise WorkerError(err) from None
         self.metadata = provenance(spec.plan, scorer.identity)
         self.parts_dir = Path(spec.parts_dir)
-        self.input_schema, self.output_schema = spec.schema, self.chunks.output_schema(spec.schema)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, list]:
         rows = zip(batch["file"], batch["chunk"], batch["first_row"], batch["last"], batch["path"], batch["table"])
@@ -93,12 +91,12 @@ class ScoreWorker:
         return {key: [summary[key] for summary in summaries] for key in summaries[0]}
 
     def score_chunk(self, file: int, chunk: int, first_row: int, last: bool, path: str, data: bytes) -> dict:
-        table = conform(pa.ipc.open_stream(data).read_all(), self.input_schema)
+        table = pa.ipc.open_stream(data).read_all()  # with its file's schema: the parts of a file share it
         scored = self.chunks.score(self.chunks.prepare(table, int(first_row), str(path)))
         name = part_name(int(file), int(chunk))
 
         def write(sink) -> None:
-            writer = ParquetChunkWriter(sink, self.output_schema, self.metadata)
+            writer = ParquetChunkWriter(sink, self.chunks.output_schema(table.schema), self.metadata)
             writer.write(scored.table)
             writer.close()
 
@@ -123,8 +121,16 @@ def read_chunks(
     """A Ray read step: each file's chunks (those not ``done``), one Ray row per chunk.
 
     One chunk of lookahead marks each file's last chunk, so the driver can tell a file that was
-    fully scored from one whose tail went missing.
+    fully scored from one whose tail went missing. A bad file (a damaged page, a cut-short .gz)
+    is found here, in a Ray task: its error travels as a `WorkerError`, as a worker's does.
     """
+    try:
+        yield from _file_chunks(batch, chunk_rows, input_format, done)
+    except T5clsError as err:
+        raise WorkerError(err) from None
+
+
+def _file_chunks(batch, chunk_rows: int, input_format: str | None, done: set) -> Iterator[dict[str, list]]:
     for file, path in zip(batch["file"], batch["path"]):
         file, path = int(file), str(path)
         with closing(open_input(path, chunk_rows, input_format)) as source:
@@ -187,7 +193,7 @@ class RayRunner:
                 self.plan.check_input(source.columns, path)
                 rows, schemas[path] = source.total_rows, source.schema
             total = None if total is None or rows is None else total + rows
-        self.schema = common_schema(schemas)
+        check_types_agree(schemas)
         return total
 
     def fingerprint(self) -> dict[str, str]:
@@ -229,7 +235,7 @@ class RayRunner:
     def _summaries(self, done: set[tuple[int, int]]) -> Iterator[dict]:
         """Run the pipeline, yielding one summary per chunk as its part is written."""
         ray = _connect()
-        spec = WorkerSpec(self.plan, self.model, str(self.parts_dir), self.schema)
+        spec = WorkerSpec(self.plan, self.model, str(self.parts_dir))
         files = ray.data.from_items(
             [{"file": i, "path": path} for i, path in enumerate(self.files)], override_num_blocks=len(self.files)
         )
