@@ -12,8 +12,8 @@ format × chunk size × --on-null, chunk-size invariance, stop-and-resume, and c
 `test_tiny_models_keep_every_row_and_score_it_exactly` runs the same round trip through tiny
 random T5 and GPT-2 models on small tables and compares the p_ columns with `LabelScorer.score`.
 
-Examples: tests/conftest.py's ``ci`` profile (the default) runs a fixed sequence of 360 in about
-a minute; ``--hypothesis-profile local`` runs six times as many (about 2,200), drawn afresh.
+Examples: tests/conftest.py's ``ci`` profile (the default) runs a fixed sequence of 540 in under
+a minute; ``--hypothesis-profile local`` runs four times as many (2,160), drawn afresh.
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ ON_NULL = st.sampled_from(["error", "skip", "empty"])
 
 
 def examples(share: float) -> int:
-    """A test's share of the profile's ``max_examples`` (100 in ``ci``), so a long profile scales every test."""
+    """A test's share of the profile's ``max_examples`` (150 in ``ci``), so a long profile scales every test."""
     return max(1, round(settings().max_examples * share))
 
 
