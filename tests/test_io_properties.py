@@ -114,12 +114,13 @@ def check_refused(result, folder: Path, source: Path, out: Path | None, fragment
 
 
 def check_scored(result, folder: Path, source: Path, out: Path | None, expected: list[dict], probs, fmt, rtol=1e-12):
-    """Exit 0, nothing beside the output, every kept row's values, and ``probs`` (the scorer's) in its p_ columns.
+    """Exit 0, the summary line, nothing beside the output, every kept row's values, ``probs`` in its p_ columns.
 
     ``rtol``: the stub's scores are exact; a float32 model's differ in the last digits with the batch's shape.
     """
     stderr = result.stderr.decode()
     assert result.returncode == 0, stderr
+    assert len(stderr.splitlines()) == 1 and stderr.startswith("t5cls: "), stderr  # -q: the summary line alone
     assert set(os.listdir(folder)) == {source.name} | ({out.name} if out else set())
     data = out.read_bytes() if out else result.stdout
     names, rows = read_output(data, fmt)
