@@ -7,6 +7,12 @@ truncation settings as state shared by both threads, so without one owner of eve
 (`t5cls.models.tokens.PromptTokenizer`) a prompt could be cut at the other thread's length. Long
 prompts that must be cut, and chunks of 2 rows (the threads overlap on every chunk), make such a
 mix-up show as different bytes between runs, or against one big chunk read before any scoring.
+(Without the tokenizer's lock the decoder-only case fails here every time.)
+
+Every prompt is cut to the same length, so the batches of the small and the big chunks have the
+same shapes: the bytes must then be equal. With prompts of mixed lengths, float32 kernels on the
+CPU round differently for differently padded batches (about 1e-7 in p), so a different
+``--chunk-size`` or ``--batch-size`` is not expected to give the same bytes there.
 """
 
 from __future__ import annotations
