@@ -4,12 +4,27 @@ from __future__ import annotations
 
 import os
 
+import hypothesis.internal.conjecture.optimiser  # noqa: F401 (see below)
 import pytest
 import torch
+from hypothesis import HealthCheck, settings
 
 from helpers.cli import SINGLE_THREAD
 from helpers.tiny_models import build_bart, build_t5
 from helpers.trained_model import train_tiny_model
+
+# Property tests: "ci" (the default) runs a fixed sequence of examples (derandomize: the same in
+# every run, under a minute in all); "local" draws four times as many afresh and keeps failures in
+# .hypothesis/ to replay: python -m pytest tests/test_io_properties.py --hypothesis-profile local
+SLOW_IS_FINE = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much]
+settings.register_profile(
+    "ci", max_examples=150, derandomize=True, database=None, deadline=None, suppress_health_check=SLOW_IS_FINE
+)
+settings.register_profile("local", max_examples=600, deadline=None, suppress_health_check=SLOW_IS_FINE)
+settings.load_profile("ci")
+# The optimiser is imported above, not lazily inside a property test: under hypothesis's raised
+# recursion limit, CPython 3.11.7 fails to compile a module that pytest rewrites on import
+# ("SystemError: AST constructor recursion depth mismatch").
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a test must never reach the network
 os.environ.update(SINGLE_THREAD)

@@ -22,6 +22,7 @@ from helpers.cli import SINGLE_THREAD, assert_one_line_error, run_cli
 ray = pytest.importorskip("ray")
 pytestmark = pytest.mark.timeout(300)  # a scheduling deadlock (reads starved by actors) hangs rather than fails
 
+from t5cls.errors import InputError  # noqa: E402
 from t5cls.models.scorer import LabelScorer  # noqa: E402
 from t5cls.options import ModelOptions, RayOptions, ScoreOptions  # noqa: E402
 from t5cls.run.local import score_file  # noqa: E402
@@ -223,6 +224,21 @@ def test_cli_worker_error_is_one_line(dataset, t5_dir, tmp_path):
         last == f"t5cls: error: {tmp_path / 'in' / 'blank.csv'}: row 2: column 'text' is empty or null; "
         "fix the row or pass --on-null skip|empty"
     )
+
+
+def test_a_damaged_file_found_by_a_ray_read_task_is_one_line(t5_dir, tmp_path):
+    import gzip
+
+    (tmp_path / "in").mkdir()
+    data = gzip.compress(b"id,text\n" + b"".join(b"%d,review %d\n" % (i, i) for i in range(30000)))
+    (tmp_path / "in" / "cut.csv.gz").write_bytes(data[: len(data) * 2 // 3])
+    settings = replace(options(tmp_path / "in", tmp_path / "out"), chunk_rows=5000)
+    runner = RayRunner(settings, model_args(t5_dir), TWO_WORKERS)
+    with pytest.raises(InputError) as raised:
+        runner.run()
+    message = str(raised.value)
+    assert message.startswith(f"{tmp_path / 'in' / 'cut.csv.gz'}: line ") and "\n" not in message
+    assert "damaged or cut short" in message and not (tmp_path / "out").exists()
 
 
 @pytest.mark.parametrize(

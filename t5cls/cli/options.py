@@ -15,7 +15,7 @@ from typing import Annotated
 
 import typer
 
-from t5cls.errors import EXIT_INTERNAL, OptionError, T5clsError, literal
+from t5cls.errors import EXIT_INTERNAL, OptionError, T5clsError, literal, one_line
 from t5cls.options import ModelOptions
 
 FLAGS: dict[str, str] = {}  # Python parameter -> the flag that sets it
@@ -28,8 +28,8 @@ def option(parameter: str, *flags: str, help: str, shown: str | None = None, **s
 
 
 def fail(message: str, code: int) -> None:
-    """Print the one-line error and exit with ``code``."""
-    print(f"t5cls: error: {message}", file=sys.stderr, flush=True)
+    """Print the error on one line (whatever wrapped it: Ray's errors carry tracebacks) and exit with ``code``."""
+    print(f"t5cls: error: {one_line(message)}", file=sys.stderr, flush=True)
     raise typer.Exit(code)
 
 
@@ -77,7 +77,10 @@ def unescape(text: str, parameter: str) -> str:
     def replace(match: re.Match) -> str:
         code = match.group(1)
         if code[:1] in ("u", "U") and len(code) > 1:
-            return chr(int(code[1:], 16))
+            point = int(code[1:], 16)
+            if point > 0x10FFFF or 0xD800 <= point <= 0xDFFF:
+                raise OptionError(f"{{{parameter}}} has the escape \\{code}, which is not a Unicode character")
+            return chr(point)
         if code not in ESCAPES:
             raise OptionError(f"{{{parameter}}} has an unknown escape \\{literal(code)}; write \\\\ for a backslash")
         return ESCAPES[code]

@@ -55,7 +55,7 @@ def run_inspect(
 
 
 def _write_table(table: pa.Table, fmt: str, stream) -> None:
-    writer = open_writer(fmt, stream)
+    writer = open_writer(fmt, stream, table.schema)
     writer.write(table)
     writer.close()
 

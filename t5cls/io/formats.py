@@ -6,7 +6,7 @@ from t5cls.errors import InputError
 
 INPUT_FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet", ".pq": "parquet"}
 OUTPUT_FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".parquet": "parquet"}
-COMPRESSIONS = (".gz", ".bz2", ".zst", ".lz4")
+COMPRESSIONS = {".gz": "gzip", ".bz2": "bz2", ".zst": "zstd", ".lz4": "lz4"}  # suffix -> pyarrow codec
 
 
 def input_format(path: str, explicit: str | None = None) -> str:
@@ -24,6 +24,11 @@ def input_format(path: str, explicit: str | None = None) -> str:
     raise InputError(
         f"{path}: unsupported input extension; use .csv, .jsonl or .parquet (optionally .gz), or --input-format"
     )
+
+
+def compression(path: str) -> str | None:
+    """The pyarrow codec that a file name's last suffix asks for, if any."""
+    return next((codec for suffix, codec in COMPRESSIONS.items() if path.lower().endswith(suffix)), None)
 
 
 def output_format(path: str | None, explicit: str | None = None) -> str:

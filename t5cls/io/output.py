@@ -33,8 +33,8 @@ class StdoutOutput:
     rows_done_before = 0
     counters_before: ClassVar[dict[str, int]] = {}
 
-    def __init__(self, fmt: str, metadata: dict[str, str]):
-        self.writer: ChunkWriter = open_writer(fmt, sys.stdout.buffer, metadata=metadata)
+    def __init__(self, fmt: str, schema: pa.Schema, metadata: dict[str, str]):
+        self.writer: ChunkWriter = open_writer(fmt, sys.stdout.buffer, schema, metadata=metadata)
         self.description = "stdout"
 
     def write_chunk(self, table: pa.Table, input_rows: int, counters: dict[str, int]) -> None:
@@ -43,13 +43,26 @@ class StdoutOutput:
     def finish(self) -> None:
         self.writer.close()
 
+    def abort(self) -> None:
+        """After a failure: no Parquet footer, so what reached stdout is not mistaken for a whole file."""
+        self.writer.discard()
+
 
 class FileOutput:
-    """Atomic, resumable output to ``path`` through checkpointed part files."""
+    """Atomic, resumable output to ``path`` through checkpointed part files, every one of ``schema``."""
 
-    def __init__(self, path: str, fmt: str, fingerprint: dict[str, str], metadata: dict[str, str], resume: bool):
+    def __init__(
+        self,
+        path: str,
+        fmt: str,
+        schema: pa.Schema,
+        fingerprint: dict[str, str],
+        metadata: dict[str, str],
+        resume: bool,
+    ):
         self.path = Path(path)
         self.fmt = fmt
+        self.schema = schema
         self.metadata = metadata
         self.description = path
         self.parts_dir = sidecar(self.path, "parts")
@@ -89,16 +102,20 @@ class FileOutput:
         """Write one finished chunk as a part, then record it in the checkpoint."""
         name = f"part-{len(self.state['parts']):06d}.{self.fmt}"
         header = not self.state["parts"]
-
-        def write(stream) -> None:
-            writer = open_writer(self.fmt, stream, header=header, metadata=self.metadata)
-            writer.write(table)
-            writer.close()
-
-        write_atomically(self.parts_dir / name, write)
+        write_atomically(self.parts_dir / name, lambda stream: self._write(stream, [table], header))
         self.state["parts"].append({"file": name, "input_rows": input_rows, "rows": table.num_rows})
         self.state["counters"] = counters
         self._save(self.state)
+
+    def _write(self, stream, tables, header: bool = True) -> None:
+        writer = open_writer(self.fmt, stream, self.schema, header=header, metadata=self.metadata)
+        try:
+            for table in tables:
+                writer.write(table)
+        except BaseException:
+            writer.discard()
+            raise
+        writer.close()
 
     def _save(self, state: dict) -> None:
         write_text_atomically(self.parts_dir / CHECKPOINT, json.dumps(state, indent=1))
@@ -108,8 +125,8 @@ class FileOutput:
         parts = [self.parts_dir / part["file"] for part in self.state["parts"]]
 
         def concatenate(sink) -> None:
-            if self.fmt == "parquet":
-                _concatenate_parquet(parts, sink)
+            if self.fmt == "parquet" or not parts:  # no parts: the schema's empty file (a CSV header)
+                self._write(sink, _parquet_row_groups(parts))
                 return
             for part in parts:
                 with open(part, "rb") as source:
@@ -118,6 +135,11 @@ class FileOutput:
         # A fixed temporary name: a kill during the join leaves one file that the next join overwrites.
         write_atomically(self.path, concatenate, sidecar(self.path, "tmp"))
         shutil.rmtree(self.parts_dir)
+
+    def abort(self) -> None:
+        """After a failure: finished parts stay for ``--resume``; a folder without any is removed."""
+        if not self.state["parts"]:
+            shutil.rmtree(self.parts_dir, ignore_errors=True)
 
 
 def check_same_run(saved: dict[str, str], current: dict[str, str], path: Path) -> None:
@@ -130,11 +152,9 @@ def check_same_run(saved: dict[str, str], current: dict[str, str], path: Path) -
             )
 
 
-def _concatenate_parquet(parts: list[Path], sink) -> None:
-    """Stream every row group of every part into one Parquet file (the job writes at least one part)."""
-    writer = pq.ParquetWriter(sink, pq.ParquetFile(parts[0]).schema_arrow)
+def _parquet_row_groups(parts: list[Path]):
+    """Every row group of every Parquet part, in order, one at a time."""
     for part in parts:
-        source = pq.ParquetFile(part)
-        for group in range(source.num_row_groups):
-            writer.write_table(source.read_row_group(group))
-    writer.close()
+        with pq.ParquetFile(part) as source:
+            for group in range(source.num_row_groups):
+                yield source.read_row_group(group)

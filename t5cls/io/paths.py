@@ -123,6 +123,6 @@ def file_identity(path: str, head_bytes: int = 1 << 20) -> list:
     """Size, modification time and SHA-256 of the first MiB: enough to notice a changed input on resume."""
     filesystem, inner = existing_file(path)
     info = filesystem.get_file_info(inner)
-    with filesystem.open_input_stream(inner) as stream:
+    with filesystem.open_input_stream(inner, compression=None) as stream:  # the bytes as stored
         head = hashlib.sha256(stream.read(head_bytes)).hexdigest()
     return [info.size, info.mtime_ns, head]

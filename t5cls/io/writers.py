@@ -1,13 +1,14 @@
 """Incremental writers for scored chunks: CSV, JSONL and Parquet, to a file or to stdout.
 
-Each writer takes `pyarrow.Table` chunks one at a time, so memory does not grow with the file.
-A row is always written the same way whatever chunk it is in, which is what lets a resumed
-run produce the same bytes as an uninterrupted one.
+Each writer is made with the run's output schema, known before the first row is scored, and
+takes `pyarrow.Table` chunks of that schema one at a time, so memory does not grow with the file
+and zero rows are a complete output too (a CSV header, an empty JSONL file, a Parquet file with
+the schema). A row is always written the same way whatever chunk it is in, which is what lets a
+resumed run produce the same bytes as an uninterrupted one.
 """
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 from typing import BinaryIO, Protocol
@@ -15,7 +16,7 @@ from typing import BinaryIO, Protocol
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from t5cls.errors import InputError
+from t5cls.io.schemas import conform
 
 
 class ChunkWriter(Protocol):
@@ -23,74 +24,102 @@ class ChunkWriter(Protocol):
 
     def close(self) -> None: ...
 
+    def discard(self) -> None: ...
+
 
 class CsvWriter:
-    """RFC 4180 CSV with ``\\n`` line ends; floats in shortest round-trip form, nulls empty."""
+    """RFC 4180 CSV with ``\\n`` line ends; floats in shortest round-trip form, nulls empty, nested values as JSON.
 
-    def __init__(self, stream: BinaryIO, header: bool = True):
+    Fields are quoted here rather than by `csv.writer`: with ``\\n`` line ends it leaves a bare
+    ``\\r`` unquoted, which every CSV reader then takes for a line break.
+    """
+
+    def __init__(self, stream: BinaryIO, schema: pa.Schema, header: bool = True):
         self.stream = stream
-        self.header = header
+        self.schema = schema
+        if header:
+            self._write_rows([schema.names])
 
     def write(self, table: pa.Table) -> None:
-        buffer = _TextBuffer()
-        writer = csv.writer(buffer, lineterminator="\n")
-        if self.header:
-            writer.writerow(table.column_names)
-            self.header = False
-        columns = [[_csv_value(v) for v in column.to_pylist()] for column in table.columns]
-        writer.writerows(zip(*columns))
-        self.stream.write(buffer.getvalue().encode("utf-8"))
+        table = conform(table, self.schema)
+        self._write_rows(zip(*(_csv_texts(column) for column in table.columns)))
+
+    def _write_rows(self, rows) -> None:
+        text = "".join(",".join(map(_csv_field, row)) + "\n" for row in rows)
+        self.stream.write(text.encode("utf-8"))
         self.stream.flush()
 
     def close(self) -> None:
         self.stream.flush()
+
+    def discard(self) -> None:
+        """Stop after a failure; what was written stays written (a stream cannot take it back)."""
 
 
 class JsonlWriter:
-    """One JSON object per line, keys in column order, unicode kept as is."""
+    """One JSON object per line, keys in column order, unicode kept as is; JSON-typed columns as their JSON values."""
 
-    def __init__(self, stream: BinaryIO):
+    def __init__(self, stream: BinaryIO, schema: pa.Schema):
         self.stream = stream
+        self.schema = schema
+        self.json_columns = [field.name for field in schema if field.type == pa.json_()]
 
     def write(self, table: pa.Table) -> None:
-        lines = [json.dumps(row, ensure_ascii=False, default=str) + "\n" for row in table.to_pylist()]
-        self.stream.write("".join(lines).encode("utf-8"))
+        rows = conform(table, self.schema).to_pylist()
+        for row in rows if self.json_columns else ():
+            for name in self.json_columns:
+                row[name] = None if row[name] is None else json.loads(row[name])
+        self.stream.write("".join(json.dumps(row, ensure_ascii=False, default=str) + "\n" for row in rows).encode())
         self.stream.flush()
 
     def close(self) -> None:
         self.stream.flush()
+
+    def discard(self) -> None:
+        """Stop after a failure; what was written stays written."""
 
 
 class ParquetChunkWriter:
-    """A Parquet file written one row group per chunk; the footer is written on `close`."""
+    """A Parquet file of ``schema`` (plus ``metadata``), written one row group per chunk; the footer on `close`."""
 
-    def __init__(self, sink, metadata: dict[str, str] | None = None):
-        self.sink = sink
-        self.metadata = metadata or {}
-        self.writer: pq.ParquetWriter | None = None
+    def __init__(self, sink, schema: pa.Schema, metadata: dict[str, str] | None = None):
+        self.schema = schema.with_metadata({**(schema.metadata or {}), **_encode(metadata or {})})
+        self.writer = pq.ParquetWriter(sink, self.schema)
 
     def write(self, table: pa.Table) -> None:
-        if self.writer is None:
-            schema = table.schema.with_metadata({**(table.schema.metadata or {}), **_encode(self.metadata)})
-            self.writer = pq.ParquetWriter(self.sink, schema)
-        elif table.schema != self.writer.schema:
-            table = _cast_like(table, self.writer.schema)
-        self.writer.write_table(table)
+        table = conform(table, self.schema)
+        if table.num_rows:
+            self.writer.write_table(table)
 
     def close(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
+        self.writer.close()
+
+    def discard(self) -> None:
+        """Stop after a failure without writing the footer, so a half-written stream is not a valid Parquet file.
+
+        ``is_open`` is what `pyarrow.parquet.ParquetWriter` checks before closing itself when
+        garbage-collected (which would otherwise write the footer late, or fail on a closed file).
+        """
+        self.writer.is_open = False
 
 
 def open_writer(
-    fmt: str, stream: BinaryIO, *, header: bool = True, metadata: dict[str, str] | None = None
+    fmt: str, stream: BinaryIO, schema: pa.Schema, *, header: bool = True, metadata: dict[str, str] | None = None
 ) -> ChunkWriter:
-    """A writer of ``fmt`` on an open binary stream."""
+    """A writer of ``fmt`` on an open binary stream, for tables of ``schema``."""
     if fmt == "csv":
-        return CsvWriter(stream, header=header)
+        return CsvWriter(stream, schema, header=header)
     if fmt == "jsonl":
-        return JsonlWriter(stream)
-    return ParquetChunkWriter(stream, metadata)
+        return JsonlWriter(stream, schema)
+    return ParquetChunkWriter(stream, schema, metadata)
+
+
+def _csv_texts(column: pa.ChunkedArray) -> list[str]:
+    """A column's values as CSV text; a JSON-typed column's as their JSON text (a JSON string as itself)."""
+    if column.type == pa.json_():
+        texts = column.to_pylist()
+        return ["" if text is None else json.loads(text) if text.startswith('"') else text for text in texts]
+    return [_csv_value(value) for value in column.to_pylist()]
 
 
 def _csv_value(value) -> str:
@@ -98,27 +127,17 @@ def _csv_value(value) -> str:
         return ""
     if isinstance(value, float):
         return repr(value) if math.isfinite(value) else str(value)
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, ensure_ascii=False, default=str)
     return str(value)
+
+
+def _csv_field(value: str) -> str:
+    """A field as RFC 4180 writes it: quoted, quotes doubled, when it holds a comma, a quote or a line break."""
+    if "," in value or '"' in value or "\n" in value or "\r" in value:
+        return '"' + value.replace('"', '""') + '"'
+    return value
 
 
 def _encode(metadata: dict[str, str]) -> dict[bytes, bytes]:
     return {key.encode(): value.encode() for key, value in metadata.items()}
-
-
-def _cast_like(table: pa.Table, schema: pa.Schema) -> pa.Table:
-    """Give a later chunk the first chunk's schema (JSONL chunks infer types independently)."""
-    try:
-        return table.select(schema.names).cast(schema.remove_metadata()).replace_schema_metadata(schema.metadata)
-    except (pa.ArrowInvalid, pa.ArrowTypeError, KeyError) as err:
-        raise InputError(
-            f"column types change between chunks of the input ({err}); make each column one type"
-        ) from None
-
-
-class _TextBuffer(list):
-    """The cheapest text sink for `csv.writer`: collects the strings it writes."""
-
-    write = list.append
-
-    def getvalue(self) -> str:
-        return "".join(self)

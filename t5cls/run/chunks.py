@@ -8,6 +8,7 @@ runs the model.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -27,11 +28,12 @@ class PreparedChunk:
     """A chunk ready for the model: the rows kept, their tokens per task, and where they came from."""
 
     table: pa.Table
-    tokens: list[TokenizedTexts]  # one per task
+    tokens: list[TokenizedTexts]  # one per task; empty when no row is kept
     input_rows: int
     skipped: int
     rows: np.ndarray  # (kept,) 1-based row number in the input of each kept row
     source: str
+    bytes_read: tuple[int, int] | None = None  # the input's position before and after this chunk, when known
 
 
 @dataclass
@@ -52,34 +54,51 @@ class ChunkScorer:
         self.plan = plan
         self.task_scorers = [TaskScorer(task, scorer, plan.where(task)) for task in plan.tasks]
 
-    def prepare(self, table: pa.Table, first_row: int, source: str) -> PreparedChunk:
+    def prepare(
+        self, table: pa.Table, first_row: int, source: str, bytes_read: tuple[int, int] | None = None
+    ) -> PreparedChunk:
         """Apply the null policy, render and tokenize; ``first_row`` (0-based) and ``source`` name rows in errors."""
         kept, rows = drop_or_fill_nulls(table, self.plan.columns_needed, self.plan.options.on_null, first_row, source)
-        values = template_values(kept, self.plan.columns_needed)
-        tokens = [task.tokenize(values) for task in self.task_scorers]
-        return PreparedChunk(kept, tokens, table.num_rows, table.num_rows - kept.num_rows, rows, source)
+        tokens = []
+        if kept.num_rows:  # every row skipped: nothing to tokenize (or score)
+            values = template_values(kept, self.plan.columns_needed)
+            tokens = [task.tokenize(values) for task in self.task_scorers]
+        skipped = table.num_rows - kept.num_rows
+        return PreparedChunk(kept, tokens, table.num_rows, skipped, rows, source, bytes_read)
 
     def score(self, chunk: PreparedChunk) -> ScoredChunk:
         """Run the model on a prepared chunk and append every task's columns."""
-        results = [self._score_task(task, tokens, chunk) for task, tokens in zip(self.task_scorers, chunk.tokens)]
+        if chunk.tokens:
+            results = [self._score_task(task, tokens, chunk) for task, tokens in zip(self.task_scorers, chunk.tokens)]
+        else:
+            results = [TaskResult.empty(task) for task in self.plan.tasks]
         truncated = int(np.any([result.truncated for result in results], axis=0).sum())
         table = with_scores(chunk.table, self.plan.tasks, results, self.plan.options.logprobs)
         return ScoredChunk(table, chunk.input_rows, chunk.skipped, truncated)
 
     def _score_task(self, task: TaskScorer, tokens: TokenizedTexts, chunk: PreparedChunk) -> TaskResult:
+        self._check_content_free(task)
         try:
             return task.score(tokens)
         except NumericError as err:
-            if err.row is None or not len(chunk.rows):
+            if err.row is None:
                 raise
             row = chunk.rows[err.row % len(chunk.rows)]  # a multi-label task asks one block of prompts per class
             raise err.at(f"{chunk.source}: row {row}") from None
 
-    def empty_output(self, empty_input: pa.Table) -> pa.Table:
-        """The output of zero rows: the input's columns and every task's (empty) columns."""
-        return with_scores(
-            empty_input, self.plan.tasks, [TaskResult.empty(t) for t in self.plan.tasks], self.plan.options.logprobs
-        )
+    @staticmethod
+    def _check_content_free(task: TaskScorer) -> None:
+        """Score the content-free prompts (once per task) apart, so their errors are not blamed on a row."""
+        try:
+            task.content_free  # noqa: B018 (a cached property: computed here, once)
+        except NumericError as err:
+            where = f"{task.where}: " if task.where else ""
+            raise NumericError(f"{where}content-free prompts: {err.problem}") from None
+
+    def output_schema(self, input_schema: pa.Schema) -> pa.Schema:
+        """The schema of every output chunk of an input with ``input_schema``: its columns, then each task's."""
+        results = [TaskResult.empty(task) for task in self.plan.tasks]
+        return with_scores(input_schema.empty_table(), self.plan.tasks, results, self.plan.options.logprobs).schema
 
 
 def drop_or_fill_nulls(
@@ -87,19 +106,18 @@ def drop_or_fill_nulls(
 ) -> tuple[pa.Table, np.ndarray]:
     """Apply the null policy to rows whose template columns are null or blank.
 
-    Returns the rows kept and their 1-based row numbers in the input.
+    Returns the rows kept and their 1-based row numbers in the input; ``error`` names the first
+    such row of the chunk (and its first such column).
     """
-    missing = np.zeros(table.num_rows, dtype=bool)
-    for name in columns:
-        values = table.column(name).to_pylist()
-        blank = np.array([v is None or (isinstance(v, str) and not v.strip()) for v in values], dtype=bool)
-        if blank.any() and on_null == "error":
-            row = first_row + int(np.flatnonzero(blank)[0]) + 1
-            raise OptionError(
-                f"{literal(source)}: row {row}: column {literal(repr(name))} is empty or null; "
-                "fix the row or pass {on_null} skip|empty"
-            )
-        missing |= blank
+    blank = {name: np.array([v is None or not v.strip() for v in column_texts(table, name)], bool) for name in columns}
+    missing = np.logical_or.reduce(list(blank.values()), axis=0) if blank else np.zeros(table.num_rows, bool)
+    if on_null == "error" and missing.any():
+        index = int(np.flatnonzero(missing)[0])
+        name = next(name for name in columns if blank[name][index])
+        raise OptionError(
+            f"{literal(source)}: row {first_row + index + 1}: column {literal(repr(name))} is empty or null; "
+            "fix the row or pass {on_null} skip|empty"
+        )
     rows = first_row + 1 + np.arange(table.num_rows)
     if on_null == "skip" and missing.any():
         return table.filter(pa.array(~missing)), rows[~missing]
@@ -108,4 +126,16 @@ def drop_or_fill_nulls(
 
 def template_values(table: pa.Table, columns: Sequence[str]) -> dict[str, list[str]]:
     """The template's columns as text (nulls as empty strings)."""
-    return {name: ["" if v is None else str(v) for v in table.column(name).to_pylist()] for name in columns}
+    return {name: ["" if v is None else v for v in column_texts(table, name)] for name in columns}
+
+
+def column_texts(table: pa.Table, name: str) -> list[str | None]:
+    """A column's values as the text a template reads, None for null.
+
+    Values of a JSON-typed column are read as their JSON text, a JSON string as the string itself.
+    """
+    column = table.column(name)
+    values = column.to_pylist()
+    if column.type == pa.json_():
+        return [None if v is None else json.loads(v) if v.startswith('"') else v for v in values]
+    return [v if v is None or isinstance(v, str) else str(v) for v in values]

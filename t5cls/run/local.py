@@ -70,25 +70,25 @@ class LocalRunner:
         self.chunks = ChunkScorer(plan, scorer)
 
     def run(self, source: InputSource, progress: RowProgress | None = None, stop: StopRequest | None = None) -> Summary:
-        """Score every chunk of ``source``; raises `Interrupted` after the chunk in hand when ``stop`` is requested."""
+        """Score every chunk of ``source``; raises `Interrupted` after the chunk in hand when ``stop`` is requested.
+
+        The output's schema is fixed before the first row is scored, so nothing after scoring can fail on a type.
+        """
         progress = progress or RowProgress(quiet=True)
         stop = stop or StopRequest()
         started = time.monotonic()
+        tables = source.take_chunks()
         output = self._open_output(source)
         counters = Counter(output.counters_before)
-        progress.start(source.total_rows, output.rows_done_before)
-        wrote_any = bool(output.rows_done_before)
-        with closing(prefetched(self._prepared_chunks(source, output.rows_done_before))) as prepared_chunks:
-            for prepared in prepared_chunks:
-                self._write(self.chunks.score(prepared), output, counters)
-                wrote_any = True
-                progress.advance(prepared.input_rows)
-                if stop.requested:
-                    progress.stop()
-                    raise Interrupted(stop.signum, _interrupted_message(output, counters))
-        if not wrote_any:
-            output.write_chunk(self.chunks.empty_output(source.empty), 0, _persistent(counters))
-        output.finish()
+        progress.start(source.total_rows, output.rows_done_before, source.size if source.total_rows is None else None)
+        try:
+            self._score_chunks(source, tables, output, counters, progress, stop)
+            output.finish()
+        except BaseException:
+            output.abort()
+            raise
+        finally:
+            progress.stop()
         if self.plan.rankings:
             add_ranks(
                 output.description,
@@ -97,7 +97,6 @@ class LocalRunner:
                 self.plan.rankings,
                 provenance(self.plan, self.scorer.identity),
             )
-        progress.stop()
         destination = self.plan.options.output if self.plan.rankings else output.description
         return Summary(
             counters["rows"],
@@ -108,36 +107,54 @@ class LocalRunner:
             counters["scored_now"],
         )
 
+    def _score_chunks(self, source: InputSource, tables, output, counters: Counter, progress, stop) -> None:
+        """Score and write the chunks not done yet, the next one read and tokenized in the background."""
+        with closing(prefetched(self._prepared_chunks(source, tables, output.rows_done_before))) as prepared_chunks:
+            for prepared in prepared_chunks:
+                self._write(self.chunks.score(prepared), output, counters)
+                progress.advance(prepared.input_rows, prepared.bytes_read)
+                if stop.requested:
+                    raise Interrupted(stop.signum, _interrupted_message(output, counters))
+
     def _write(self, scored, output, counters: Counter) -> None:
         counters.update(rows=scored.table.num_rows, skipped=scored.skipped, truncated=scored.truncated)
         counters["scored_now"] += scored.input_rows
         output.write_chunk(scored.table, scored.input_rows, _persistent(counters))
 
     def first_prompts(self, source: InputSource) -> list[str | None]:
-        """Each task's prompt for the first usable row of ``source`` (a dry run; multi-label: the first question)."""
+        """Each task's prompt for the first usable row of ``source`` (a dry run; multi-label: the first question).
+
+        The chunks read are put back into ``source``, so a later `run` of it still scores every row.
+        """
         needed = self.plan.columns_needed
-        for number, table in enumerate(source.chunks):
-            table, _ = drop_or_fill_nulls(
-                table, needed, self.plan.options.on_null, number * self.plan.options.chunk_rows, source.path
-            )
-            if table.num_rows:
-                values = template_values(table.slice(0, 1), needed)
-                return [task.prompts(values)[0] for task in self.chunks.task_scorers]
+        with source.peeking() as chunks:
+            for number, table in enumerate(chunks):
+                table, _ = drop_or_fill_nulls(
+                    table, needed, self.plan.options.on_null, number * self.plan.options.chunk_rows, source.path
+                )
+                if table.num_rows:
+                    values = template_values(table.slice(0, 1), needed)
+                    return [task.prompts(values)[0] for task in self.chunks.task_scorers]
         return [None for _ in self.plan.tasks]
 
     def _open_output(self, source: InputSource):
         options = self.plan.options
         metadata = provenance(self.plan, self.scorer.identity)
+        schema = self.chunks.output_schema(source.schema)
         if options.to_stdout:
-            return StdoutOutput(self.plan.output_format, metadata)
+            return StdoutOutput(self.plan.output_format, schema, metadata)
         path = unranked_path(options.output) if self.plan.rankings else options.output
         recorded = fingerprint(self.plan, self.scorer.identity, [source.path])
-        return FileOutput(path, self.plan.output_format, recorded, metadata, options.resume)
+        return FileOutput(path, self.plan.output_format, schema, recorded, metadata, options.resume)
 
-    def _prepared_chunks(self, source: InputSource, skip: int) -> Iterator[PreparedChunk]:
-        """Read, null-check, render and tokenize chunks, skipping ``skip`` rows already done."""
-        row = 0
-        for table in source.chunks:
+    def _prepared_chunks(self, source: InputSource, tables, skip: int) -> Iterator[PreparedChunk]:
+        """Null-check, render and tokenize ``tables`` of ``source``, skipping ``skip`` rows already done.
+
+        Runs in the reading thread, so ``source``'s position after each table is where reading is.
+        """
+        row, position = 0, source.position()
+        for table in tables:
+            before, position = position, source.position()
             if row + table.num_rows <= skip:
                 row += table.num_rows
                 continue
@@ -145,7 +162,7 @@ class LocalRunner:
                 raise InputError(
                     f"{source.path}: the checkpoint does not fall on a chunk boundary; rerun without --resume"
                 )
-            yield self.chunks.prepare(table, row, source.path)
+            yield self.chunks.prepare(table, row, source.path, None if position is None else (before, position))
             row += table.num_rows
 
 

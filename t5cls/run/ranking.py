@@ -65,10 +65,11 @@ def add_ranks(scored: str, target: str, fmt: str, rankings: Sequence[Ranking], m
     ranks = _ranks(scored, fmt, rankings)
 
     def write(stream) -> None:
-        writer = open_writer(fmt, stream, metadata=metadata)
-        done = 0
         with closing(open_input(scored, SCAN_CHUNK_ROWS, fmt)) as source:
-            for table in _at_least_one(source.chunks, source.empty):
+            schema = _with_ranks(source.empty, rankings, ranks, 0).schema
+            writer = open_writer(fmt, stream, schema, metadata=metadata)
+            done = 0
+            for table in source.chunks:
                 writer.write(_with_ranks(table, rankings, ranks, done))
                 done += table.num_rows
         writer.close()
@@ -100,13 +101,3 @@ def _ranks(scored: str, fmt: str, rankings: Sequence[Ranking]) -> dict[str, np.n
         name: ranks_within_groups(groups[name], np.concatenate(scores[name]) if scores[name] else np.zeros(0))
         for name in groups
     }
-
-
-def _at_least_one(chunks, empty: pa.Table):
-    """The chunks, or the empty table when there are none (so a CSV keeps its header)."""
-    any_chunk = False
-    for table in chunks:
-        any_chunk = True
-        yield table
-    if not any_chunk:
-        yield empty

@@ -33,6 +33,7 @@ from t5cls.io.atomic import write_atomically
 from t5cls.io.formats import input_format
 from t5cls.io.paths import check_output_folder, list_input_files, sidecar
 from t5cls.io.readers import open_input
+from t5cls.io.schemas import check_types_agree
 from t5cls.io.writers import ParquetChunkWriter
 from t5cls.models.loading import describe_pretrained
 from t5cls.models.scorer import LabelScorer
@@ -90,12 +91,12 @@ class ScoreWorker:
         return {key: [summary[key] for summary in summaries] for key in summaries[0]}
 
     def score_chunk(self, file: int, chunk: int, first_row: int, last: bool, path: str, data: bytes) -> dict:
-        table = pa.ipc.open_stream(data).read_all()
+        table = pa.ipc.open_stream(data).read_all()  # with its file's schema: the parts of a file share it
         scored = self.chunks.score(self.chunks.prepare(table, int(first_row), str(path)))
         name = part_name(int(file), int(chunk))
 
         def write(sink) -> None:
-            writer = ParquetChunkWriter(sink, self.metadata)
+            writer = ParquetChunkWriter(sink, self.chunks.output_schema(table.schema), self.metadata)
             writer.write(scored.table)
             writer.close()
 
@@ -120,8 +121,16 @@ def read_chunks(
     """A Ray read step: each file's chunks (those not ``done``), one Ray row per chunk.
 
     One chunk of lookahead marks each file's last chunk, so the driver can tell a file that was
-    fully scored from one whose tail went missing.
+    fully scored from one whose tail went missing. A bad file (a damaged page, a cut-short .gz)
+    is found here, in a Ray task: its error travels as a `WorkerError`, as a worker's does.
     """
+    try:
+        yield from _file_chunks(batch, chunk_rows, input_format, done)
+    except T5clsError as err:
+        raise WorkerError(err) from None
+
+
+def _file_chunks(batch, chunk_rows: int, input_format: str | None, done: set) -> Iterator[dict[str, list]]:
     for file, path in zip(batch["file"], batch["path"]):
         file, path = int(file), str(path)
         with closing(open_input(path, chunk_rows, input_format)) as source:
@@ -175,14 +184,16 @@ class RayRunner:
     def _check_files(self) -> int | None:
         """Every file must be CSV or Parquet with the columns the tasks read; returns the row total if known."""
         total: int | None = 0
+        schemas = {}
         for path in self.files:
             fmt = input_format(path, self.plan.options.input_format)
             if fmt not in RAY_INPUT_FORMATS:
                 raise InputError(f"{path}: --engine ray reads CSV and Parquet files, not {fmt}")
             with closing(open_input(path, self.plan.options.chunk_rows, fmt)) as source:
                 self.plan.check_input(source.columns, path)
-                rows = source.total_rows
+                rows, schemas[path] = source.total_rows, source.schema
             total = None if total is None or rows is None else total + rows
+        check_types_agree(schemas)
         return total
 
     def fingerprint(self) -> dict[str, str]:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import signal
 from contextlib import closing
 
 from t5cls.io.readers import open_input
 from t5cls.options import ScoreOptions
 from t5cls.run.plan import ScorePlan
+from t5cls.run.signals import StopRequest
 
 
 def plan_for(options: ScoreOptions) -> ScorePlan:
@@ -15,3 +17,18 @@ def plan_for(options: ScoreOptions) -> ScorePlan:
     with closing(open_input(options.input, options.chunk_rows, options.input_format)) as source:
         plan.check_input(source.columns, options.input)
     return plan
+
+
+class StopAfter(StopRequest):
+    """A stop request that arrives (as SIGTERM would) once ``chunks`` chunks are written."""
+
+    def __init__(self, chunks: int):
+        super().__init__()
+        self.chunks = chunks
+
+    @property
+    def requested(self) -> bool:
+        self.chunks -= 1
+        if self.chunks < 0:
+            self.signum = signal.SIGTERM
+        return self.signum is not None
