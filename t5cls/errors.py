@@ -70,19 +70,27 @@ class ModelLoadError(T5clsError):
     exit_code = EXIT_MODEL
 
 
-class NumericError(T5clsError):
-    """The model produced non-finite scores, e.g. T5 overflowing in float16 (exit 4).
+class RowError(T5clsError):
+    """An error about one of the texts a call was given.
 
-    ``row`` is the index of the first bad text within the call that raised it; `at` restates the
-    error for a caller that knows where that text came from (a file's row).
+    ``row`` is that text's index within the call; `at` restates the error for a caller that knows
+    where the text came from (``reviews.csv: row 37: ...``).
     """
-
-    exit_code = EXIT_NUMERIC
 
     def __init__(self, problem: str, row: int | None = None):
         super().__init__(problem if row is None else f"input row {row}: {problem}")
         self.problem = problem
         self.row = row
 
-    def at(self, where: str) -> NumericError:
-        return NumericError(f"{where}: {self.problem}")
+    def at(self, where: str) -> RowError:
+        return type(self)(f"{where}: {self.problem}")
+
+
+class EmptyPromptError(RowError, InputError):
+    """A decoder-only prompt with no tokens: the model has nothing to continue (exit 2)."""
+
+
+class NumericError(RowError):
+    """The model produced non-finite scores, e.g. T5 overflowing in float16 (exit 4)."""
+
+    exit_code = EXIT_NUMERIC

@@ -151,8 +151,19 @@ def test_first_token_logits_are_the_next_token_distribution(causal_dirs):
 def test_pad_token_and_empty_prompts(causal_dirs):
     scorer = LabelScorer.from_pretrained(str(causal_dirs["gpt2"]), device="cpu")
     assert scorer.tokenizer.pad_token == scorer.tokenizer.eos_token  # GPT-2 has none of its own
-    with pytest.raises(InputError, match="no tokens"):
+    with pytest.raises(InputError, match="input row 1: the prompt has no tokens"):
         scorer.score(["Answer:", " "], SINGLE)
+
+
+def test_an_empty_prompt_names_its_file_and_row(causal_dirs, tmp_path):
+    from helpers.cli import assert_one_line_error, invoke
+
+    source = tmp_path / "in.csv"
+    source.write_text("id,text\n1,good\n2,fine\n3,\n")
+    result = invoke(
+        "score", source, "-l", "positive,negative", "-m", causal_dirs["gpt2"], "-t", "{text}", "--on-null", "empty"
+    )
+    assert_one_line_error(result, f"{source}: row 3: the prompt has no tokens")
 
 
 def brute_force_tail(model_dir, text, labels, limit):

@@ -300,7 +300,7 @@ def test_calibrate_writes_its_config_whole_or_not_at_all(tmp_path, monkeypatch):
 
     out = tmp_path / "fitted.toml"
     out.write_text("# the previous config\n")
-    fitted = calibration.FittedTask("sentiment", "{text}", "text", ["positive", "negative"], 1.5)
+    fitted = {"name": "sentiment", "template": "{text}", "labels": ["positive", "negative"], "temperature": 1.5}
     result = calibration.calibrate(np.log(np.array([[0.9, 0.1], [0.2, 0.8]])), np.array([0, 1]))
 
     def full_disk(descriptor):

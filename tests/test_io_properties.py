@@ -329,8 +329,9 @@ def test_tiny_models_keep_every_row_and_score_it_exactly(tiny_scorers, data):
         rows = kept(case, on_null, fmt)
         texts = prompts(case, fmt, rows)
         refused = refusals(case, fmt, on_null)
-        if not refused and scorer.causal and any(not text.rstrip() for text in texts):
-            refused = ["a prompt has no tokens"]  # GPT-2 has no BOS: an empty prompt gives it nothing to go on
+        empty = [row for row, text in zip(rows, texts) if not text.rstrip()]
+        if not refused and scorer.causal and empty:  # GPT-2 has no BOS: an empty prompt gives it nothing to go on
+            refused = [f"row {empty[0] + 1}: the prompt has no tokens"]
         if refused:
             check_refused(result, folder, source, out, refused)
             return

@@ -120,7 +120,8 @@ LabelEnd = Annotated[
     option(
         "label_end",
         "--label-end",
-        help="What completes a label for decoder-only models: none, eos or a text \\[default: none; seq2seq: eos].",
+        help="What completes a label for decoder-only models: none, eos or a text (escapes as in --template) "
+        "\\[default: none; seq2seq: eos].",
     ),
 ]
 Chat = Annotated[
@@ -204,5 +205,9 @@ CpusPerWorker = Annotated[float, option("cpus_per_worker", "--cpus-per-worker", 
 
 
 def model_options(model, revision, device, dtype, batch_size, max_length, label_end, chat) -> ModelOptions:
-    """The `t5cls.options.ModelOptions` of the shared model flags, in their declaration order."""
-    return ModelOptions(model, revision, device, dtype, parse_batch_size(batch_size), max_length, label_end, chat)
+    """The `t5cls.options.ModelOptions` of the shared model flags, in their declaration order.
+
+    ``--label-end`` reads the same escapes as ``--template``, so ``--label-end "\\n"`` is a newline.
+    """
+    end = None if label_end is None else unescape(label_end, "label_end")
+    return ModelOptions(model, revision, device, dtype, parse_batch_size(batch_size), max_length, end, chat)

@@ -7,6 +7,8 @@ checked up front by `check_types_agree` so that their parts read back as one tab
 
 from __future__ import annotations
 
+import json
+
 import pyarrow as pa
 
 from t5cls.errors import InputError
@@ -53,3 +55,23 @@ def _check_types_widen(merged: pa.Schema, schema: pa.Schema, first_seen: dict[st
                 f"{path}: column {field.name!r} is {field.type}, but in {first_seen[field.name]} it is {known.type}; "
                 "the files of one run need one type per column"
             ) from None
+
+
+def column_texts(column: pa.ChunkedArray) -> list[str | None]:
+    """A column's values as text, None for null: what a template reads and CSV writes.
+
+    A JSON-typed column (arrays, objects, mixed kinds from JSONL) gives each value's JSON text, and a
+    JSON string the string itself.
+    """
+    values = column.to_pylist()
+    if column.type == pa.json_():
+        return [None if v is None else json.loads(v) if v.startswith('"') else v for v in values]
+    return [v if v is None or isinstance(v, str) else str(v) for v in values]
+
+
+def column_values(column: pa.ChunkedArray) -> list:
+    """A column's values as Python values, a JSON-typed column's decoded (a JSON array as a list)."""
+    values = column.to_pylist()
+    if column.type == pa.json_():
+        return [None if v is None else json.loads(v) for v in values]
+    return values

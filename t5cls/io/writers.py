@@ -16,7 +16,7 @@ from typing import BinaryIO, Protocol
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from t5cls.io.schemas import conform
+from t5cls.io.schemas import column_texts, conform
 
 
 class ChunkWriter(Protocol):
@@ -117,8 +117,7 @@ def open_writer(
 def _csv_texts(column: pa.ChunkedArray) -> list[str]:
     """A column's values as CSV text; a JSON-typed column's as their JSON text (a JSON string as itself)."""
     if column.type == pa.json_():
-        texts = column.to_pylist()
-        return ["" if text is None else json.loads(text) if text.startswith('"') else text for text in texts]
+        return ["" if text is None else text for text in column_texts(column)]
     return [_csv_value(value) for value in column.to_pylist()]
 
 

@@ -73,7 +73,7 @@ def _finite(scores: torch.Tensor, rows: np.ndarray, model_dtype: torch.dtype) ->
     values = scores.double().cpu().numpy()
     bad = ~np.isfinite(values).all(axis=1)
     if bad.any():
-        row = int(rows[np.flatnonzero(bad)[0]])
+        row = int(rows[np.flatnonzero(bad)].min())  # the first bad text of this batch in the caller's order
         raise NumericError(
             f"non-finite label scores (model dtype {model_dtype}); "
             "T5 overflows in float16: use dtype bfloat16 or float32",

@@ -64,10 +64,8 @@ class CausalBackend:
         return self._continuation_logits(input_ids, self._lengths(attention_mask, 0), [], 1)[:, 0].float()
 
     def _lengths(self, attention_mask: torch.Tensor, deepest: int) -> torch.Tensor:
-        """Real prompt lengths; refuse prompts with no context or whose labels run past the positions."""
+        """Real prompt lengths (never 0: `PromptTokenizer` refuses empty prompts); refuse labels past the positions."""
         lengths = attention_mask.sum(dim=1)
-        if int(lengths.min()) == 0:
-            raise InputError("a prompt has no tokens; a decoder-only model needs at least one token of context")
         limit = getattr(self.config, "max_position_embeddings", None)
         if limit and int(lengths.max()) + deepest > limit:
             raise InputError(

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from t5cls.errors import OptionError
+from t5cls.errors import EmptyPromptError, OptionError
 from t5cls.models import continuation as rules
 
 
@@ -91,6 +91,8 @@ class PromptTokenizer:
             too_long = np.flatnonzero(truncated)
             for i, ids in zip(too_long, self._encode([texts[i] for i in too_long], limit) if len(too_long) else []):
                 probe[i] = ids
+        if self.causal:
+            _check_not_empty(probe)
         ends = [rules.prompt_end(text) for text in texts] if self.causal else None
         return TokenizedTexts(probe, truncated, ends)
 
@@ -119,3 +121,12 @@ class PromptTokenizer:
         """The token strings of ``ids`` (for messages and ``--dry-run``)."""
         with self._lock:
             return self.tokenizer.convert_ids_to_tokens(list(ids))
+
+
+def _check_not_empty(ids: list[list[int]]) -> None:
+    """A decoder-only prompt needs at least one token to continue; name the first empty one."""
+    for row, prompt in enumerate(ids):
+        if not prompt:
+            raise EmptyPromptError(
+                "the prompt has no tokens; a decoder-only model needs at least one token of context", row
+            )

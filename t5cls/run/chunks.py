@@ -8,14 +8,15 @@ runs the model.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
 
-from t5cls.errors import NumericError, OptionError, literal
+from t5cls.errors import NumericError, OptionError, RowError, literal
+from t5cls.io.schemas import column_texts
 from t5cls.models.scorer import LabelScorer
 from t5cls.models.tokens import TokenizedTexts
 from t5cls.run.plan import ScorePlan
@@ -62,7 +63,8 @@ class ChunkScorer:
         tokens = []
         if kept.num_rows:  # every row skipped: nothing to tokenize (or score)
             values = template_values(kept, self.plan.columns_needed)
-            tokens = [task.tokenize(values) for task in self.task_scorers]
+            with _rows_named(rows, source):
+                tokens = [task.tokenize(values) for task in self.task_scorers]
         skipped = table.num_rows - kept.num_rows
         return PreparedChunk(kept, tokens, table.num_rows, skipped, rows, source, bytes_read)
 
@@ -78,13 +80,8 @@ class ChunkScorer:
 
     def _score_task(self, task: TaskScorer, tokens: TokenizedTexts, chunk: PreparedChunk) -> TaskResult:
         self._check_content_free(task)
-        try:
+        with _rows_named(chunk.rows, chunk.source):
             return task.score(tokens)
-        except NumericError as err:
-            if err.row is None:
-                raise
-            row = chunk.rows[err.row % len(chunk.rows)]  # a multi-label task asks one block of prompts per class
-            raise err.at(f"{chunk.source}: row {row}") from None
 
     @staticmethod
     def _check_content_free(task: TaskScorer) -> None:
@@ -101,6 +98,21 @@ class ChunkScorer:
         return with_scores(input_schema.empty_table(), self.plan.tasks, results, self.plan.options.logprobs).schema
 
 
+@contextmanager
+def _rows_named(rows: np.ndarray, source: str) -> Iterator[None]:
+    """Restate an error about one text of a call (`RowError`) with the file and row it came from.
+
+    ``rows`` are the 1-based input rows of the chunk's kept rows; a multi-label task asks one block
+    of prompts per class, so a text's row is its index modulo their number.
+    """
+    try:
+        yield
+    except RowError as err:
+        if err.row is None:
+            raise
+        raise err.at(f"{source}: row {rows[err.row % len(rows)]}") from None
+
+
 def drop_or_fill_nulls(
     table: pa.Table, columns: Sequence[str], on_null: str, first_row: int, source: str
 ) -> tuple[pa.Table, np.ndarray]:
@@ -109,7 +121,9 @@ def drop_or_fill_nulls(
     Returns the rows kept and their 1-based row numbers in the input; ``error`` names the first
     such row of the chunk (and its first such column).
     """
-    blank = {name: np.array([v is None or not v.strip() for v in column_texts(table, name)], bool) for name in columns}
+    blank = {
+        name: np.array([v is None or not v.strip() for v in column_texts(table.column(name))], bool) for name in columns
+    }
     missing = np.logical_or.reduce(list(blank.values()), axis=0) if blank else np.zeros(table.num_rows, bool)
     if on_null == "error" and missing.any():
         index = int(np.flatnonzero(missing)[0])
@@ -126,16 +140,4 @@ def drop_or_fill_nulls(
 
 def template_values(table: pa.Table, columns: Sequence[str]) -> dict[str, list[str]]:
     """The template's columns as text (nulls as empty strings)."""
-    return {name: ["" if v is None else v for v in column_texts(table, name)] for name in columns}
-
-
-def column_texts(table: pa.Table, name: str) -> list[str | None]:
-    """A column's values as the text a template reads, None for null.
-
-    Values of a JSON-typed column are read as their JSON text, a JSON string as the string itself.
-    """
-    column = table.column(name)
-    values = column.to_pylist()
-    if column.type == pa.json_():
-        return [None if v is None else json.loads(v) if v.startswith('"') else v for v in values]
-    return [v if v is None or isinstance(v, str) else str(v) for v in values]
+    return {name: ["" if v is None else v for v in column_texts(table.column(name))] for name in columns}

@@ -16,6 +16,7 @@ import numpy as np
 
 from t5cls.errors import InputError, OptionError, literal
 from t5cls.io.readers import SCAN_CHUNK_ROWS, open_input
+from t5cls.io.schemas import column_values
 from t5cls.run.chunks import drop_or_fill_nulls, template_values
 from t5cls.tasks.config import Task
 from t5cls.train.gold import parse_gold
@@ -54,7 +55,7 @@ def read_labelled(
             table_kept, rows = drop_or_fill_nulls(table, needed, on_null, seen, path)
             values = template_values(table_kept, needed)
             for collector in collected:
-                collector.add(values, table_kept.column(collector.column).to_pylist(), rows)
+                collector.add(values, column_values(table_kept.column(collector.column)), rows)
             seen += table.num_rows
             kept += table_kept.num_rows
     if not kept:
