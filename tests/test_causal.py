@@ -7,6 +7,7 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, MistralConfig, MistralForCausalLM
 
+from helpers.reference import brute_force_causal_logprobs as brute_force
 from helpers.tiny_causal_models import build_causal, merging_tokenizer
 from t5cls import LabelScorer
 from t5cls.errors import InputError
@@ -35,26 +36,6 @@ def causal_dirs(tmp_path_factory):
 @pytest.fixture(params=KINDS)
 def model_dir(request, causal_dirs):
     return causal_dirs[request.param]
-
-
-def brute_force(model_dir, texts, labels, label_end="none"):
-    """log p(label | prompt) from one unpadded forward of ``tokenizer(prompt + " " + label [+ end])``."""
-    tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    model = AutoModelForCausalLM.from_pretrained(model_dir).eval()
-    end_text = "" if label_end in ("none", "eos") else label_end
-    rows = []
-    for text in texts:
-        prompt = tokenizer(text.rstrip()).input_ids
-        row = []
-        for label in labels:
-            ids = tokenizer(text.rstrip() + " " + label + end_text).input_ids
-            ids += [tokenizer.eos_token_id] if label_end == "eos" else []
-            assert ids[: len(prompt)] == prompt
-            with torch.no_grad():
-                logprobs = model(torch.tensor([ids])).logits[0].log_softmax(-1)
-            row.append(sum(logprobs[t - 1, ids[t]].item() for t in range(len(prompt), len(ids))))
-        rows.append(row)
-    return np.array(rows)
 
 
 @pytest.mark.parametrize("labels", [MULTI, SINGLE], ids=["multi-token", "single-token"])
