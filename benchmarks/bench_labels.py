@@ -117,6 +117,7 @@ OBJECTS = [
 QUALIFIERS = ["status", "history", "fee", "details", "problem"]
 COUNTS = (3, 10, 50, 150, 500, 1000)
 CHECK_ROWS = 8
+LIMIT_REPEATS = 5  # runs of the limit per run of t5cls
 
 
 def intent_labels(count: int) -> list[str]:
@@ -167,7 +168,11 @@ def one_label_count(args) -> dict:
     result = {"labels": len(labels), "positions": trie.num_positions, "tokens": tokens}
     result["seconds"] = timed(lambda: scorer.score(texts, labels), args.repeats, device)
     result["peak_mib"] = peak_memory_mib(device)
-    result["limit_seconds"] = timed(lambda: limit_pass(model, tokenizer, texts, args.batch_size), args.repeats, device)
+    # The limit takes a second where t5cls takes up to a minute: its best of more runs keeps one slow
+    # second on a shared machine from flattering the share of the bound.
+    result["limit_seconds"] = timed(
+        lambda: limit_pass(model, tokenizer, texts, args.batch_size), LIMIT_REPEATS * args.repeats, device
+    )
     result["bound"] = arithmetic_bound(model.config, tokens, trie)
     result["block_error"] = _one_block_error(scorer, texts[:CHECK_ROWS], labels, device)
     if args.bf16:

@@ -12,6 +12,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from helpers.reference import brute_force_logprobs
 from helpers.tiny_causal_models import build_causal
 from t5cls import LabelScorer
+from t5cls.models import batching
 from t5cls.models.batching import MemoryBudget
 
 WORDS = [
@@ -106,3 +107,18 @@ def test_scores_do_not_depend_on_the_memory_blocks(t5_dir, llama_dir, kind):
         blocks = scorer.backend.budget.blocks(len(texts), scorer.label_trie(labels).num_positions, 1000, 1000)
         assert limit != 1 or blocks.rows == blocks.positions == 1
         np.testing.assert_allclose(scorer.score(texts, labels).logprobs, one_block, atol=1e-5)
+
+
+@pytest.mark.parametrize("kind", ["t5", "llama"])
+def test_scores_do_not_depend_on_the_vocabulary_slices(t5_dir, llama_dir, kind, monkeypatch):
+    """Log-normalisers summed over slices of 7 or 97 vocabulary entries (an uneven last slice) equal one slice."""
+    scorer = LabelScorer.from_pretrained(str(t5_dir if kind == "t5" else llama_dir), device="cpu")
+    labels = distinct(scorer, many_labels(40))
+    vocab_size = scorer.backend.head.vocab_size
+    monkeypatch.setattr(batching, "CPU_VOCAB_SLICE", vocab_size)
+    whole = scorer.score(TEXTS, labels).logprobs
+    for width in (7, 97):
+        assert vocab_size % width
+        monkeypatch.setattr(batching, "CPU_VOCAB_SLICE", width)
+        assert scorer.backend.budget.blocks(len(TEXTS), 10, 1000, vocab_size).vocabulary == width
+        np.testing.assert_allclose(scorer.score(TEXTS, labels).logprobs, whole, atol=1e-5)

@@ -9,8 +9,8 @@ Tree decoding needs three things no public transformers API offers:
   `t5cls.models.tree_attention.attend` for the duration of a pass. It uses the public
   ``AttentionInterface`` registry, but switches the configs' attention implementation and tells
   modules apart by their place in the model, which is internal;
-* the next-token head applied to hidden states in blocks (`output_head`), which repeats what each
-  family's ``forward`` does after its decoder.
+* the next-token head applied to hidden states in blocks of positions and slices of the
+  vocabulary (`OutputHead`), which repeats what each family's ``forward`` does after its decoder.
 
 The exactness tests compare every one of these paths with a brute-force forward, so a change in
 these internals fails loudly there. transformers is pinned below its next major version in
@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import torch
+import torch.nn.functional as F
 from transformers import AttentionInterface, PretrainedConfig
 from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS, AttentionMaskInterface
 from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
@@ -105,15 +106,46 @@ def decoder_self_attentions(model) -> frozenset[int]:
     return frozenset(id(layer.self_attn) for layer in decoder.layers)
 
 
-def output_head(model) -> Callable[[torch.Tensor], torch.Tensor]:
-    """Hidden states of the last layer -> next-token logits, exactly as the family's ``forward`` does it."""
-    config = model.config
-    if config.model_type in T5_FAMILY and getattr(config, "scale_decoder_outputs", config.tie_word_embeddings):
-        scale = config.d_model**-0.5
-        return lambda hidden: model.lm_head(hidden * scale)
-    if config.model_type in BART_FAMILY:
-        return lambda hidden: model.lm_head(hidden) + model.final_logits_bias.to(hidden.device)
-    return model.lm_head
+class OutputHead:
+    """The next-token head as the family's ``forward`` applies it to the decoder's last hidden states,
+    computable for a slice of the vocabulary at a time (see `t5cls.models.edges`).
+
+    It reads the model's parameters at each call, so it follows the model through ``.to(dtype or device)``.
+    """
+
+    def __init__(self, model):
+        config = model.config
+        self.model = model
+        tied_t5 = config.model_type in T5_FAMILY and getattr(
+            config, "scale_decoder_outputs", config.tie_word_embeddings
+        )
+        self.scale = config.d_model**-0.5 if tied_t5 else None  # T5 scales hidden states before a tied head
+        self.final_bias = config.model_type in BART_FAMILY  # BART adds a bias buffer after its head
+
+    @property
+    def vocab_size(self) -> int:
+        return self.model.lm_head.weight.shape[0]
+
+    def logits(self, hidden: torch.Tensor, vocabulary: slice) -> torch.Tensor:
+        """``(..., slice)`` logits of the entries in ``vocabulary`` for ``(..., width)`` hidden states."""
+        return F.linear(self._scaled(hidden), self.model.lm_head.weight[vocabulary], self._bias(vocabulary))
+
+    def token_logits(self, hidden: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+        """``(rows, E)`` logits of token ``tokens[e]`` from the ``(rows, E, width)`` hidden states ``hidden[:, e]``."""
+        logits = torch.einsum("rew,ew->re", self._scaled(hidden), self.model.lm_head.weight[tokens])
+        bias = self._bias(tokens)
+        return logits if bias is None else logits + bias
+
+    def _scaled(self, hidden: torch.Tensor) -> torch.Tensor:
+        return hidden if self.scale is None else hidden * self.scale
+
+    def _bias(self, entries: slice | torch.Tensor) -> torch.Tensor | None:
+        bias = self.model.lm_head.bias
+        bias = None if bias is None else bias[entries]
+        if self.final_bias:
+            final = self.model.final_logits_bias[0, entries]
+            bias = final if bias is None else bias + final
+        return bias
 
 
 def cached_keys_values(cache) -> list[tuple[torch.Tensor, torch.Tensor]]:

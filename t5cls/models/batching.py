@@ -13,6 +13,11 @@ from t5cls.errors import NumericError, OptionError
 CPU_BATCH_SIZE = 32
 CUDA_START_BATCH_SIZE = 256
 CPU_MEMORY_BUDGET = 128 << 20  # bytes of activations a decoder pass may hold at once on the CPU
+# Vocabulary entries per LM-head call on the CPU: a slice of the head's weight (t5-small: 2 MB of 66 MB)
+# and its logits stay in cache, which makes the head ~1.4x faster there than whole-vocabulary calls.
+CPU_VOCAB_SLICE = 1024
+# Bytes per logit in the head: as computed (up to float32), as float32, and the log-sum-exp's exponentials.
+LOGIT_BYTES = 12
 CUDA_FREE_MEMORY_SHARE = 0.5  # share of the GPU memory free after loading the model
 
 # compute(padded ids, attention mask) -> (batch, width) scores
@@ -100,19 +105,20 @@ def row_blocks(rows: int, size: int) -> list[slice]:
 
 @dataclass(frozen=True)
 class Blocks:
-    """How a trie pass is cut to fit the budget: rows per decoder call, positions per LM-head call."""
+    """How a trie pass is cut: rows per decoder call; positions and vocabulary entries per LM-head call."""
 
     rows: int
     positions: int
+    vocabulary: int
 
 
 class MemoryBudget:
     """Bytes of activations a trie pass may hold at once; the blocks it is cut into follow from it.
 
     A trie pass holds, per row, activations for every trie position (growing with the label
-    count) and, per LM-head block, logits for every vocabulary entry. Cutting rows and positions
-    into blocks sized from one budget keeps the peak flat in the number of labels; the results
-    do not depend on the blocks. ``limit=None``: 128 MiB on the CPU, half the free memory on CUDA.
+    count) and, per LM-head call, logits for a slice of the vocabulary (all of it on CUDA). Cutting
+    rows and positions into blocks sized from one budget keeps the peak flat in the number of
+    labels; the results do not depend on the blocks. ``limit=None``: 128 MiB on the CPU, half the free memory on CUDA.
     """
 
     def __init__(self, device: torch.device, limit: int | None = None):
@@ -128,13 +134,14 @@ class MemoryBudget:
             return int(free * CUDA_FREE_MEMORY_SHARE)
         return CPU_MEMORY_BUDGET
 
-    def blocks(self, rows: int, positions: int, position_bytes: int, vocab_bytes: int) -> Blocks:
+    def blocks(self, rows: int, positions: int, position_bytes: int, vocab_size: int) -> Blocks:
         """Blocks for ``rows`` x ``positions``, given the bytes one position of one row needs in the
-        decoder and one position's logits need in the head."""
+        decoder and the size of the vocabulary the head computes logits for."""
         budget = self.bytes
+        vocabulary = min(vocab_size, CPU_VOCAB_SLICE) if self.device.type == "cpu" else vocab_size
         block_rows = max(1, min(rows, budget // max(1, positions * position_bytes)))
-        block_positions = max(1, min(positions, budget // max(1, block_rows * vocab_bytes)))
-        return Blocks(block_rows, block_positions)
+        block_positions = max(1, min(positions, budget // max(1, block_rows * vocabulary * LOGIT_BYTES)))
+        return Blocks(block_rows, block_positions, vocabulary)
 
 
 def position_bytes(config, dtype: torch.dtype, attended: int) -> int:
@@ -148,9 +155,3 @@ def position_bytes(config, dtype: torch.dtype, attended: int) -> int:
     feed_forward = next((value for name in FEED_FORWARD_SIZES if (value := getattr(config, name, None))), 4 * width)
     element = torch.finfo(dtype).bits // 8
     return (8 * width + 2 * feed_forward) * element + config.num_attention_heads * attended * (element + 4)
-
-
-def vocab_bytes(config) -> int:
-    """Bytes one position's logits take in the LM head: as computed (up to float32), as float32, and
-    the exponentials of the log-sum-exp."""
-    return config.vocab_size * 12

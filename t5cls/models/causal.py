@@ -18,8 +18,8 @@ import torch
 
 from t5cls.errors import InputError
 from t5cls.models import edges
-from t5cls.models._hf_compat import attention_by
-from t5cls.models.batching import MemoryBudget, position_bytes, row_blocks, vocab_bytes
+from t5cls.models._hf_compat import OutputHead, attention_by
+from t5cls.models.batching import MemoryBudget, position_bytes, row_blocks
 from t5cls.models.edges import label_sequences
 from t5cls.models.prompt_pass import PromptPass, SharedPrefix
 from t5cls.models.tree_attention import AttentionLayout
@@ -43,6 +43,8 @@ class CausalBackend:
         )
         self.budget = budget or MemoryBudget(self.device)
         self.prompts = PromptPass(model)
+        if self.tree_decoding:
+            self.head = OutputHead(model)
 
     def session(self):
         """A scoring call: shared prompt prefixes are run once for all its batches."""
@@ -83,16 +85,16 @@ class CausalBackend:
             len(input_ids),
             trie.num_positions,
             position_bytes(self.config, self.model.dtype, attended),
-            vocab_bytes(self.config),
+            self.head.vocab_size,
         )
         nodes = TrieTensors.of(trie, input_ids.device)
         return torch.cat(
             [
                 edges.label_logprobs(
                     self._trie_hidden(input_ids[rows], attention_mask[rows], lengths[rows], nodes, prefix),
-                    self.model.lm_head,
+                    self.head,
                     trie,
-                    blocks.positions,
+                    blocks,
                 )
                 for rows in row_blocks(len(input_ids), blocks.rows)
             ]

@@ -26,12 +26,12 @@ from t5cls.models import edges
 from t5cls.models._hf_compat import (
     BART_FAMILY,
     T5_FAMILY,
+    OutputHead,
     attention_by,
     decoder_positions_at,
     decoder_self_attentions,
-    output_head,
 )
-from t5cls.models.batching import MemoryBudget, position_bytes, row_blocks, vocab_bytes
+from t5cls.models.batching import MemoryBudget, position_bytes, row_blocks
 from t5cls.models.edges import label_sequences
 from t5cls.models.tree_attention import AttentionLayout
 from t5cls.models.trie import LabelTrie, TrieTensors
@@ -49,7 +49,7 @@ class Seq2SeqBackend:
         self.budget = budget or MemoryBudget(self.device)
         if self.tree_decoding:
             self.self_attentions = decoder_self_attentions(model)
-            self.head = output_head(model)
+            self.head = OutputHead(model)
 
     def session(self):
         """A scoring call (nothing is kept between its batches: encoders see each row whole)."""
@@ -84,7 +84,7 @@ class Seq2SeqBackend:
             len(encoder_states),
             trie.num_positions,
             position_bytes(self.config, self.model.dtype, attended),
-            vocab_bytes(self.config),
+            self.head.vocab_size,
         )
         nodes = TrieTensors.of(trie, encoder_states.device)
         return torch.cat(
@@ -93,7 +93,7 @@ class Seq2SeqBackend:
                     self._trie_hidden(encoder_states[rows], attention_mask[rows], nodes),
                     self.head,
                     trie,
-                    blocks.positions,
+                    blocks,
                 )
                 for rows in row_blocks(len(encoder_states), blocks.rows)
             ]
