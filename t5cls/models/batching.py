@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -141,7 +142,8 @@ class MemoryBudget:
         decoder and the size of the vocabulary the head computes logits for."""
         budget = self.bytes
         vocabulary = min(vocab_size, CPU_VOCAB_SLICE) if self.device.type == "cpu" else vocab_size
-        block_rows = max(1, min(rows, budget // max(1, positions * position_bytes)))
+        most_rows = max(1, min(rows, budget // max(1, positions * position_bytes)))
+        block_rows = math.ceil(rows / math.ceil(rows / most_rows))  # equal blocks: 32 rows as 16 + 16, not 27 + 5
         block_positions = max(1, min(positions, budget // max(1, block_rows * vocabulary * LOGIT_BYTES)))
         return Blocks(block_rows, block_positions, vocabulary)
 
