@@ -198,16 +198,18 @@ def causal_naive_and_limit(model, tokenizer, texts, batch_size):
 def timed(function, repeats: int, device: torch.device) -> float:
     """Best wall time of ``repeats`` runs after one warm-up run."""
     function()
-    times = []
-    for _ in range(repeats):
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        started = time.perf_counter()
-        function()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - started)
-    return min(times)
+    return min(wall_time(function, device) for _ in range(repeats))
+
+
+def wall_time(function, device: torch.device) -> float:
+    """Seconds one run of ``function`` takes, the device's queued work included."""
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    started = time.perf_counter()
+    function()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return time.perf_counter() - started
 
 
 def main() -> None:
