@@ -1,6 +1,6 @@
 """Many labels: speed against the limit and the arithmetic bound, and peak memory, per label count.
 
-    python benchmarks/bench_labels.py [--labels 3 10 50 150 500 1000] [--rows 64] [--batch-size 32] [--bf16]
+    python benchmarks/bench_labels.py [--labels 3 10 50 150 500 1000] [--rows 64] [--repeats 3] [--bf16]
 
 Model: the t5-small architecture with random weights and the real T5 tokenizer (or ``--size``),
 64 review-like rows of ~45 tokens, batch 32, intent-like labels of one to three words. Each label
@@ -9,7 +9,7 @@ count runs in a fresh process (so its peak RSS is its own) that
   1. checks that the scores with the default memory budget equal the one-block scores (every row
      in one decoder call, every position in one LM-head call) on the first rows;
   2. times t5cls (`LabelScorer.score`) and the limit (encoder + one decoder step + LM head on
-     the same batches: `bench_scoring.limit_pass`);
+     the same batches: `bench_scoring.limit_pass`) in alternating rounds, best of each;
   3. computes the arithmetic bound from the model config: the multiply-adds an exact scorer
      cannot avoid relative to the limit's, per row
          (E + X + 1 x (decoder + head)) / (E + X + P x (decoder + head))
