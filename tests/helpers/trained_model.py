@@ -135,6 +135,7 @@ def write_data(folder: str) -> None:
     """The generated files and the random base model, to train on by hand (see the README's figures)."""
     from helpers.tiny_models import build_t5
 
+    Path(folder).mkdir(parents=True, exist_ok=True)
     data = generated_task(Path(folder))
     base = build_t5(Path(folder) / "base")
     print(f"wrote {data.train}, {data.dev}, {base}", file=sys.stderr)
