@@ -176,14 +176,20 @@ def read_back(path: Path, fmt: str):
     return pq.read_table(path) if fmt == "parquet" else path.read_bytes()
 
 
-@settings(max_examples=examples(0.4))
-@given(st.data())
-def test_same_output_whatever_the_chunk_size(data):
-    """The I/O layer adds nothing that depends on the chunking: types, values, bytes (the stub scores exactly)."""
+def draw_run(data):
+    """An input format, an output format, a table of up to 600 rows and an ``--on-null`` policy."""
     fmt = data.draw(st.sampled_from([*TEXT_FORMATS, "parquet"]), "input")
     output = data.draw(st.sampled_from(["csv", "jsonl", "parquet"]), "output")
     case = data.draw(cases(fmt, max_rows=600), "case")
     on_null = data.draw(st.sampled_from(["skip", "empty"]), "on_null")
+    return fmt, output, case, on_null
+
+
+@settings(max_examples=examples(0.4))
+@given(st.data())
+def test_same_output_whatever_the_chunk_size(data):
+    """The I/O layer adds nothing that depends on the chunking: types, values, bytes (the stub scores exactly)."""
+    fmt, output, case, on_null = draw_run(data)
     assume(not refusals(case, fmt, on_null))
     sizes = data.draw(st.lists(chunk_sizes(case.rows), min_size=2, max_size=2), "chunks")
     with tempfile.TemporaryDirectory() as name, model_loads(StubScorer()):
@@ -201,10 +207,7 @@ def test_same_output_whatever_the_chunk_size(data):
 @settings(max_examples=examples(0.4))
 @given(st.data())
 def test_a_stopped_run_resumed_gives_the_output_of_an_uninterrupted_one(data):
-    fmt = data.draw(st.sampled_from([*TEXT_FORMATS, "parquet"]), "input")
-    output = data.draw(st.sampled_from(["csv", "jsonl", "parquet"]), "output")
-    case = data.draw(cases(fmt, max_rows=600), "case")
-    on_null = data.draw(st.sampled_from(["skip", "empty"]), "on_null")
+    fmt, output, case, on_null = draw_run(data)
     assume(case.rows > 1 and not refusals(case, fmt, on_null))
     chunk = data.draw(st.integers(max(1, case.rows // 40), case.rows - 1), "chunk")
     stop_after = data.draw(st.integers(0, math.ceil(case.rows / chunk) - 2), "stop after")
