@@ -56,6 +56,33 @@ def number_in(parameter: str, value, low: float, high: float, closed_low=True, c
         raise OptionError(f"{{{parameter}}} must be a number {bounds}, got {literal(repr(value))}")
 
 
+def looks_like_path(name: str) -> bool:
+    """Whether a ``--model`` value means a local folder: it exists, starts with ``.``, ``/`` or ``~``, or names
+    an existing parent folder (``models/typo`` beside a ``models/`` folder). Anything else is a hub name."""
+    path = os.path.expanduser(name)
+    parent = os.path.dirname(path)
+    return name.startswith((".", "/", "~", os.sep)) or os.path.exists(path) or (bool(parent) and os.path.isdir(parent))
+
+
+def check_model_path(name: str) -> None:
+    """A model that looks like a local folder must be one, holding a ``config.json``; checked before any import.
+
+    Without this the Hub client reads the path as a malformed repo id, after seconds of imports.
+    """
+    if not looks_like_path(name):
+        return
+    path = os.path.expanduser(name)
+    if not os.path.exists(path):
+        raise OptionError(f"{{name_or_path}} {literal(name)}: no such folder; give a local model folder or a hub name")
+    if not os.path.isdir(path):
+        raise OptionError(f"{{name_or_path}} {literal(name)}: not a folder; give the folder the model was saved to")
+    if not os.path.isfile(os.path.join(path, "config.json")):
+        raise OptionError(
+            f"{{name_or_path}} {literal(name)}: the folder has no config.json, so it holds no saved model "
+            "(save_pretrained or t5cls train writes one)"
+        )
+
+
 def check_task_source(labels, config: str | None, template: str | None, text_column: str) -> None:
     """The tasks come from ``labels`` (with ``template`` and ``text_column``) or from a ``config``, not both."""
     if config is None:
@@ -92,10 +119,13 @@ class ModelOptions:
         positive("max_length", self.max_length)
         if self.label_end is not None and not self.label_end:
             raise OptionError("{label_end} must be none, eos or a non-empty text")
+        check_model_path(self.name)
 
     @property
     def name(self) -> str:
-        return self.name_or_path or default_model()
+        """The hub name or local folder to load (a leading ``~`` expanded: the Hub client would not)."""
+        name = self.name_or_path or default_model()
+        return os.path.expanduser(name) if name.startswith("~") else name
 
 
 @dataclass(frozen=True)

@@ -76,8 +76,9 @@ def test_missing_and_non_file_input(t5_dir, tmp_path):
 
 
 def test_output_problems(t5_dir, good_csv, tmp_path):
+    (tmp_path / "a-file").write_text("x")
     assert_one_line_error(
-        score(t5_dir, good_csv, "-o", tmp_path / "missing" / "out.csv"), "output directory", "does not exist"
+        score(t5_dir, good_csv, "-o", tmp_path / "a-file" / "out.csv"), "cannot create the output folder"
     )
     assert_one_line_error(score(t5_dir, good_csv, "-o", good_csv), "output path is the input file")
     assert_one_line_error(score(t5_dir, good_csv, "-o", tmp_path / "out.xlsx"), "unsupported output extension")

@@ -202,7 +202,7 @@ def test_resume_continues_a_few_shot_run_and_refuses_a_changed_examples_file(t5_
     original = dev.read_bytes()
     dev.write_bytes(original.replace(b"never again", b"never ever again"))  # not a picked row: only the file changes
     changed = invoke(*args, "-o", out, "--resume")
-    assert_one_line_error(changed, f"cannot resume {out}: examples changed since the checkpoint")
+    assert_one_line_error(changed, f"cannot resume {out}: a few-shot examples file changed since the checkpoint")
     dev.write_bytes(original)  # same content, new modification time: the content is what counts
     resumed = invoke(*args, "-o", out, "--resume")
     assert resumed.returncode == 0, resumed.stderr

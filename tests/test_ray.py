@@ -179,7 +179,7 @@ def test_interrupted_run_resumes_to_the_same_output(dataset, t5_dir, tmp_path):
         log.write('{"file": 0, "chunk": 1, "first')  # as if killed while logging the second chunk
     (tmp_path / ".scored.t5cls-parts" / ".part-000000-000000002.parquet.0123.tmp").write_text("killed mid-write")
     changed = replace(job_options, labels="positive,negative", resume=True)
-    with pytest.raises(Exception, match=r"cannot resume .*options changed"):
+    with pytest.raises(Exception, match=r"cannot resume .*labels changed \(was positive,negative,not sure, now pos"):
         RayRunner(changed, model_args(t5_dir), RayOptions()).run()
     resumed = RayRunner(replace(job_options, resume=True), model_args(t5_dir), RayOptions())
     summary = resumed.run()

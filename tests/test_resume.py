@@ -97,7 +97,8 @@ def test_sigkill_then_resume_gives_identical_output(
         assert pq.read_table(out).equals(pq.read_table(reference_outputs[fmt]))
     else:
         assert out.read_bytes() == reference_outputs[fmt].read_bytes()
-    assert not list(tmp_path.glob(".*"))  # checkpoint folder and temp files are gone
+    hidden = [path.name for path in tmp_path.glob(".*")]  # checkpoint folder and temp files are gone:
+    assert hidden == [f".out.{fmt}.t5cls-done"]  # only the record that makes the next --resume a no-op
 
 
 @pytest.mark.parametrize("sig, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
@@ -123,7 +124,7 @@ def test_resume_refuses_a_changed_input_or_option(t5_dir, big_csv, tmp_path):
     process.send_signal(signal.SIGKILL)
     process.wait()
     changed_option = run_cli(*score_args(t5_dir, source, out, "--resume", "--logprobs"))
-    assert changed_option.returncode == 2 and b"options changed" in changed_option.stderr
+    assert changed_option.returncode == 2 and b"--logprobs changed (was false, now true)" in changed_option.stderr
     with open(source, "a") as stream:
         stream.write("99999,one more row\n")
     changed_input = run_cli(*score_args(t5_dir, source, out, "--resume"))

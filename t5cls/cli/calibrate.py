@@ -62,7 +62,7 @@ def calibrate_command(
     """
     from rich.console import Console
 
-    from t5cls.eval.calibration import calibrate_dev_file, calibration_table
+    from t5cls.eval.calibration import bound_warning, calibrate_dev_file, calibration_table
     from t5cls.tasks.config import load_config
 
     loaded = None
@@ -75,6 +75,8 @@ def calibrate_command(
     settings = model_options(model, revision, device, dtype, batch_size, max_length, label_end, chat)
     result = calibrate_dev_file(dev, gold, fitted, settings, output, loaded)
     Console().print(calibration_table(result))
+    if warning := bound_warning(result):
+        print(f"t5cls: warning: {warning}", file=sys.stderr)
     print(f"t5cls: wrote {output}", file=sys.stderr)
 
 

@@ -81,26 +81,39 @@ def score_command(
 
 
 def _score_locally(options: ScoreOptions, model: ModelOptions, progress: ProgressOptions, dry_run: bool) -> None:
-    """One input, one process: everything is checked, then the model loads and scores every chunk."""
+    """One input, one process: options, columns and paths are checked before torch is imported, then the
+    model loads and scores every chunk (nothing at all when ``--resume`` finds the output up to date)."""
     from contextlib import closing
 
-    from t5cls.cli.plan import describe
     from t5cls.io.readers import open_input
-    from t5cls.models.scorer import LabelScorer
-    from t5cls.run.local import LocalRunner
+    from t5cls.run.finished import up_to_date
     from t5cls.run.plan import ScorePlan
-    from t5cls.run.progress import RowProgress
-    from t5cls.run.signals import StopRequest
 
     plan = ScorePlan.build(options)
     with closing(open_input(options.input, options.chunk_rows, options.input_format)) as source:
         plan.check_input(source.columns, options.input)
-        runner = LocalRunner(plan, LabelScorer.from_options(model))
-        if dry_run:
-            print(describe(runner, source))
+        if not dry_run and up_to_date(plan, model):
+            print(
+                f"t5cls: {options.output} is up to date (an identical run finished it); nothing scored", file=sys.stderr
+            )
             return
-        with StopRequest().installed() as stop:
-            summary = runner.run(source, RowProgress.from_options(progress), stop)
+        _load_and_score(plan, source, model, progress, dry_run)
+
+
+def _load_and_score(plan, source, model: ModelOptions, progress: ProgressOptions, dry_run: bool) -> None:
+    """The heavy part of a local run, imported only once everything that needs no model is checked."""
+    from t5cls.cli.plan import describe
+    from t5cls.models.scorer import LabelScorer
+    from t5cls.run.local import LocalRunner
+    from t5cls.run.progress import RowProgress
+    from t5cls.run.signals import StopRequest
+
+    runner = LocalRunner(plan, LabelScorer.from_options(model))
+    if dry_run:
+        print(describe(runner, source))
+        return
+    with StopRequest().installed() as stop:
+        summary = runner.run(source, RowProgress.from_options(progress), stop)
     print(summary.line(), file=sys.stderr)
 
 

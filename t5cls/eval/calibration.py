@@ -138,6 +138,28 @@ def calibrate(logprobs: np.ndarray, gold: np.ndarray) -> Calibration:
     )
 
 
+def bound_warning(result: Calibration) -> str | None:
+    """What a temperature at a bound of the search means, or ``None`` for one inside the bounds.
+
+    At the upper bound the fit flattened every row towards uniform: the scores say nothing about
+    this dev set's gold labels. At the lower bound the dev set is separated perfectly, and any
+    smaller T would fit it as well.
+    """
+    log_t = np.log(result.temperature)
+    low, high = LOG_T_BOUNDS
+    if log_t >= high - 2 * LOG_T_TOLERANCE:
+        return (
+            f"T = {result.temperature:.4g} is the upper bound of the search: the scores carry no information about "
+            "this dev set's gold labels; check the labels, the template and the gold column"
+        )
+    if log_t <= low + 2 * LOG_T_TOLERANCE:
+        return (
+            f"T = {result.temperature:.4g} is the lower bound of the search: the scores separate this dev set "
+            "perfectly, so T is not pinned down; fit on a larger or harder dev set"
+        )
+    return None
+
+
 def toml_string(value: str) -> str:
     """A TOML basic string. JSON's escapes are all valid TOML; TOML also wants DEL escaped."""
     return json.dumps(value, ensure_ascii=False).replace("\x7f", "\\u007f")

@@ -10,6 +10,7 @@ prediction is recomputed from the probabilities so every metric agrees with them
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from contextlib import closing
 from dataclasses import dataclass
 
@@ -22,6 +23,7 @@ from rich.text import Text
 
 from t5cls.errors import InputError
 from t5cls.eval import metrics
+from t5cls.eval.scored_tasks import choose_task, is_multi_label, tasks_hint
 from t5cls.io.readers import SCAN_CHUNK_ROWS, open_input
 
 SUM_TOLERANCE = 1e-3
@@ -53,11 +55,12 @@ def load_scored(path: str, gold_column: str, task: str | None = None) -> ScoredF
 
 
 def _load_scored(source, path: str, gold_column: str, task: str | None) -> ScoredFile:
+    task = choose_task(source.columns, task, path)
     prefix = f"{task}_p_" if task else "p_"
     prob_columns = [name for name in source.columns if name.startswith(prefix)]
     shown = ", ".join(source.columns)
     if len(prob_columns) < 2:
-        hint = "" if task else " (columns of a named task need --task NAME)"
+        hint = tasks_hint(source.columns)
         found = "only one" if prob_columns else "no"
         raise InputError(
             f"{path}: {found} {prefix}<label> probability columns (need one per label, at least 2){hint}; "
@@ -65,16 +68,19 @@ def _load_scored(source, path: str, gold_column: str, task: str | None) -> Score
         )
     if gold_column not in source.columns:
         raise InputError(f"{path}: no gold column {gold_column!r}; columns are: {shown}")
-    blocks, gold, offset = [], [], 0
+    blocks, gold, preds, offset = [], [], [], 0
+    pred_column = f"{task}_pred" if task else "pred"
     for table in source.chunks:
         blocks.append(np.column_stack([_floats(path, table.column(name), name, offset) for name in prob_columns]))
         gold.extend("" if value is None else str(value) for value in table.column(gold_column).to_pylist())
+        if pred_column in source.columns:
+            preds.extend(table.column(pred_column).to_pylist())
         offset += table.num_rows
     if not gold:
         raise InputError(f"{path}: no rows to evaluate")
     probs = np.concatenate(blocks)
-    _check_distributions(path, probs, prob_columns)
     labels = [name.removeprefix(prefix) for name in prob_columns]
+    _check_distributions(path, probs, prob_columns, lambda row: _multi_label_task(preds, probs, row, labels, task))
     position = {label: index for index, label in enumerate(labels)}
     gold_index = np.array([position.get(value, -1) for value in gold])
     if not (gold_index >= 0).any():
@@ -100,8 +106,24 @@ def _float(path: str, value: object, name: str, row: int) -> float:
         raise InputError(f"{path}: row {row + 1}: column {name!r} holds {value!r}, not a number") from None
 
 
-def _check_distributions(path: str, probs: np.ndarray, columns: list[str]) -> None:
-    """Every row must be a probability distribution, or the metrics would mean nothing."""
+def _multi_label_task(preds: list, probs: np.ndarray, row: int, labels: list[str], task: str | None) -> str | None:
+    """A refusal naming ``task`` when row ``row`` is a multi-label task's, whose classes need not sum to 1."""
+    if not preds or not is_multi_label(probs[row], preds[row], labels):
+        return None
+    name = f"task {task!r}" if task else "the task"
+    return (
+        f"{name} is multi-label (one yes-probability per class, pred lists every class above 0.5); "
+        "eval measures tasks with one class per row"
+    )
+
+
+def _check_distributions(
+    path: str, probs: np.ndarray, columns: list[str], multi_label: Callable[[int], str | None]
+) -> None:
+    """Every row must be a probability distribution, or the metrics would mean nothing.
+
+    ``multi_label(row)`` says why a row that does not sum to 1 is a multi-label task's, if it is one.
+    """
     outside = ~((probs >= 0) & (probs <= 1))  # NaN (a null) is outside too
     if outside.any():
         row, column = np.argwhere(outside)[0]
@@ -110,6 +132,8 @@ def _check_distributions(path: str, probs: np.ndarray, columns: list[str]) -> No
         raise InputError(f"{path}: row {row + 1}: column {columns[column]!r} is {shown}")
     totals = probs.sum(axis=1)
     bad = np.flatnonzero(np.abs(totals - 1) > SUM_TOLERANCE)
+    if len(bad) and (refusal := multi_label(bad[0])):
+        raise InputError(f"{path}: {refusal}")
     if len(bad):
         raise InputError(
             f"{path}: row {bad[0] + 1}: the {len(columns)} probability columns sum to {totals[bad[0]]:.6g}, not 1 "

@@ -19,9 +19,9 @@ from typing import ClassVar
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from t5cls.errors import InputError
 from t5cls.io.atomic import write_atomically, write_text_atomically
 from t5cls.io.paths import sidecar
+from t5cls.io.resume_check import check_same_run
 from t5cls.io.writers import ChunkWriter, open_writer
 
 CHECKPOINT = "checkpoint.json"
@@ -66,6 +66,7 @@ class FileOutput:
         self.metadata = metadata
         self.description = path
         self.parts_dir = sidecar(self.path, "parts")
+        self.fingerprint = fingerprint
         self.state = self._load_or_start(fingerprint, resume)
 
     @property
@@ -81,7 +82,7 @@ class FileOutput:
         checkpoint = self.parts_dir / CHECKPOINT
         if resume and checkpoint.exists():
             state = json.loads(checkpoint.read_text())
-            check_same_run(state["fingerprint"], fingerprint, self.path)
+            check_same_run(state["fingerprint"], fingerprint, self.path, len(state["parts"]))
             self._remove_unlisted_parts(state)
             return state
         if self.parts_dir.exists():
@@ -140,16 +141,6 @@ class FileOutput:
         """After a failure: finished parts stay for ``--resume``; a folder without any is removed."""
         if not self.state["parts"]:
             shutil.rmtree(self.parts_dir, ignore_errors=True)
-
-
-def check_same_run(saved: dict[str, str], current: dict[str, str], path: Path) -> None:
-    """Name the first part of the fingerprint that changed since the checkpoint."""
-    for key in sorted(set(saved) | set(current)):
-        if saved.get(key) != current.get(key):
-            raise InputError(
-                f"cannot resume {path}: {key} changed since the checkpoint (was {saved.get(key)!r}, now "
-                f"{current.get(key)!r}); rerun without --resume to start over"
-            )
 
 
 def _parquet_row_groups(parts: list[Path]):

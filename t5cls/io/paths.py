@@ -22,13 +22,13 @@ GLOB_CHARACTERS = "*?["
 
 
 def sidecar(path: str | Path, kind: str) -> Path:
-    """The hidden ``.<name>.t5cls-<kind>`` beside ``path`` (kinds: parts, tmp, unranked, old)."""
+    """The hidden ``.<name>.t5cls-<kind>`` beside ``path`` (kinds: parts, tmp, unranked, old, done)."""
     path = Path(path)
     return path.with_name(f".{path.name}.t5cls-{kind}")
 
 
 def check_output_file(output: str | Path, input_path: str | None = None) -> None:
-    """An output file must go into an existing directory and must not be the input or a folder."""
+    """An output file must not be the input or a folder; its missing parent folders are created."""
     path = _in_existing_directory(output)
     if path.is_dir():
         raise InputError(f"{output}: is a directory; name an output file")
@@ -42,17 +42,31 @@ def check_output_file(output: str | Path, input_path: str | None = None) -> None
 
 
 def check_output_folder(output: str | Path, marker: str) -> None:
-    """An output folder may be new, or an earlier one of t5cls (it holds ``marker``): nothing else is replaced."""
+    """An output folder may be new, or an earlier one of t5cls (it holds ``marker``): nothing else is replaced.
+
+    Its missing parent folders are created, as ``save_pretrained`` does.
+    """
     path = _in_existing_directory(output)
     if path.exists() and not (path / marker).is_file():
         raise InputError(f"{output}: exists and is not a t5cls output folder; remove it or choose another -o")
 
 
 def _in_existing_directory(output: str | Path) -> Path:
+    """``output`` as a path, its parent folders created first (``-o models/x`` works in a fresh folder).
+
+    They are made when the run is checked, before anything is scored, so a path that cannot be
+    made (a file where a folder should be, no permission) fails in a second, not after the work.
+    """
     path = Path(output)
     directory = Path(os.path.abspath(output)).parent
-    if not directory.is_dir():
+    if directory.is_dir():
+        return path
+    if "://" in str(output):  # not a local path: nothing to create here
         raise InputError(f"{output}: output directory {directory} does not exist")
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise InputError(f"{output}: cannot create the output folder {directory} ({err.strerror})") from None
     return path
 
 

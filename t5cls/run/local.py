@@ -20,6 +20,7 @@ from t5cls.io.readers import InputSource, open_input
 from t5cls.models.scorer import LabelScorer
 from t5cls.options import ScoreOptions
 from t5cls.run.chunks import ChunkScorer, PreparedChunk, drop_or_fill_nulls, template_values
+from t5cls.run.finished import record_finished
 from t5cls.run.plan import ScorePlan
 from t5cls.run.prefetch import prefetched
 from t5cls.run.progress import RowProgress
@@ -97,6 +98,8 @@ class LocalRunner:
                 self.plan.rankings,
                 provenance(self.plan, self.scorer.identity),
             )
+        if isinstance(output, FileOutput):
+            record_finished(self.plan.options.output, output.fingerprint, self.plan.options.resume)
         destination = self.plan.options.output if self.plan.rankings else output.description
         return Summary(
             counters["rows"],

@@ -8,8 +8,13 @@ from t5cls.errors import InputError, OptionError, literal
 
 
 def parse_labels(spec: str | Sequence[str]) -> list[str]:
-    """Split an ``"a,b,c"`` string (or take a list) and check the names: at least two, unique, non-empty."""
-    labels = spec.split(",") if isinstance(spec, str) else list(spec)
+    """Split an ``"a,b,c"`` string (or take a list) and check the names: at least two, unique, non-empty.
+
+    The blanks around each comma of a string are dropped (``"positive, negative"`` is ``positive``
+    and ``negative``): typed in a shell they are a habit, not part of the label. A label that needs
+    a leading space (a decoder-only model's word boundary) comes from a list or a config.
+    """
+    labels = [label.strip() for label in spec.split(",")] if isinstance(spec, str) else list(spec)
     for index, label in enumerate(labels):
         if not isinstance(label, str) or not label.strip():
             raise OptionError(

@@ -1,0 +1,63 @@
+"""A finished output remembers the run that wrote it, so that ``--resume`` of the same run does nothing.
+
+``t5cls score ... -o out.csv --resume`` in cron is safe to rerun: after a finished run, the next
+one must not score the whole file again. When a local run with ``--resume`` finishes, its
+fingerprint (the one a checkpoint holds: input file, model, labels, template, options) is
+written beside the output in ``.<name>.t5cls-done``, with the output's size and modification
+time. A later ``--resume`` whose fingerprint is the same, finding the output as that run left
+it, is up to date: it exits 0 having loaded no weights and scored nothing. Anything else (a
+changed input or option, an output touched since) runs as before.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from t5cls.io.atomic import write_text_atomically
+from t5cls.io.paths import sidecar
+from t5cls.options import ModelOptions
+from t5cls.run.plan import ScorePlan
+
+
+def record_finished(output: str, fingerprint: dict[str, str], resume: bool) -> None:
+    """After a run with ``resume``, write ``output``'s record: the run's fingerprint and the file as it stands.
+
+    A run without ``resume`` leaves no hidden file behind, and drops the record of an earlier one.
+    """
+    record = sidecar(output, "done")
+    if resume:
+        write_text_atomically(record, json.dumps({"fingerprint": fingerprint, "output": _stat(output)}, indent=1))
+    else:
+        record.unlink(missing_ok=True)
+
+
+def up_to_date(plan: ScorePlan, model: ModelOptions) -> bool:
+    """Whether a ``--resume`` of ``plan`` would rewrite the same output that an identical run finished.
+
+    Reads the model's config and tokenizer (its identity is part of the fingerprint), not its weights.
+    """
+    options = plan.options
+    if not options.resume or options.to_stdout or options.input == "-":
+        return False
+    try:
+        record = json.loads(sidecar(options.output, "done").read_text())
+    except (OSError, ValueError):
+        return False
+    if not os.path.exists(options.output) or record.get("output") != _stat(options.output):
+        return False
+    return record.get("fingerprint") == _fingerprint(plan, model)
+
+
+def _fingerprint(plan: ScorePlan, model: ModelOptions) -> dict[str, str]:
+    from t5cls.models.loading import describe_pretrained, resolve_device
+    from t5cls.run.provenance import fingerprint
+
+    identity = describe_pretrained(model, str(resolve_device(model.device)))
+    return fingerprint(plan, identity, [plan.options.input])
+
+
+def _stat(path: str) -> list[int]:
+    status = Path(path).stat()
+    return [status.st_size, status.st_mtime_ns]
