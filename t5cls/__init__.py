@@ -10,17 +10,33 @@ The package follows the data flow, one subpackage per stage:
     cli/     the ``t5cls`` command, a thin layer over the above
 
 The public API is `LabelScorer` (texts + labels in, `LabelScores` out), `score_file` (a whole
-file, as ``t5cls score`` does it) and the option classes of `t5cls.options`. They are imported
+file, as ``t5cls score`` does it), its parts `ScorePlan`, `open_input` and `LocalRunner`, the
+option classes of `t5cls.options` and `NumericError`. They are imported
 lazily so that commands that need no model (``t5cls eval``) do not pay for importing torch.
 """
 
 __version__ = "0.1.0"
-__all__ = ["LabelScorer", "LabelScores", "ModelOptions", "ScoreOptions", "__version__", "score_file"]
+__all__ = [
+    "LabelScorer",
+    "LabelScores",
+    "LocalRunner",
+    "ModelOptions",
+    "NumericError",
+    "ScoreOptions",
+    "ScorePlan",
+    "__version__",
+    "open_input",
+    "score_file",
+]
 
 _LAZY = {
     "LabelScorer": "t5cls.models.scorer",
     "LabelScores": "t5cls.models.scorer",
+    "LocalRunner": "t5cls.run.local",
     "score_file": "t5cls.run.local",
+    "ScorePlan": "t5cls.run.plan",
+    "open_input": "t5cls.io.readers",
+    "NumericError": "t5cls.errors",
     "ModelOptions": "t5cls.options",
     "ScoreOptions": "t5cls.options",
 }

@@ -13,7 +13,8 @@ import sys
 import numpy as np
 import pytest
 
-from helpers.cli import SINGLE_THREAD, assert_one_line_error, invoke
+from helpers.cli import SINGLE_THREAD, assert_one_line_error, invoke, run_cli
+from t5cls import __version__
 from t5cls.errors import OptionError
 from t5cls.eval.calibration import bound_warning, calibrate
 from t5cls.tasks.labels import parse_labels
@@ -228,3 +229,60 @@ def test_missing_output_folders_are_created(t5_dir, reviews, tmp_path):
     result = invoke("score", reviews, "-l", "positive,negative", "-m", t5_dir, "-o", out)
     assert result.returncode == 0, result.stderr
     assert [row["id"] for row in rows(out.read_bytes())] == ["1", "2", "3"]
+
+
+# Item 8: the smaller ones.
+
+
+def test_version_and_help_texts():
+    version = invoke("--version")
+    assert version.returncode == 0 and version.stdout.decode() == f"t5cls {__version__}\n"
+    score_help = invoke("score", "--help").stdout.decode()
+    flags = [line for line in score_help.splitlines() if "<bool>" in line]
+    assert [line for line in flags if "--help" not in line] == []  # Typer's own --help aside
+    assert "INPUT" in score_help and ".bz2" in score_help
+    wide = {"COLUMNS": "300", "TERMINAL_WIDTH": "300"}
+    assert "or 'auto' (16 rows)" in invoke("train", "--help", env=wide).stdout.decode()
+
+
+def test_the_names_the_readme_uses_are_exported():
+    import t5cls
+
+    for name in ("ScorePlan", "open_input", "LocalRunner", "NumericError"):
+        assert name in t5cls.__all__ and getattr(t5cls, name).__name__ == name
+
+
+def test_dry_run_shows_escapes_and_says_the_prompt_is_cut(t5_dir, reviews, tmp_path):
+    from helpers.tiny_causal_models import build_causal
+
+    gpt2 = build_causal(tmp_path / "gpt2", "gpt2")
+    plan = invoke("score", reviews, "-l", "yes,no", "-m", gpt2, "--label-end", "\\n", "--dry-run")
+    assert plan.returncode == 0, plan.stderr
+    assert 'label end: "\\n"' in plan.stdout.decode()
+    cut = invoke("score", reviews, "-l", "yes,no", "-m", t5_dir, "--max-length", "4", "--dry-run").stdout.decode()
+    assert "longer than the 4 tokens read: only its first ones are scored" in cut
+    whole = invoke("score", reviews, "-l", "yes,no", "-m", t5_dir, "--dry-run").stdout.decode()
+    assert "longer than" not in whole
+
+
+def test_inspect_prints_even_digits_and_says_what_it_wrote(tmp_path):
+    path = scored_file(tmp_path / "scored.csv", "text,p_a,p_b,pred,entropy", "x,0.5,0.5,a,0.6931471805599453")
+    shown = invoke("inspect", path, "--highest-entropy", "1").stdout.decode()
+    assert "0.5000" in shown and "0.6931" in shown
+    written = invoke("inspect", path, "--highest-entropy", "1", "-o", tmp_path / "top.csv")
+    assert written.returncode == 0 and written.stderr.decode() == f"t5cls: wrote {tmp_path / 'top.csv'}\n"
+
+
+def test_a_folder_as_input_points_to_the_ray_engine(t5_dir, tmp_path):
+    (tmp_path / "parts").mkdir()
+    assert_one_line_error(invoke("score", tmp_path / "parts", "-l", "a,b", "-m", t5_dir), "is a folder", "--engine ray")
+
+
+def test_jsonl_on_stdin_is_recognised_and_its_bools_are_written_as_json_spells_them(t5_dir, tmp_path):
+    lines = b'{"text": "good", "flag": true}\n{"text": "bad", "flag": false}\n'
+    piped = run_cli("score", "-", "-l", "positive,negative", "-m", t5_dir, stdin=lines)
+    assert piped.returncode == 0, piped.stderr
+    (tmp_path / "in.jsonl").write_bytes(lines)
+    named = invoke("score", tmp_path / "in.jsonl", "-l", "positive,negative", "-m", t5_dir)
+    assert piped.stdout == named.stdout
+    assert [(row["text"], row["flag"]) for row in rows(piped.stdout)] == [("good", "true"), ("bad", "false")]

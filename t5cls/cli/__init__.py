@@ -9,6 +9,7 @@ eval`` stay fast.
 from __future__ import annotations
 
 import signal
+from typing import Annotated
 
 import typer
 
@@ -20,7 +21,25 @@ from t5cls.cli.train import train_command
 
 HELP = "Exact per-class probabilities from text-to-text and decoder-only models (T5, Flan-T5, mT5, BART, Llama, ...)."
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, help=HELP)
+app = typer.Typer(
+    add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, help=HELP, invoke_without_command=True
+)
+
+
+@app.callback()
+def show_version(
+    version: Annotated[
+        bool, typer.Option("--version", metavar="", is_eager=True, help="Print the t5cls version and exit.")
+    ] = False,
+) -> None:
+    """Options of ``t5cls`` itself, before a command; ``--version`` answers without importing anything heavy."""
+    if version:
+        from t5cls import __version__
+
+        print(f"t5cls {__version__}")
+        raise typer.Exit()
+
+
 app.command("score")(score_command)
 app.command("eval")(eval_command)
 app.command("calibrate")(calibrate_command)

@@ -11,7 +11,7 @@ from t5cls.cli import options as o
 from t5cls.cli.options import model_options, one_line_errors, option, unescape
 from t5cls.errors import OptionError
 
-Dev = Annotated[str, typer.Argument(help="Labelled dev file (CSV, JSONL or Parquet) to fit on.")]
+Dev = Annotated[str, typer.Argument(metavar="DEV", help="Labelled dev file (CSV, JSONL or Parquet) to fit on.")]
 ConfigOut = Annotated[
     str, option("output", "--output", "-o", shown="-o", help="Config file to write, e.g. fitted.toml.")
 ]

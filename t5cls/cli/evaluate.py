@@ -8,16 +8,19 @@ from typing import Annotated
 
 import typer
 
-from t5cls.cli.options import Debug, Gold, Task, one_line_errors, option
+from t5cls.cli.options import Debug, Gold, Task, flag, one_line_errors, option
 
 
 @one_line_errors
 def eval_command(
-    scored: Annotated[str, typer.Argument(help="Output of `t5cls score` (CSV, JSONL or Parquet) with a gold column.")],
+    scored: Annotated[
+        str,
+        typer.Argument(metavar="SCORED", help="Output of `t5cls score` (CSV, JSONL or Parquet) with a gold column."),
+    ],
     gold: Gold,
     task: Task = None,
     json_output: Annotated[
-        bool, option("json_output", "--json", help="Print the report as JSON instead of tables.")
+        bool, flag("json_output", "--json", help="Print the report as JSON instead of tables.")
     ] = False,
     plots: Annotated[
         str | None,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated
 
 import typer
@@ -11,7 +12,7 @@ from t5cls.cli.options import Debug, Task, one_line_errors, option
 
 @one_line_errors
 def inspect_command(
-    scored: Annotated[str, typer.Argument(help="Output of `t5cls score` (CSV, JSONL or Parquet).")],
+    scored: Annotated[str, typer.Argument(metavar="SCORED", help="Output of `t5cls score` (CSV, JSONL or Parquet).")],
     lowest_entropy: Annotated[
         int | None, option("lowest_entropy", "--lowest-entropy", help="Show the N rows the model was surest about.")
     ] = None,
@@ -36,3 +37,5 @@ def inspect_command(
     from t5cls.eval.triage import run_inspect
 
     run_inspect(scored=scored, lowest_entropy=lowest_entropy, highest_entropy=highest_entropy, task=task, output=output)
+    if output is not None:
+        print(f"t5cls: wrote {output}", file=sys.stderr)

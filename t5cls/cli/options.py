@@ -27,6 +27,11 @@ def option(parameter: str, *flags: str, help: str, shown: str | None = None, **s
     return typer.Option(*flags, help=help, **settings)
 
 
+def flag(parameter: str, *flags: str, help: str) -> typer.models.OptionInfo:
+    """An on/off `option`: its help shows no value (Typer would show ``<bool>``, as if it took one)."""
+    return option(parameter, *flags, help=help, metavar="")
+
+
 def fail(message: str, code: int) -> None:
     """Print the error on one line (whatever wrapped it: Ray's errors carry tracebacks) and exit with ``code``."""
     print(f"t5cls: error: {one_line(message)}", file=sys.stderr, flush=True)
@@ -88,7 +93,7 @@ def unescape(text: str, parameter: str) -> str:
     return ESCAPE.sub(replace, text)
 
 
-Debug = Annotated[bool, option("debug", "--debug", help="Show tracebacks instead of one-line errors.")]
+Debug = Annotated[bool, flag("debug", "--debug", help="Show tracebacks instead of one-line errors.")]
 
 # Model options: `score`, `calibrate` and `train` take the same ones, with the same help.
 Model = Annotated[
@@ -126,7 +131,7 @@ LabelEnd = Annotated[
 ]
 Chat = Annotated[
     bool,
-    option("chat", "--chat", help="Decoder-only instruct models: wrap each prompt in the tokenizer's chat template."),
+    flag("chat", "--chat", help="Decoder-only instruct models: wrap each prompt in the tokenizer's chat template."),
 ]
 
 # Task and file options.
@@ -174,13 +179,13 @@ RankBy = Annotated[
     ),
 ]
 Logprobs = Annotated[
-    bool, option("logprobs", "--logprobs", help="Also write logp_<label>, the raw sequence log-probabilities.")
+    bool, flag("logprobs", "--logprobs", help="Also write logp_<label>, the raw sequence log-probabilities.")
 ]
-Resume = Annotated[bool, option("resume", "--resume", help="Continue an interrupted run from its checkpoint.")]
+Resume = Annotated[bool, flag("resume", "--resume", help="Continue an interrupted run from its checkpoint.")]
 DryRun = Annotated[
-    bool, option("dry_run", "--dry-run", help="Print the plan (prompt, label token ids) and do nothing else.")
+    bool, flag("dry_run", "--dry-run", help="Print the plan (prompt, label token ids) and do nothing else.")
 ]
-Quiet = Annotated[bool, option("quiet", "--quiet", "-q", help="No progress output (the summary line stays).")]
+Quiet = Annotated[bool, flag("quiet", "--quiet", "-q", help="No progress output (the summary line stays).")]
 LogEvery = Annotated[
     float, option("log_every", "--log-every", help="Seconds between progress lines when stderr is not a terminal.")
 ]

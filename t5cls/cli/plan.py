@@ -5,6 +5,8 @@ The prompt is the one scored, few-shot demonstrations included.
 
 from __future__ import annotations
 
+import json
+
 from t5cls.io.readers import InputSource
 from t5cls.run.local import LocalRunner
 from t5cls.tasks.examples import Examples
@@ -27,10 +29,27 @@ def describe(runner: LocalRunner, source: InputSource) -> str:
         lines.append(f"{indent}prompt for the first row:")
         shown = scorer.tokens.as_read(prompt) if prompt is not None and scorer.chat else prompt
         lines.extend(f"{indent}  {line}" for line in (shown or "(no rows)").splitlines())
-        lines.append(f"{indent}labels (token ids as scored; label end: {scorer.label_end}):")
+        lines.extend(f"{indent}{note}" for note in _cut_note(scorer, task, prompt))
+        lines.append(f"{indent}labels (token ids as scored; label end: {_label_end(scorer.label_end)}):")
         for label, ids in zip(task.scored_labels, scorer.label_ids(task.scored_labels)):
             lines.append(f"{indent}  {label}: {ids} {scorer.tokens.pieces(ids)}")
     return "\n".join(lines)
+
+
+def _label_end(end: str) -> str:
+    """``none`` and ``eos`` as words, a text quoted with its escapes (``"\\n"``), so a newline is seen."""
+    return end if end in ("none", "eos") else json.dumps(end, ensure_ascii=False)
+
+
+def _cut_note(scorer, task, prompt: str | None) -> list[str]:
+    """A line saying that the prompt shown is longer than the model reads, and which end is cut."""
+    if prompt is None:
+        return []
+    room = scorer.label_room(task.scored_labels)
+    if not scorer.tokenize([prompt], room).truncated[0]:
+        return []
+    kept = "last" if scorer.causal else "first"
+    return [f"(this prompt is longer than the {scorer.max_length - room} tokens read: only its {kept} ones are scored)"]
 
 
 def _examples_line(examples: Examples) -> str:

@@ -13,7 +13,14 @@ from t5cls.errors import InputError
 from t5cls.options import DEFAULT_CHUNK_ROWS, ModelOptions, ProgressOptions, RayOptions, ScoreOptions
 
 ENGINES = ("local", "ray")
-Input = Annotated[str, typer.Argument(help="CSV, JSONL or Parquet file (optionally .gz); '-' reads stdin.")]
+Input = Annotated[
+    str,
+    typer.Argument(
+        metavar="INPUT",
+        help="CSV, JSONL or Parquet file (text optionally .gz, .bz2, .zst or .lz4); '-' reads stdin "
+        "(CSV, or JSONL/Parquet by its first bytes).",
+    ),
+]
 
 
 @one_line_errors

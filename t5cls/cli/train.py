@@ -10,7 +10,15 @@ import typer
 from t5cls.cli import options as o
 from t5cls.cli.options import model_options, one_line_errors, option, parse_batch_size, unescape
 
-TrainFile = Annotated[str, typer.Argument(help="Labelled training file (CSV, JSONL or Parquet).")]
+TrainBatchSize = Annotated[
+    str,
+    option(
+        "batch_size",
+        "--batch-size",
+        help="Rows per training step and per dev scoring batch, or 'auto' (16 rows).",
+    ),
+]
+TrainFile = Annotated[str, typer.Argument(metavar="TRAIN", help="Labelled training file (CSV, JSONL or Parquet).")]
 Dev = Annotated[
     str | None,
     option("dev", "--dev", help="Labelled dev file: evaluated every epoch, picks the best checkpoint, fits T."),
@@ -62,7 +70,7 @@ def train_command(
     class_weights: ClassWeights = "none",
     epochs: Epochs = 3,
     learning_rate: LearningRate = 1e-4,
-    batch_size: o.BatchSize = "auto",
+    batch_size: TrainBatchSize = "auto",
     grad_accum: GradAccum = 1,
     warmup: Warmup = 0.06,
     weight_decay: WeightDecay = 0.0,

@@ -23,7 +23,7 @@ from t5cls.io.readers import SCAN_CHUNK_ROWS, open_input
 from t5cls.io.writers import open_writer
 
 UNLIMITED_WIDTH = 1_000_000  # columns a piped table may take: in effect, no limit
-SIGNIFICANT_DIGITS = 4
+DECIMALS = 4  # every number to the same places, so a column of probabilities lines up
 TASK_COLUMNS = ("pred", "entropy", "expected", "std", "score", "rank")
 
 
@@ -130,7 +130,7 @@ def _display(table: pa.Table, prefix: str) -> pa.Table:
 
 
 def _rich_table(rows: list[int], table: pa.Table):
-    """The rows as a rich table: the row number, then the columns (numbers to 4 significant digits)."""
+    """The rows as a rich table: the row number, then the columns (numbers to 4 decimal places)."""
     from rich.table import Table
     from rich.text import Text
 
@@ -147,5 +147,5 @@ def _shown(value) -> str:
     if value is None:
         return ""
     if isinstance(value, float):
-        return f"{value:.{SIGNIFICANT_DIGITS}g}"
+        return f"{value:.{DECIMALS}f}"
     return str(value)

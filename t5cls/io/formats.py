@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from t5cls.errors import InputError
 
 INPUT_FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet", ".pq": "parquet"}
@@ -10,7 +12,7 @@ COMPRESSIONS = {".gz": "gzip", ".bz2": "bz2", ".zst": "zstd", ".lz4": "lz4"}  # 
 
 
 def input_format(path: str, explicit: str | None = None) -> str:
-    """The input format: ``explicit``, else the extension (compression suffix ignored); stdin is CSV unless told."""
+    """The input format: ``explicit``, else the extension (compression suffix ignored); stdin: see `stdin_format`."""
     if explicit:
         return explicit
     if path == "-":
@@ -21,9 +23,20 @@ def input_format(path: str, explicit: str | None = None) -> str:
     for suffix, fmt in INPUT_FORMATS.items():
         if name.endswith(suffix):
             return fmt
+    if os.path.isdir(path):
+        raise InputError(f"{path}: is a folder; score one file, or every file of the folder with --engine ray")
     raise InputError(
-        f"{path}: unsupported input extension; use .csv, .jsonl or .parquet (optionally .gz), or --input-format"
+        f"{path}: unsupported input extension; use .csv, .jsonl or .parquet (text optionally "
+        f"{', '.join(COMPRESSIONS)}), or --input-format"
     )
+
+
+def stdin_format(head: bytes) -> str:
+    """The format of stdin from its first bytes, when no flag says: ``PAR1`` is Parquet, a ``{`` (after a
+    byte order mark or blanks) JSONL, anything else CSV, so ``cat x.jsonl | t5cls score -`` reads JSON."""
+    if head.startswith(b"PAR1"):
+        return "parquet"
+    return "jsonl" if head.removeprefix(b"\xef\xbb\xbf").lstrip().startswith(b"{") else "csv"
 
 
 def compression(path: str) -> str | None:

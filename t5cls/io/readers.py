@@ -29,9 +29,18 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from t5cls.errors import InputError
-from t5cls.io.formats import input_format
+from t5cls.io.formats import input_format, stdin_format
 from t5cls.io.jsonl import jsonl_chunks, jsonl_schema
-from t5cls.io.streams import NOT_UTF8, ByteStream, decoding, has_bad_text, open_bytes, spooled_stdin, stdin_bytes
+from t5cls.io.streams import (
+    NOT_UTF8,
+    ByteStream,
+    decoding,
+    has_bad_text,
+    open_bytes,
+    peek_stdin,
+    spooled_stdin,
+    stdin_bytes,
+)
 
 # Rows per chunk when a whole file is scanned rather than scored (eval, inspect, ranks, dev sets).
 SCAN_CHUNK_ROWS = 10_000
@@ -105,7 +114,7 @@ class InputSource:
 
 def open_input(path: str, chunk_rows: int, fmt: str | None = None) -> InputSource:
     """Open ``path`` (a local path, a URI pyarrow understands, or ``-`` for stdin) and read its schema."""
-    fmt = input_format(path, fmt)
+    fmt = stdin_format(peek_stdin()) if path == "-" and fmt is None else input_format(path, fmt)
     if fmt == "csv":
         return _open_csv(path, stdin_bytes() if path == "-" else open_bytes(path), chunk_rows)
     spooled = spooled_stdin() if path == "-" else None

@@ -55,6 +55,15 @@ def stdin_bytes() -> ByteStream:
     return ByteStream(sys.stdin.buffer)
 
 
+def peek_stdin() -> bytes:
+    """The first bytes of stdin, left in place for the reader (waits for them; empty at end of input).
+
+    A stream that cannot peek (a test runner's stand-in for stdin) gives nothing, read as CSV.
+    """
+    peek = getattr(sys.stdin.buffer, "peek", None)
+    return peek(64)[:64] if peek is not None else b""
+
+
 def spooled_stdin() -> ByteStream:
     """Stdin copied to an unnamed temporary file, for readers that seek (Parquet) or read twice (JSONL).
 

@@ -124,6 +124,8 @@ def _csv_texts(column: pa.ChunkedArray) -> list[str]:
 def _csv_value(value) -> str:
     if value is None:
         return ""
+    if isinstance(value, bool):  # as JSON and Arrow's CSV writer spell it, not Python's True
+        return "true" if value else "false"
     if isinstance(value, float):
         return repr(value) if math.isfinite(value) else str(value)
     if isinstance(value, (dict, list)):

@@ -237,6 +237,8 @@ def as_written(value, fmt: str):
         return value
     if value is None:
         return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
     if isinstance(value, float):
         return repr(value) if math.isfinite(value) else str(value)
     if isinstance(value, (dict, list)):
