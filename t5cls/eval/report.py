@@ -80,7 +80,7 @@ def _load_scored(source, path: str, gold_column: str, task: str | None) -> Score
         raise InputError(f"{path}: no rows to evaluate")
     probs = np.concatenate(blocks)
     labels = [name.removeprefix(prefix) for name in prob_columns]
-    _check_distributions(path, probs, prob_columns, lambda row: _multi_label_task(preds, probs, row, labels, task))
+    _check_distributions(path, probs, prob_columns, lambda: _multi_label_task(preds, probs, labels, task))
     position = {label: index for index, label in enumerate(labels)}
     gold_index = np.array([position.get(value, -1) for value in gold])
     if not (gold_index >= 0).any():
@@ -106,9 +106,9 @@ def _float(path: str, value: object, name: str, row: int) -> float:
         raise InputError(f"{path}: row {row + 1}: column {name!r} holds {value!r}, not a number") from None
 
 
-def _multi_label_task(preds: list, probs: np.ndarray, row: int, labels: list[str], task: str | None) -> str | None:
-    """A refusal naming ``task`` when row ``row`` is a multi-label task's, whose classes need not sum to 1."""
-    if not preds or not is_multi_label(probs[row], preds[row], labels):
+def _multi_label_task(preds: list, probs: np.ndarray, labels: list[str], task: str | None) -> str | None:
+    """A refusal naming ``task`` when its scores are a multi-label task's, whose classes need not sum to 1."""
+    if not is_multi_label(probs, preds, labels):
         return None
     name = f"task {task!r}" if task else "the task"
     return (
@@ -118,11 +118,11 @@ def _multi_label_task(preds: list, probs: np.ndarray, row: int, labels: list[str
 
 
 def _check_distributions(
-    path: str, probs: np.ndarray, columns: list[str], multi_label: Callable[[int], str | None]
+    path: str, probs: np.ndarray, columns: list[str], multi_label: Callable[[], str | None]
 ) -> None:
     """Every row must be a probability distribution, or the metrics would mean nothing.
 
-    ``multi_label(row)`` says why a row that does not sum to 1 is a multi-label task's, if it is one.
+    ``multi_label()`` says why rows that do not sum to 1 are fine as a multi-label task's, which eval refuses.
     """
     outside = ~((probs >= 0) & (probs <= 1))  # NaN (a null) is outside too
     if outside.any():
@@ -132,7 +132,7 @@ def _check_distributions(
         raise InputError(f"{path}: row {row + 1}: column {columns[column]!r} is {shown}")
     totals = probs.sum(axis=1)
     bad = np.flatnonzero(np.abs(totals - 1) > SUM_TOLERANCE)
-    if len(bad) and (refusal := multi_label(bad[0])):
+    if len(bad) and (refusal := multi_label()):
         raise InputError(f"{path}: {refusal}")
     if len(bad):
         raise InputError(

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
+
 from t5cls.errors import OptionError, literal
 
 
@@ -38,12 +40,17 @@ def tasks_hint(columns: Sequence[str]) -> str:
     return f" (tasks in the file: {', '.join(names)}; choose one with --task)" if names else ""
 
 
-def is_multi_label(probs: Sequence[float], pred: str | None, labels: Sequence[str]) -> bool:
-    """Whether a row's scores are a multi-label task's: its ``pred`` lists every class above the threshold.
+def is_multi_label(probs: np.ndarray, preds: Sequence[str | None], labels: Sequence[str]) -> bool:
+    """Whether scores are a multi-label task's: every row's ``pred`` lists the classes above the threshold,
+    and some row's is not the single most probable class (none, or several).
 
     Such a task's probabilities are independent yes-answers, one per class, and need not sum to 1.
     """
     from t5cls.tasks.columns import MULTI_LABEL_THRESHOLD
 
-    chosen = ",".join(label for label, p in zip(labels, probs) if p > MULTI_LABEL_THRESHOLD)
-    return pred is not None and pred == chosen
+    if len(preds) != len(probs):
+        return False
+    chosen = [",".join(label for label, p in zip(labels, row) if p > MULTI_LABEL_THRESHOLD) for row in probs]
+    if any((pred or "") != names for pred, names in zip(preds, chosen)):
+        return False
+    return any(names != labels[best] for names, best in zip(chosen, probs.argmax(axis=1)))
