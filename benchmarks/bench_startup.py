@@ -67,7 +67,8 @@ def main() -> None:
         folder = Path(folder)
         model_dir = args.model or save_random_t5(folder / "t5-small")
         reviews = folder / "reviews.csv"
-        reviews.write_text("id,text\n" + "".join(f"{i},{WORDS[i % len(WORDS)]} film with {i} stars\n" for i in range(200)))
+        lines = (f"{i},{WORDS[i % len(WORDS)]} film with {i} stars\n" for i in range(200))
+        reviews.write_text("id,text\n" + "".join(lines))
         score = ["score", str(reviews), "-l", "positive,negative,neutral", "-m", str(model_dir), "-q"]
         cases = {
             "version": lambda: wall(["--version"], folder, 0),
