@@ -14,8 +14,12 @@ EXIT_INTERNAL = 1
 EXIT_USAGE = 2
 EXIT_MODEL = 3
 EXIT_NUMERIC = 4
+EXIT_FILESYSTEM = 5
 EXIT_SIGINT = 130
 EXIT_SIGTERM = 143
+
+
+RESUME = " with --resume"
 
 
 def one_line(text: str) -> str:
@@ -62,6 +66,28 @@ class OptionError(InputError):
 
     def for_flags(self, flags: Mapping[str, str]) -> str:
         return one_line(self.template.format_map(_Names(flags)))
+
+
+class OutputBusyError(InputError):
+    """Another run holds the output's lock (exit 2: nothing was touched; wait for it or stop it)."""
+
+
+class FileSystemError(T5clsError):
+    """The operating system refused to read or write a file: disk full, read-only, permissions (exit 5).
+
+    Not a bug and not bad input: the fix is on the machine. The message ends "then rerun", or
+    "then rerun with --resume" where the finished work was kept (`t5cls.io.oserrors` writes it).
+    """
+
+    exit_code = EXIT_FILESYSTEM
+
+    @property
+    def resumable(self) -> bool:
+        return str(self).endswith(RESUME)
+
+    def kept_for_resume(self) -> FileSystemError:
+        """The same error, saying that the finished work is kept for ``--resume``."""
+        return self if self.resumable else FileSystemError(f"{self}{RESUME}")
 
 
 class ModelLoadError(T5clsError):

@@ -16,6 +16,7 @@ from typing import Annotated
 import typer
 
 from t5cls.errors import EXIT_INTERNAL, OptionError, T5clsError, literal, one_line
+from t5cls.io.oserrors import NOT_THE_FILESYSTEM, as_filesystem_error
 from t5cls.options import ModelOptions
 
 FLAGS: dict[str, str] = {}  # Python parameter -> the flag that sets it
@@ -46,6 +47,11 @@ def one_line_errors(command: Callable) -> Callable:
             fail(err.for_flags(FLAGS) if isinstance(err, OptionError) else str(err), err.exit_code)
         except (typer.Exit, typer.Abort, SystemExit):
             raise
+        except OSError as err:  # one that no writer named: still the machine's, not a bug (a closed pipe aside)
+            if debug or err.errno in NOT_THE_FILESYSTEM:
+                raise
+            filesystem_error = as_filesystem_error(err, None, "read or write")
+            fail(str(filesystem_error), filesystem_error.exit_code)
         except Exception as err:
             if debug:
                 raise

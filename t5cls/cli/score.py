@@ -85,6 +85,7 @@ def _score_locally(options: ScoreOptions, model: ModelOptions, progress: Progres
     from contextlib import closing
 
     from t5cls.cli.plan import describe
+    from t5cls.io.lock import output_lock
     from t5cls.io.readers import open_input
     from t5cls.models.scorer import LabelScorer
     from t5cls.run.local import LocalRunner
@@ -93,7 +94,8 @@ def _score_locally(options: ScoreOptions, model: ModelOptions, progress: Progres
     from t5cls.run.signals import StopRequest
 
     plan = ScorePlan.build(options)
-    with closing(open_input(options.input, options.chunk_rows, options.input_format)) as source:
+    lock = output_lock(None if dry_run else options.output)  # before the model loads: a busy output stops at once
+    with lock, closing(open_input(options.input, options.chunk_rows, options.input_format)) as source:
         plan.check_input(source.columns, options.input)
         runner = LocalRunner(plan, LabelScorer.from_options(model))
         if dry_run:

@@ -22,6 +22,7 @@ import tomli_w
 from t5cls.errors import InputError, OptionError, literal
 from t5cls.eval import metrics
 from t5cls.io.atomic import write_text_atomically
+from t5cls.io.lock import output_lock
 from t5cls.io.paths import check_output_file
 from t5cls.io.readers import SCAN_CHUNK_ROWS, open_input
 from t5cls.options import DEFAULT_CHUNK_ROWS, ModelOptions
@@ -152,14 +153,21 @@ def calibrate_dev_file(
     every key kept (few-shot ``examples`` included), with the fitted ``temperature``. Everything that
     needs no model (the task's name, the output path, every dev row) is checked before the model loads.
     """
-    from t5cls.models.scorer import LabelScorer
-    from t5cls.run.task_scoring import TaskScorer
-
     check_task_name(task.name)
     check_output_file(output, dev)
     where = f"{config.path}: task {task.name!r}" if config is not None else ""
     if task.multi_label:
         raise InputError(f"{where}: a multi-label task has no softmax over classes to fit a temperature to")
+    with output_lock(output):  # one calibration per config file at a time
+        return _calibrate_locked(dev, gold, task, model, output, config, where)
+
+
+def _calibrate_locked(
+    dev: str, gold: str, task: Task, model: ModelOptions, output: str, config: Config | None, where: str
+) -> Calibration:
+    from t5cls.models.scorer import LabelScorer
+    from t5cls.run.task_scoring import TaskScorer
+
     dev_set = read_dev_file(dev, task.template, list(task.classes), gold)
     keep = rows_to_fit(task, dev, len(dev_set.gold))
     scorer = LabelScorer.from_options(model)

@@ -15,7 +15,9 @@ from contextlib import closing
 from dataclasses import dataclass
 
 from t5cls.errors import InputError
+from t5cls.io.lock import output_lock
 from t5cls.io.output import FileOutput, StdoutOutput
+from t5cls.io.paths import is_stream
 from t5cls.io.readers import InputSource, open_input
 from t5cls.models.scorer import LabelScorer
 from t5cls.options import ScoreOptions
@@ -74,8 +76,10 @@ class LocalRunner:
 
         The output's schema is fixed before the first row is scored, so nothing after scoring can fail on a type.
         """
-        progress = progress or RowProgress(quiet=True)
-        stop = stop or StopRequest()
+        with output_lock(self.plan.options.output):  # held until the output is complete, ranks included
+            return self._run(source, progress or RowProgress(quiet=True), stop or StopRequest())
+
+    def _run(self, source: InputSource, progress: RowProgress, stop: StopRequest) -> Summary:
         started = time.monotonic()
         tables = source.take_chunks()
         output = self._open_output(source)
@@ -141,8 +145,10 @@ class LocalRunner:
         options = self.plan.options
         metadata = provenance(self.plan, self.scorer.identity)
         schema = self.chunks.output_schema(source.schema)
-        if options.to_stdout:
-            return StdoutOutput(self.plan.output_format, schema, metadata)
+        if options.to_stdout or (not self.plan.rankings and is_stream(options.output)):
+            return StdoutOutput(
+                self.plan.output_format, schema, metadata, None if options.to_stdout else options.output
+            )
         path = unranked_path(options.output) if self.plan.rankings else options.output
         recorded = fingerprint(self.plan, self.scorer.identity, [source.path])
         return FileOutput(path, self.plan.output_format, schema, recorded, metadata, options.resume)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 
 from t5cls.errors import InputError, OptionError, literal
 from t5cls.io.formats import output_format
-from t5cls.io.paths import check_output_file
+from t5cls.io.paths import check_output_file, is_stream
 from t5cls.options import ScoreOptions
 from t5cls.run.ranking import Ranking
 from t5cls.tasks.columns import added_columns
@@ -49,6 +49,11 @@ class ScorePlan:
         fmt = None if folder_output else output_format(options.output, options.output_format)
         if not folder_output and not options.to_stdout:
             check_output_file(options.output, options.input)
+            if options.resume and is_stream(options.output):
+                raise OptionError(
+                    f"{{output}} {literal(options.output)} is a FIFO, socket or device, written as a stream that "
+                    "cannot be resumed; drop {resume}"
+                )
         plan = cls(options, config, tasks, fmt, rankings)
         plan._check_added_columns_differ()
         return plan

@@ -31,7 +31,9 @@ from t5cls import errors
 from t5cls.errors import InputError, OptionError, T5clsError
 from t5cls.io.atomic import write_atomically
 from t5cls.io.formats import input_format
-from t5cls.io.paths import check_output_folder, list_input_files, sidecar
+from t5cls.io.lock import output_lock
+from t5cls.io.oserrors import filesystem_errors
+from t5cls.io.paths import check_output_folder, list_input_files, output_target, sidecar
 from t5cls.io.readers import open_input
 from t5cls.io.schemas import check_types_agree
 from t5cls.io.writers import ParquetChunkWriter
@@ -177,7 +179,7 @@ class RayRunner:
         self.ray_options = ray_options
         self.files = list_input_files(options.input)
         self.total_rows = self._check_files()
-        self.output = Path(options.output)
+        self.output = output_target(options.output)  # a symlink's target folder is replaced, not the link
         self.parts_dir = sidecar(self.output, "parts")
         check_output_folder(self.output, MANIFEST)
 
@@ -205,8 +207,10 @@ class RayRunner:
 
     def run(self, progress: RowProgress | None = None, stop: StopRequest | None = None) -> Summary:
         """Score every file on Ray; raises `Interrupted` after the chunk in hand when asked to stop."""
-        progress = progress or RowProgress(quiet=True)
-        stop = stop or StopRequest()
+        with output_lock(self.output), filesystem_errors(self.parts_dir, resumable=True):
+            return self._run(progress or RowProgress(quiet=True), stop or StopRequest())
+
+    def _run(self, progress: RowProgress, stop: StopRequest) -> Summary:
         started = time.monotonic()
         parts = PartsFolder(self.parts_dir, self.fingerprint(), self.plan.options.resume)
         progress.start(self.total_rows, parts.counters()["input_rows"])

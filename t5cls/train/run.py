@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import time
 
+from t5cls.io.lock import output_lock
+from t5cls.io.oserrors import filesystem_errors
 from t5cls.models.loading import quiet_model_loading, resolve_device
 from t5cls.options import ModelOptions, ProgressOptions
 from t5cls.run.signals import StopRequest
@@ -43,15 +45,16 @@ def train(
         else read_labelled(options.dev, plan.tasks, plan.gold_columns, options.on_null, where)
     )
     work = WorkFolder(options.output)
-    checkpoint = work.start(_fingerprint(plan, model), options.resume)
-    outcome = train_model(
-        plan, model, (train_rows, dev_rows), work, checkpoint, progress or ProgressOptions(), stop or StopRequest()
-    )
-    results = [] if dev_rows is None else calibrate_on_dev(plan, model, dev_rows, work.final)
-    summary = TrainSummary(options.output, time.monotonic() - started, outcome, results)
-    write_config(plan, model, results, work.final)
-    write_report(plan, model, (train_rows, dev_rows), summary, work.final)
-    work.publish()
+    with output_lock(work.output), filesystem_errors(work.root, resumable=True):
+        checkpoint = work.start(_fingerprint(plan, model), options.resume)
+        outcome = train_model(
+            plan, model, (train_rows, dev_rows), work, checkpoint, progress or ProgressOptions(), stop or StopRequest()
+        )
+        results = [] if dev_rows is None else calibrate_on_dev(plan, model, dev_rows, work.final)
+        summary = TrainSummary(options.output, time.monotonic() - started, outcome, results)
+        write_config(plan, model, results, work.final)
+        write_report(plan, model, (train_rows, dev_rows), summary, work.final)
+        work.publish()
     return summary
 
 
