@@ -25,13 +25,12 @@ import signal
 import subprocess
 import sys
 import time
-import traceback
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
 
-from helpers.cli import Result, assert_one_line_error, invoke
+from helpers.cli import Result, assert_one_line_error, invoke, run_forked, start_forked
 from helpers.faults import WriteFaults
 
 ALL = os.environ.get("T5CLS_FAULTS") == "all"
@@ -135,36 +134,6 @@ def test_a_failed_part_keeps_the_finished_chunks_for_resume(t5_dir, inputs, clea
     assert resumed.returncode == 0 and same_output(out, reference)
 
 
-def fork(run) -> int:
-    """Start ``run()`` in a forked child, a real process that already has the imports (no start-up); its pid.
-
-    The child's return value is its exit code; an exception in it is exit 70, with the traceback on stderr.
-    """
-    pid = os.fork()
-    if pid == 0:
-        code = 70
-        try:
-            code = run()
-        except BaseException:
-            traceback.print_exc()
-        finally:
-            os._exit(code)
-    return pid
-
-
-def forked(run) -> int:
-    """`fork` and wait: the child's wait status."""
-    return os.waitpid(fork(run), 0)[1]
-
-
-def killed_at(k: int, folder: Path, args) -> int:
-    def run() -> int:
-        WriteFaults(folder, kill_at=k).install()
-        return invoke(*args).returncode
-
-    return forked(run)
-
-
 def test_sigkill_at_chosen_moments_then_resume(t5_dir, inputs, clean_runs, tmp_path):
     """Killed at random write operations and at the last ones (the ranking pass's write, fsync and rename)."""
     reference, total = clean_runs["rank"]
@@ -173,8 +142,8 @@ def test_sigkill_at_chosen_moments_then_resume(t5_dir, inputs, clean_runs, tmp_p
         folder = tmp_path / f"k{k}"
         folder.mkdir()
         out = folder / reference.name
-        status = killed_at(k, folder, arguments(t5_dir, inputs, out, "rank"))
-        assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL, k
+        killed = run_forked(*arguments(t5_dir, inputs, out, "rank"), before=WriteFaults(folder, kill_at=k).install)
+        assert killed.returncode == -signal.SIGKILL, (k, killed.stderr)
         assert not out.exists(), k
         resumed = invoke(*arguments(t5_dir, inputs, out, "rank"), "--resume")  # the dead run's lock died with it
         assert resumed.returncode == 0, (k, resumed.stderr)
@@ -190,7 +159,7 @@ def test_an_overlapping_run_stops_at_once_and_touches_nothing(t5_dir, inputs, tm
     out = folder / "out.csv"
     args = arguments(t5_dir, inputs, out, "csv")
     args[1] = big
-    pid = fork(lambda: invoke(*args).returncode)  # the first run, in a process of its own
+    pid = start_forked(lambda: invoke(*args).returncode)  # the first run, in a process of its own
     lock = folder / ".out.csv.t5cls-lock"
     deadline = time.monotonic() + 120
     while not (lock.exists() and lock.read_text()) and time.monotonic() < deadline:
@@ -258,7 +227,7 @@ def test_a_real_full_tmpfs(t5_dir, inputs, tmp_path):
         shutil.copy(disk / "out.csv", copy)
         return resumed.returncode
 
-    code = os.waitstatus_to_exitcode(forked(run))
+    code = os.waitstatus_to_exitcode(os.waitpid(start_forked(run), 0)[1])
     if code == 77:
         pytest.skip("needs unshare(CLONE_NEWNS): root")
     assert code == 0

@@ -1,8 +1,8 @@
 """What ``-o`` names decides how it is written: a symlink's target, a FIFO or device as a stream, never replaced.
 
-Real processes: the path kinds matter to the kernel, not to Python. The character device is a null
-device made with ``os.mknod`` in the test's own folder (as root only), never the real ``/dev/null``,
-which a failing test would turn into a regular file on the machine running it.
+Each run is a real process, forked (`run_forked`: no second start-up of torch). The character
+device is a null device made with ``os.mknod`` in the test's own folder (as root only), never the
+real ``/dev/null``, which a failing test would turn into a regular file on the machine running it.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import threading
 
 import pytest
 
-from helpers.cli import assert_one_line_error, invoke, run_cli
+from helpers.cli import assert_one_line_error, invoke, run_forked
 
 LABELS = "positive,negative"
 
@@ -36,7 +36,7 @@ def reference(t5_dir, reviews, tmp_path):
 
 
 def score(model, source, out, *extra):
-    return run_cli("score", source, "-l", LABELS, "-m", model, "-o", out, "-q", *extra)
+    return run_forked("score", source, "-l", LABELS, "-m", model, "-o", out, "-q", *extra)
 
 
 def test_a_symlink_output_writes_its_target_and_keeps_the_link(t5_dir, reviews, reference, tmp_path):
@@ -86,18 +86,17 @@ def test_a_fifo_cannot_be_resumed(t5_dir, reviews, tmp_path):
 def test_a_character_device_is_written_not_replaced(t5_dir, reviews, tmp_path):
     null = tmp_path / "null.csv"  # inspect has no --format: the name says CSV
     os.mknod(null, 0o666 | stat.S_IFCHR, os.makedev(1, 3))  # the null device, in the test's own folder
-    for command in (
-        ["score", reviews, "-l", LABELS, "-m", t5_dir, "-o", null, "--format", "csv", "-q"],
-        ["inspect", reviews, "--lowest-entropy", "1", "-o", null],
+    scored, dev = tmp_path / "scored.csv", tmp_path / "dev.csv"
+    assert score(t5_dir, reviews, scored).returncode == 0
+    dev.write_text("text,label\ngreat,positive\nawful,negative\n")
+    for result in (
+        score(t5_dir, reviews, null, "--format", "csv"),
+        run_forked("inspect", scored, "--lowest-entropy", "1", "-o", null),
+        run_forked("calibrate", dev, "--gold", "label", "-l", LABELS, "-m", t5_dir, "-o", null),
     ):
-        scored = tmp_path / "scored.csv"
-        if command[0] == "inspect":
-            assert score(t5_dir, reviews, scored).returncode == 0
-            command[1] = scored
-        result = run_cli(*command)
         assert result.returncode == 0, result.stderr
         assert stat.S_ISCHR(os.stat(null).st_mode) and os.stat(null).st_rdev == os.makedev(1, 3)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv", "null.csv", "scored.csv"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dev.csv", "in.csv", "null.csv", "scored.csv"]
 
 
 def test_a_socket_is_refused_and_kept(t5_dir, reviews, tmp_path):
