@@ -64,7 +64,7 @@ def output_lock(output: str | Path | None) -> Iterator[None]:
 def _acquire(lock: Path, output: str | Path) -> int:
     """Open and lock ``lock``; a file that was removed while we waited for it is opened again."""
     while True:
-        with filesystem_errors(lock, "lock"):
+        with filesystem_errors(lock):
             fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
