@@ -21,13 +21,13 @@ import fcntl
 import json
 import os
 import socket
-import sys
 import time
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from t5cls.errors import OutputBusyError
+from t5cls.errors import OutputBusyError, T5clsWarning
 from t5cls.io.oserrors import filesystem_errors
 from t5cls.io.paths import is_stream, output_target, sidecar
 
@@ -79,7 +79,9 @@ def _acquire(lock: Path, output: str | Path) -> int:
             if err.errno not in NO_LOCKS:
                 os.close(fd)
                 raise
-            print(f"t5cls: warning: {lock}: this filesystem has no locks; nothing stops a second run", file=sys.stderr)
+            warnings.warn(
+                f"{lock}: this filesystem has no locks; nothing stops a second run", T5clsWarning, stacklevel=2
+            )
         if _same_file(fd, lock):
             _write_holder(fd)
             return fd
