@@ -239,3 +239,20 @@ def test_a_real_full_tmpfs(t5_dir, inputs, tmp_path):
     clean = tmp_path / "clean.csv"
     assert invoke(*[clean if a == disk / "out.csv" else a for a in args]).returncode == 0
     assert copy.read_bytes() == clean.read_bytes()
+
+
+def test_a_filesystem_without_locks_runs_unlocked_with_a_note(t5_dir, inputs, clean_runs, tmp_path, monkeypatch):
+    import fcntl
+
+    def no_locks(fd, operation):
+        raise OSError(errno.ENOLCK, os.strerror(errno.ENOLCK))
+
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    reference, _ = clean_runs["csv"]
+    out = tmp_path / "out.csv"
+    result = invoke(*arguments(t5_dir, inputs, out, "csv"))
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.decode().splitlines()[0] == (
+        f"t5cls: note: {tmp_path}/.out.csv.t5cls-lock: this filesystem has no locks; nothing stops a second run"
+    )
+    assert same_output(out, reference)
