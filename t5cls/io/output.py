@@ -5,7 +5,8 @@ A file output is written as numbered part files in a hidden folder beside the ta
 fingerprint of the run (input file, model, labels, template, options). Parts and checkpoint are
 each written to a temporary name and renamed, so a SIGKILL at any moment leaves a consistent
 checkpoint. When the input is exhausted the parts are concatenated into a temporary file beside
-the target and renamed onto it: the target path never holds a partial file.
+the target and renamed onto it: the target path never holds a partial file. A FIFO or device
+output is written as it comes, like stdout (`t5cls.io.paths.is_stream`).
 """
 
 from __future__ import annotations
