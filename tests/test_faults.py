@@ -23,7 +23,6 @@ import random
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -32,6 +31,7 @@ import pytest
 
 from helpers.cli import Result, assert_one_line_error, invoke, run_forked, start_forked
 from helpers.faults import WriteFaults
+from t5cls.io.lock import output_lock
 
 ALL = os.environ.get("T5CLS_FAULTS") == "all"
 RELEVANCE = (
@@ -176,29 +176,39 @@ def test_an_overlapping_run_stops_at_once_and_touches_nothing(t5_dir, inputs, tm
     assert sorted(p.name for p in folder.iterdir()) == ["out.csv"]
 
 
-@pytest.mark.parametrize("command", ["calibrate", "train"])
-def test_calibrate_and_train_outputs_are_locked_too(t5_dir, tmp_path, command):
+def hold_lock(output: Path) -> int:
+    """A forked process that holds the lock of ``output`` until killed; its pid, once it holds it."""
+    ready, told = os.pipe()
+
+    def hold() -> int:
+        with output_lock(output):
+            os.write(told, b"held")
+            time.sleep(120)
+        return 0
+
+    pid = start_forked(hold)
+    assert os.read(ready, 4) == b"held"
+    os.close(ready)
+    os.close(told)
+    return pid
+
+
+@pytest.mark.parametrize("command", ["calibrate", "train", "ray"])
+def test_calibrate_train_and_ray_outputs_are_locked_too(t5_dir, tmp_path, command):
     dev = tmp_path / "dev.csv"
     dev.write_text("text,label\ngood,good\nbad,bad\n")
-    out = tmp_path / ("fitted.toml" if command == "calibrate" else "model")
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "import sys, time; from t5cls.io.lock import output_lock\n"
-            "with output_lock(sys.argv[1]):\n print('held', flush=True); time.sleep(60)",
-            out,
-        ],
-        stdout=subprocess.PIPE,
-    )
+    out = tmp_path / {"calibrate": "fitted.toml", "train": "model", "ray": "scored"}[command]
+    task = ["-l", "good,bad", "-m", t5_dir, "-o", out, "--device", "cpu"]
+    args = ["score", dev, *task, "--engine", "ray"] if command == "ray" else [command, dev, "--gold", "label", *task]
+    pid = hold_lock(out)
     try:
-        assert holder.stdout.readline() == b"held\n"
-        result = invoke(command, dev, "--gold", "label", "-l", "good,bad", "-m", t5_dir, "-o", out, "--device", "cpu")
+        result = invoke(*args)
     finally:
-        holder.kill()
-        holder.wait()
-    assert_one_line_error(result, str(out), f"pid {holder.pid}", code=2)
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    assert_one_line_error(result, str(out), f"pid {pid}", code=2)
     assert not out.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f".{out.name}.t5cls-lock", "dev.csv"]  # the dead holder's
 
 
 CLONE_NEWNS = 0x00020000
