@@ -76,10 +76,11 @@ class OutputBusyError(InputError):
     """Another run holds the output's lock (exit 2: nothing was touched; wait for it or stop it)."""
 
 
-class FileSystemError(T5clsError):
+class FileSystemError(T5clsError, OSError):
     """The operating system refused to read or write a file: disk full, read-only, permissions (exit 5).
 
-    Not a bug and not bad input: the fix is on the machine. The message ends "then rerun", or
+    Not a bug and not bad input: the fix is on the machine. An `OSError` still, for library code
+    that catches those. The message ends "then rerun", or
     "then rerun with --resume" where the finished work was kept (`t5cls.io.oserrors` writes it).
     """
 
