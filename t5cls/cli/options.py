@@ -182,7 +182,12 @@ InputFormat = Annotated[
     str | None, option("input_format", "--input-format", help="csv, jsonl or parquet, when the extension does not say.")
 ]
 OutputFormat = Annotated[
-    str | None, option("output_format", "--format", help="Output format: csv, jsonl or parquet (for stdout).")
+    str | None,
+    option(
+        "output_format",
+        "--format",
+        help="Output format: csv, jsonl or parquet, where -o's name does not say (stdout, a FIFO, an odd extension).",
+    ),
 ]
 ChunkSize = Annotated[int, option("chunk_rows", "--chunk-size", help="Rows read, scored and checkpointed together.")]
 OnNull = Annotated[str, option("on_null", "--on-null", help="Rows whose text is empty or null: error, skip or empty.")]
