@@ -10,17 +10,20 @@ The package follows the data flow, one subpackage per stage:
     cli/     the ``t5cls`` command, a thin layer over the above
 
 The public API is `LabelScorer` (texts + labels in, `LabelScores` out), `score_file` (a whole
-file, as ``t5cls score`` does it) and the option classes of `t5cls.options`. They are imported
+file, as ``t5cls score`` does it), `score_frame` (a DataFrame or Arrow table in and out, the same
+run) and the option classes of `t5cls.options`; `t5cls.sklearn.T5Classifier` is the scikit-learn
+estimator. They are imported
 lazily so that commands that need no model (``t5cls eval``) do not pay for importing torch.
 """
 
 __version__ = "0.1.0"
-__all__ = ["LabelScorer", "LabelScores", "ModelOptions", "ScoreOptions", "__version__", "score_file"]
+__all__ = ["LabelScorer", "LabelScores", "ModelOptions", "ScoreOptions", "__version__", "score_file", "score_frame"]
 
 _LAZY = {
     "LabelScorer": "t5cls.models.scorer",
     "LabelScores": "t5cls.models.scorer",
     "score_file": "t5cls.run.local",
+    "score_frame": "t5cls.frames",
     "ModelOptions": "t5cls.options",
     "ScoreOptions": "t5cls.options",
 }

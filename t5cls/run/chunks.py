@@ -8,7 +8,7 @@ runs the model.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -16,6 +16,7 @@ import numpy as np
 import pyarrow as pa
 
 from t5cls.errors import NumericError, OptionError, RowError, literal
+from t5cls.io.readers import file_row
 from t5cls.io.schemas import column_texts
 from t5cls.models.scorer import LabelScorer
 from t5cls.models.tokens import TokenizedTexts
@@ -35,6 +36,7 @@ class PreparedChunk:
     rows: np.ndarray  # (kept,) 1-based row number in the input of each kept row
     source: str
     bytes_read: tuple[int, int] | None = None  # the input's position before and after this chunk, when known
+    row_name: Callable[[int], str] = file_row  # how errors name a row of the input
 
 
 @dataclass
@@ -56,17 +58,26 @@ class ChunkScorer:
         self.task_scorers = [TaskScorer(task, scorer, plan.where(task)) for task in plan.tasks]
 
     def prepare(
-        self, table: pa.Table, first_row: int, source: str, bytes_read: tuple[int, int] | None = None
+        self,
+        table: pa.Table,
+        first_row: int,
+        source: str,
+        bytes_read: tuple[int, int] | None = None,
+        row_name: Callable[[int], str] = file_row,
     ) -> PreparedChunk:
-        """Apply the null policy, render and tokenize; ``first_row`` (0-based) and ``source`` name rows in errors."""
-        kept, rows = drop_or_fill_nulls(table, self.plan.columns_needed, self.plan.options.on_null, first_row, source)
+        """Apply the null policy, render and tokenize.
+
+        ``first_row`` (0-based), ``source`` and ``row_name`` name rows in errors.
+        """
+        options = self.plan.options
+        kept, rows = drop_or_fill_nulls(table, self.plan.columns_needed, options.on_null, first_row, source, row_name)
         tokens = []
         if kept.num_rows:  # every row skipped: nothing to tokenize (or score)
             values = template_values(kept, self.plan.columns_needed)
-            with _rows_named(rows, source):
+            with _rows_named(rows, source, row_name):
                 tokens = [task.tokenize(values) for task in self.task_scorers]
         skipped = table.num_rows - kept.num_rows
-        return PreparedChunk(kept, tokens, table.num_rows, skipped, rows, source, bytes_read)
+        return PreparedChunk(kept, tokens, table.num_rows, skipped, rows, source, bytes_read, row_name)
 
     def score(self, chunk: PreparedChunk) -> ScoredChunk:
         """Run the model on a prepared chunk and append every task's columns."""
@@ -80,7 +91,7 @@ class ChunkScorer:
 
     def _score_task(self, task: TaskScorer, tokens: TokenizedTexts, chunk: PreparedChunk) -> TaskResult:
         self._check_content_free(task)
-        with _rows_named(chunk.rows, chunk.source):
+        with _rows_named(chunk.rows, chunk.source, chunk.row_name):
             return task.score(tokens)
 
     @staticmethod
@@ -99,7 +110,7 @@ class ChunkScorer:
 
 
 @contextmanager
-def _rows_named(rows: np.ndarray, source: str) -> Iterator[None]:
+def _rows_named(rows: np.ndarray, source: str, row_name: Callable[[int], str]) -> Iterator[None]:
     """Restate an error about one text of a call (`RowError`) with the file and row it came from.
 
     ``rows`` are the 1-based input rows of the chunk's kept rows; a multi-label task asks one block
@@ -110,11 +121,16 @@ def _rows_named(rows: np.ndarray, source: str) -> Iterator[None]:
     except RowError as err:
         if err.row is None:
             raise
-        raise err.at(f"{source}: row {rows[err.row % len(rows)]}") from None
+        raise err.at(f"{source}: {row_name(rows[err.row % len(rows)])}") from None
 
 
 def drop_or_fill_nulls(
-    table: pa.Table, columns: Sequence[str], on_null: str, first_row: int, source: str
+    table: pa.Table,
+    columns: Sequence[str],
+    on_null: str,
+    first_row: int,
+    source: str,
+    row_name: Callable[[int], str] = file_row,
 ) -> tuple[pa.Table, np.ndarray]:
     """Apply the null policy to rows whose template columns are null or blank.
 
@@ -128,9 +144,9 @@ def drop_or_fill_nulls(
     if on_null == "error" and missing.any():
         index = int(np.flatnonzero(missing)[0])
         name = next(name for name in columns if blank[name][index])
+        where = literal(f"{source}: {row_name(first_row + index + 1)}")
         raise OptionError(
-            f"{literal(source)}: row {first_row + index + 1}: column {literal(repr(name))} is empty or null; "
-            "fix the row or pass {on_null} skip|empty"
+            f"{where}: column {literal(repr(name))} is empty or null; fix the row or pass {{on_null}} skip|empty"
         )
     rows = first_row + 1 + np.arange(table.num_rows)
     if on_null == "skip" and missing.any():

@@ -15,7 +15,7 @@ from contextlib import closing
 from dataclasses import dataclass
 
 from t5cls.errors import InputError
-from t5cls.io.output import FileOutput, StdoutOutput
+from t5cls.io.output import FileOutput, StdoutOutput, TableOutput
 from t5cls.io.readers import InputSource, open_input
 from t5cls.models.scorer import LabelScorer
 from t5cls.options import ScoreOptions
@@ -69,16 +69,23 @@ class LocalRunner:
         self.scorer = scorer
         self.chunks = ChunkScorer(plan, scorer)
 
-    def run(self, source: InputSource, progress: RowProgress | None = None, stop: StopRequest | None = None) -> Summary:
+    def run(
+        self,
+        source: InputSource,
+        progress: RowProgress | None = None,
+        stop: StopRequest | None = None,
+        output: TableOutput | None = None,
+    ) -> Summary:
         """Score every chunk of ``source``; raises `Interrupted` after the chunk in hand when ``stop`` is requested.
 
         The output's schema is fixed before the first row is scored, so nothing after scoring can fail on a type.
+        ``output`` keeps the scores in memory (`t5cls.frames`) instead of the plan's file or stdout.
         """
         progress = progress or RowProgress(quiet=True)
         stop = stop or StopRequest()
         started = time.monotonic()
         tables = source.take_chunks()
-        output = self._open_output(source)
+        output = output or self._open_output(source)
         counters = Counter(output.counters_before)
         progress.start(source.total_rows, output.rows_done_before, source.size if source.total_rows is None else None)
         try:
@@ -129,8 +136,9 @@ class LocalRunner:
         needed = self.plan.columns_needed
         with source.peeking() as chunks:
             for number, table in enumerate(chunks):
+                first_row = number * self.plan.options.chunk_rows
                 table, _ = drop_or_fill_nulls(
-                    table, needed, self.plan.options.on_null, number * self.plan.options.chunk_rows, source.path
+                    table, needed, self.plan.options.on_null, first_row, source.path, source.row_name
                 )
                 if table.num_rows:
                     values = template_values(table.slice(0, 1), needed)
@@ -162,7 +170,8 @@ class LocalRunner:
                 raise InputError(
                     f"{source.path}: the checkpoint does not fall on a chunk boundary; rerun without --resume"
                 )
-            yield self.chunks.prepare(table, row, source.path, None if position is None else (before, position))
+            read = None if position is None else (before, position)
+            yield self.chunks.prepare(table, row, source.path, read, source.row_name)
             row += table.num_rows
 
 
