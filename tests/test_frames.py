@@ -132,7 +132,7 @@ BAD_FRAME_IDS += ["reserved", "not-a-frame", "bad-option"]
         (
             pd.DataFrame({"body": ["a"]}),
             {},
-            "DataFrame: no text column 'text'; columns are: body",
+            "DataFrame: no text column 'text'; columns are: body (choose one with text_column)",
         ),
         (
             pd.DataFrame({"text": ["a", " ", "c"]}, index=["x", "y", "z"]),

@@ -12,7 +12,7 @@ from __future__ import annotations
 import string
 from collections.abc import Mapping, Sequence
 
-from t5cls.errors import InputError
+from t5cls.errors import InputError, OptionError, literal
 
 DEFAULT_TEMPLATE = "{text}\n\nOptions: {labels}\nAnswer:"
 LABELS_FIELD = "labels"
@@ -69,8 +69,9 @@ class PromptTemplate:
         for column in self.missing_columns(available):
             shown = ", ".join(available)
             if column == self.text_column and "text" in self.fields:
-                raise InputError(
-                    f"{source}: no text column {column!r}; columns are: {shown} (choose one with --text-column)"
+                raise OptionError(
+                    f"{literal(source)}: no text column {literal(repr(column))}; columns are: {literal(shown)} "
+                    "(choose one with {text_column})"
                 )
             raise InputError(f"template placeholder {{{column}}} is not a column of {source}; columns are: {shown}")
 
