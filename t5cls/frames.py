@@ -24,6 +24,7 @@ from t5cls.options import DEFAULT_CHUNK_ROWS, ModelOptions, ScoreOptions
 from t5cls.run.local import LocalRunner
 from t5cls.run.plan import ScorePlan
 from t5cls.run.progress import RowProgress
+from t5cls.tasks.config import load_config
 
 
 def score_frame(
@@ -68,9 +69,8 @@ def score_frame(
 
 def run_frame(frame: Frame, options: ScoreOptions, scorer: LabelScorer, progress: bool = False):
     """Score ``frame`` as ``options`` say (its ``input`` names the frame in errors; no ``output``)."""
+    _check_no_ranking(options)
     plan = ScorePlan.build(options)
-    if plan.rankings:
-        raise InputError("rank_by is not available for frames: score a file with score_file to rank rows")
     plan.check_input(frame.columns, frame.name)
     runner = LocalRunner(plan, scorer)
     source = open_frame(frame, plan.columns_needed, options.chunk_rows)
@@ -78,6 +78,16 @@ def run_frame(frame: Frame, options: ScoreOptions, scorer: LabelScorer, progress
     output = TableOutput(pa.schema([schema.field(name) for name in [ROW_COLUMN, *plan.added_columns]]), frame.name)
     runner.run(source, RowProgress(quiet=not progress), output=output)
     return _joined(frame, output.table())
+
+
+def _check_no_ranking(options: ScoreOptions) -> None:
+    """Ranks need a second pass over an output file (`t5cls.run.ranking`), which a frame run does not write."""
+    ranked = [] if options.config is None else [task for task in load_config(options.config).tasks if task.rank_by]
+    if ranked:
+        raise InputError(
+            f"{options.config}: task {ranked[0].name!r} sets rank_by, which is not available for frames "
+            "(ranks need a second pass over an output file): score a file with score_file, or drop rank_by"
+        )
 
 
 def _scorer(model: str | os.PathLike | LabelScorer | None, model_options: dict) -> LabelScorer:

@@ -241,3 +241,12 @@ def test_any_dataframe_scores_as_its_rows_in_a_parquet_file_do(tmp_path_factory,
     expected = pd.read_parquet(folder / "out.parquet")
     added = [name for name in expected.columns if name not in frame.columns]
     pd.testing.assert_frame_equal(scored[added].reset_index(drop=True), expected[added])
+
+
+def test_rank_by_is_refused_with_where_ranks_can_be_had(tmp_path):
+    config = tmp_path / "rank.toml"
+    config.write_text(
+        '[[task]]\nname = "t"\ntemplate = "{text}"\nlabels = ["yes", "no"]\npositive = "yes"\nrank_by = "g"\n'
+    )
+    with pytest.raises(InputError, match="task 't' sets rank_by, which is not available for frames"):
+        score_frame(pd.DataFrame({"text": ["a"], "g": ["x"]}), config=str(config), model=StubScorer())
