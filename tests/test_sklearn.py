@@ -15,8 +15,10 @@ and order of rows, pickling, parameters left alone) are tested here with texts i
 from __future__ import annotations
 
 import gc
+import importlib
 import json
 import pickle
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -199,3 +201,10 @@ def test_fine_tuning_holds_out_a_share_for_the_temperature_in_a_folder_removed_w
     del estimator
     gc.collect()
     assert not folder.parent.exists()
+
+
+def test_without_scikit_learn_the_import_says_how_to_get_it(monkeypatch):
+    monkeypatch.setitem(sys.modules, "sklearn.base", None)  # what an environment without scikit-learn imports
+    monkeypatch.delitem(sys.modules, "t5cls.sklearn")
+    with pytest.raises(ImportError, match=r"t5cls.sklearn needs scikit-learn: pip install 't5cls\[sklearn\]'"):
+        importlib.import_module("t5cls.sklearn")
