@@ -20,7 +20,7 @@ __all__ = ["LabelScorer", "LabelScores", "ModelOptions", "ScoreOptions", "__vers
 _LAZY = {
     "LabelScorer": "t5cls.models.scorer",
     "LabelScores": "t5cls.models.scorer",
-    "score_file": "t5cls.run.local",
+    "score_file": "t5cls.run.job",
     "ModelOptions": "t5cls.options",
     "ScoreOptions": "t5cls.options",
 }

@@ -12,12 +12,13 @@ from t5cls.eval import metrics
 from t5cls.eval.calibration import (
     Calibration,
     calibrate,
-    config_toml,
     fit_temperature,
+    fitted_comment,
     read_dev_file,
     toml_string,
 )
 from t5cls.probability import scaled_nll, softmax
+from t5cls.tasks.config import config_toml
 from t5cls.tasks.prompts import DEFAULT_TEMPLATE, PromptTemplate
 
 
@@ -73,7 +74,7 @@ def test_config_parses_with_tomllib_and_has_the_fields():
         "temperature": 1.2345678901234,
     }
     result = Calibration(1.2345678901234, 120, 0.9, 0.8, 0.12, 0.03, left_out=4)
-    text = config_toml(task, result, "dev\n.csv", "some/model")
+    text = config_toml([task], [fitted_comment(result, "dev\n.csv", "some/model")])
     assert text.startswith("# fitted by t5cls calibrate on ")
     assert "(120 rows, 4 demonstration rows left out)" in text.splitlines()[0]
     assert "NLL 0.9000 -> 0.8000, ECE 0.1200 -> 0.0300" in text.splitlines()[0]
@@ -82,9 +83,8 @@ def test_config_parses_with_tomllib_and_has_the_fields():
 
 def test_temperature_is_written_as_a_toml_float_even_when_whole():
     task = {"name": "default", "template": "{text}", "text_column": "text", "labels": ["a", "b"], "temperature": 3.0}
-    temperature = tomllib.loads(config_toml(task, Calibration(3.0, 1, 1, 1, 0, 0), "d.csv", "m"))["task"][0][
-        "temperature"
-    ]
+    comment = fitted_comment(Calibration(3.0, 1, 1, 1, 0, 0), "d.csv", "m")
+    temperature = tomllib.loads(config_toml([task], [comment]))["task"][0]["temperature"]
     assert isinstance(temperature, float) and temperature == 3.0
 
 

@@ -27,9 +27,10 @@ from t5cls import LabelScorer
 from t5cls.errors import InputError, NumericError
 from t5cls.io.readers import open_input
 from t5cls.options import ScoreOptions
-from t5cls.run.local import LocalRunner, score_file
+from t5cls.run.job import score_file
+from t5cls.run.local import LocalRunner
 from t5cls.run.progress import RowProgress
-from t5cls.run.signals import Interrupted
+from t5cls.signals import Interrupted
 from t5cls.tasks.prompts import DEFAULT_TEMPLATE, PromptTemplate
 
 LABELS = ["positive", "negative"]

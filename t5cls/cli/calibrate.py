@@ -1,4 +1,4 @@
-"""``t5cls calibrate``: fit a softmax temperature on a labelled dev file and write it as a task config."""
+"""``t5cls calibrate``: the flags of a temperature fit, mapped onto `t5cls.options.CalibrateOptions`, then one call."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import typer
 
 from t5cls.cli import options as o
 from t5cls.cli.options import model_options, one_line_errors, option, unescape
-from t5cls.errors import OptionError
+from t5cls.tasks.prompts import DEFAULT_TEXT_COLUMN
 
 Dev = Annotated[str, typer.Argument(help="Labelled dev file (CSV, JSONL or Parquet) to fit on.")]
 ConfigOut = Annotated[
@@ -45,7 +45,7 @@ def calibrate_command(
     model: o.Model = None,
     revision: o.Revision = None,
     template: o.Template = None,
-    text_column: o.TextColumn = "text",
+    text_column: o.TextColumn = DEFAULT_TEXT_COLUMN,
     task: TaskName = None,
     device: o.Device = "auto",
     dtype: o.Dtype = "auto",
@@ -62,37 +62,30 @@ def calibrate_command(
     """
     from rich.console import Console
 
-    from t5cls.eval.calibration import calibrate_dev_file, calibration_table
-    from t5cls.tasks.config import load_config
+    from t5cls.eval.calibration import calibration_table
+    from t5cls.options import CalibrateOptions
+    from t5cls.run.calibrate import calibrate_file
 
-    loaded = None
-    if config is not None:
-        _check_config_alone(labels, template, text_column)
-        loaded = load_config(config)
-        fitted = loaded.task(task)
-    else:
-        fitted = _labels_task(labels, template, text_column, task)
-    settings = model_options(model, revision, device, dtype, batch_size, max_length, label_end, chat)
-    result = calibrate_dev_file(dev, gold, fitted, settings, output, loaded)
+    options = CalibrateOptions(
+        dev=dev,
+        gold=gold,
+        output=output,
+        labels=labels,
+        config=config,
+        template=None if template is None else unescape(template, "template"),
+        text_column=text_column,
+        task=task,
+    )
+    settings = model_options(
+        name_or_path=model,
+        revision=revision,
+        device=device,
+        dtype=dtype,
+        batch_size=batch_size,
+        max_length=max_length,
+        label_end=label_end,
+        chat=chat,
+    )
+    result = calibrate_file(options, settings)
     Console().print(calibration_table(result))
     print(f"t5cls: wrote {output}", file=sys.stderr)
-
-
-def _check_config_alone(labels: str | None, template: str | None, text_column: str) -> None:
-    """A config's task carries its own labels, template and text column, as with ``score --config``."""
-    if labels is not None:
-        raise OptionError("give either {labels} or {config}, not both")
-    if template is not None or text_column != "text":
-        raise OptionError("{template} and {text_column} go with {labels}; with {config}, set them in the [[task]]")
-
-
-def _labels_task(labels: str | None, template: str | None, text_column: str, name: str | None):
-    """The task of ``--labels``, named ``name`` (default ``default``) in the written config."""
-    from t5cls.tasks.config import quick_task
-    from t5cls.tasks.labels import parse_labels
-    from t5cls.tasks.prompts import DEFAULT_TEMPLATE
-
-    if labels is None:
-        raise OptionError("give the labels with {labels} a,b,... or a task with {config} FILE")
-    prompt = DEFAULT_TEMPLATE if template is None else unescape(template, "template")
-    return quick_task(parse_labels(labels), prompt, text_column, name=name or "default")

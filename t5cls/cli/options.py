@@ -18,7 +18,7 @@ import typer
 from t5cls.errors import EXIT_INTERNAL, OptionError, T5clsError, literal, one_line
 from t5cls.options import ModelOptions
 
-FLAGS: dict[str, str] = {}  # Python parameter -> the flag that sets it
+FLAGS: dict[str, str] = {"ray": "--engine ray"}  # Python parameter -> the flag that sets it
 
 
 def option(parameter: str, *flags: str, help: str, shown: str | None = None, **settings) -> typer.models.OptionInfo:
@@ -43,7 +43,7 @@ def one_line_errors(command: Callable) -> Callable:
         except T5clsError as err:
             if debug:
                 raise
-            fail(err.for_flags(FLAGS) if isinstance(err, OptionError) else str(err), err.exit_code)
+            fail(err.for_flags(FLAGS), err.exit_code)
         except (typer.Exit, typer.Abort, SystemExit):
             raise
         except Exception as err:
@@ -204,10 +204,28 @@ GpusPerWorker = Annotated[
 CpusPerWorker = Annotated[float, option("cpus_per_worker", "--cpus-per-worker", help="--engine ray: CPUs per actor.")]
 
 
-def model_options(model, revision, device, dtype, batch_size, max_length, label_end, chat) -> ModelOptions:
-    """The `t5cls.options.ModelOptions` of the shared model flags, in their declaration order.
+def model_options(
+    *,
+    name_or_path: str | None,
+    revision: str | None,
+    device: str,
+    dtype: str,
+    batch_size: str,
+    max_length: int | None,
+    label_end: str | None,
+    chat: bool,
+) -> ModelOptions:
+    """The `t5cls.options.ModelOptions` of the shared model flags, by keyword (as typed: ``batch_size`` may be auto).
 
     ``--label-end`` reads the same escapes as ``--template``, so ``--label-end "\\n"`` is a newline.
     """
-    end = None if label_end is None else unescape(label_end, "label_end")
-    return ModelOptions(model, revision, device, dtype, parse_batch_size(batch_size), max_length, end, chat)
+    return ModelOptions(
+        name_or_path=name_or_path,
+        revision=revision,
+        device=device,
+        dtype=dtype,
+        batch_size=parse_batch_size(batch_size),
+        max_length=max_length,
+        label_end=None if label_end is None else unescape(label_end, "label_end"),
+        chat=chat,
+    )

@@ -9,6 +9,8 @@ import typer
 
 from t5cls.cli import options as o
 from t5cls.cli.options import model_options, one_line_errors, option, parse_batch_size, unescape
+from t5cls.options import DEFAULT_LOG_EVERY, DEFAULT_TASK_NAME
+from t5cls.tasks.prompts import DEFAULT_TEXT_COLUMN
 
 TrainFile = Annotated[str, typer.Argument(help="Labelled training file (CSV, JSONL or Parquet).")]
 Dev = Annotated[
@@ -55,8 +57,8 @@ def train_command(
     model: o.Model = None,
     revision: o.Revision = None,
     template: o.Template = None,
-    text_column: o.TextColumn = "text",
-    task: TaskName = "default",
+    text_column: o.TextColumn = DEFAULT_TEXT_COLUMN,
+    task: TaskName = DEFAULT_TASK_NAME,
     on_null: o.OnNull = "error",
     loss: Loss = "label-set",
     class_weights: ClassWeights = "none",
@@ -76,7 +78,7 @@ def train_command(
     chat: o.Chat = False,
     resume: o.Resume = False,
     quiet: o.Quiet = False,
-    log_every: o.LogEvery = 30.0,
+    log_every: o.LogEvery = DEFAULT_LOG_EVERY,
     debug: o.Debug = False,
 ) -> None:
     """Fine-tune a model as the classifier it will be scored as, and write it with a t5cls.toml for `score --config`.
@@ -85,7 +87,7 @@ def train_command(
     --batch-size is the rows per training step (auto: 16) and per dev scoring batch.
     """
     from t5cls.options import ProgressOptions
-    from t5cls.run.signals import StopRequest
+    from t5cls.signals import StopRequest
     from t5cls.train import TrainOptions
     from t5cls.train import train as train_model
 
@@ -113,7 +115,16 @@ def train_command(
         eval_every=eval_every,
         resume=resume,
     )
-    settings = model_options(model, revision, device, dtype, batch_size, max_length, label_end, chat)
+    settings = model_options(
+        name_or_path=model,
+        revision=revision,
+        device=device,
+        dtype=dtype,
+        batch_size=batch_size,
+        max_length=max_length,
+        label_end=label_end,
+        chat=chat,
+    )
     with StopRequest().installed() as stop:
         summary = train_model(options, settings, ProgressOptions(quiet=quiet, log_every=log_every), stop)
     for line in summary.lines():

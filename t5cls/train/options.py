@@ -9,8 +9,9 @@ import math
 from dataclasses import dataclass
 
 from t5cls.errors import OptionError
-from t5cls.options import NULL_POLICIES, check_task_source, number_in, one_of, positive
+from t5cls.options import DEFAULT_TASK_NAME, NULL_POLICIES, check_task_source, number_in, one_of, positive
 from t5cls.tasks.labels import parse_labels
+from t5cls.tasks.prompts import DEFAULT_TEXT_COLUMN
 
 LOSSES = ("label-set", "generative")
 CLASS_WEIGHTS = ("none", "balanced")
@@ -35,8 +36,8 @@ class TrainOptions:
     labels: tuple[str, ...] | None = None
     config: str | None = None
     template: str | None = None
-    text_column: str = "text"
-    task_name: str = "default"
+    text_column: str = DEFAULT_TEXT_COLUMN
+    task_name: str = DEFAULT_TASK_NAME
     dev: str | None = None
     on_null: str = "error"
     loss: str = "label-set"

@@ -12,7 +12,7 @@ import time
 
 from t5cls.models.loading import quiet_model_loading, resolve_device
 from t5cls.options import ModelOptions, ProgressOptions
-from t5cls.run.signals import StopRequest
+from t5cls.signals import StopRequest
 from t5cls.train.data import read_labelled
 from t5cls.train.options import TrainOptions
 from t5cls.train.plan import TrainPlan
@@ -35,7 +35,7 @@ def train(
     quiet_model_loading()
     plan = TrainPlan.build(options)
     training_precision(model.dtype, resolve_device(model.device))  # refuse float16 off CUDA before loading
-    where = [plan.where(task) for task in plan.tasks]
+    where = [plan.task_set.where(task) for task in plan.tasks]
     train_rows = read_labelled(options.train, plan.tasks, plan.gold_columns, options.on_null, where)
     dev_rows = (
         None
@@ -59,5 +59,6 @@ def _fingerprint(plan: TrainPlan, model: ModelOptions) -> dict[str, str]:
     from dataclasses import asdict
 
     options = {key: value for key, value in asdict(plan.options).items() if key != "resume"}
-    tasks = plan.config.text if plan.config is not None else json.dumps([task.name for task in plan.tasks])
+    config = plan.task_set.config
+    tasks = config.text if config is not None else json.dumps([task.name for task in plan.tasks])
     return fingerprint(options, asdict(model), tasks, plan.options.train, plan.options.dev)

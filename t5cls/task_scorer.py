@@ -19,7 +19,7 @@ from functools import cached_property
 import numpy as np
 
 from t5cls import probability
-from t5cls.errors import InputError, OptionError, literal
+from t5cls.errors import InputError, NumericError, OptionError, literal
 from t5cls.models.scorer import LabelScorer
 from t5cls.models.tokens import TokenizedTexts
 from t5cls.tasks import modes
@@ -41,7 +41,7 @@ class TaskScorer:
             raise self._error(str(err)) from None
         self.lengths = np.array([len(label_ids) for label_ids in ids], dtype=np.float64)
         self.first_tokens = self._distinct_first_tokens(ids) if task.mode == "first" else []
-        self.room = 0 if not scorer.causal else 1 if task.mode == "first" else scorer.label_room(self.labels)
+        self.room = 1 if scorer.causal and task.mode == "first" else scorer.label_room(self.labels)
         self.prefix = self._demonstrations()
 
     def _error(self, message: str) -> InputError:
@@ -81,13 +81,13 @@ class TaskScorer:
             )
         return prefix
 
-    def prompts(self, columns: Mapping[str, Sequence[str]]) -> list[str]:
+    def scored_prompts(self, columns: Mapping[str, Sequence[str]]) -> list[str]:
         """The prompts of a chunk as scored: the few-shot prefix (if any), then each row's prompt."""
-        return [self.prefix + prompt for prompt in self.task.prompts(columns)]
+        return [self.prefix + prompt for prompt in self.task.rendered_prompts(columns)]
 
     def tokenize(self, columns: Mapping[str, Sequence[str]]) -> TokenizedTexts:
         """The chunk's prompts as token ids, leaving a decoder-only model room for the labels."""
-        return self.scorer.tokenize(self.prompts(columns), room=self.room)
+        return self.scorer.tokenize(self.scored_prompts(columns), room=self.room)
 
     def score(self, tokens: TokenizedTexts) -> TaskResult:
         """Score a chunk's prompts (from `prompts`, tokenized) into class log-scores and probabilities."""
@@ -123,7 +123,11 @@ class TaskScorer:
             return None
         strings = list(self.task.content_free)
         columns = dict.fromkeys(self.task.template.columns_needed(), strings)
-        logprobs = self.scorer.score(self.prompts(columns), self.labels).logprobs
+        try:
+            logprobs = self.scorer.score(self.scored_prompts(columns), self.labels).logprobs
+        except NumericError as err:  # restated without a row: no input row is to blame
+            where = f"{self.where}: " if self.where else ""
+            raise NumericError(f"{where}content-free prompts: {err.problem}") from None
         blocks = len(logprobs) // len(strings)
         return [
             modes.verbalize(logprobs[q * len(strings) : (q + 1) * len(strings)], self.task.groups)
