@@ -7,9 +7,11 @@ from typing import Annotated
 
 import typer
 
-from t5cls.cli import options as o
-from t5cls.cli.options import model_options, one_line_errors, option, unescape
-from t5cls.tasks.prompts import DEFAULT_TEXT_COLUMN
+from t5cls.cli import flags as o
+from t5cls.cli.flags import defaults, model_options, one_line_errors, option, unescape
+from t5cls.options import CalibrateOptions, ModelOptions
+
+CALIBRATE, MODEL = defaults(CalibrateOptions), defaults(ModelOptions)
 
 Dev = Annotated[str, typer.Argument(help="Labelled dev file (CSV, JSONL or Parquet) to fit on.")]
 ConfigOut = Annotated[
@@ -45,14 +47,14 @@ def calibrate_command(
     model: o.Model = None,
     revision: o.Revision = None,
     template: o.Template = None,
-    text_column: o.TextColumn = DEFAULT_TEXT_COLUMN,
-    task: TaskName = None,
-    device: o.Device = "auto",
-    dtype: o.Dtype = "auto",
+    text_column: o.TextColumn = CALIBRATE["text_column"],
+    task: TaskName = CALIBRATE["task"],
+    device: o.Device = MODEL["device"],
+    dtype: o.Dtype = MODEL["dtype"],
     batch_size: o.BatchSize = "auto",
-    max_length: o.MaxLength = None,
-    label_end: o.LabelEnd = None,
-    chat: o.Chat = False,
+    max_length: o.MaxLength = MODEL["max_length"],
+    label_end: o.LabelEnd = MODEL["label_end"],
+    chat: o.Chat = MODEL["chat"],
     debug: o.Debug = False,
 ) -> None:
     """Fit a softmax temperature on a labelled dev file and write it as a task config for `score --config`.
@@ -60,10 +62,10 @@ def calibrate_command(
     The task is --labels (with --template, --text-column) or one task of a --config file, scored as `score` would.
     Fit with the model options you will score with (--label-end, --chat, --max-length): T belongs to those scores.
     """
+    flags = locals()  # the model flags, by name (`model_options`)
     from rich.console import Console
 
     from t5cls.eval.calibration import calibration_table
-    from t5cls.options import CalibrateOptions
     from t5cls.run.calibrate import calibrate_file
 
     options = CalibrateOptions(
@@ -76,16 +78,7 @@ def calibrate_command(
         text_column=text_column,
         task=task,
     )
-    settings = model_options(
-        name_or_path=model,
-        revision=revision,
-        device=device,
-        dtype=dtype,
-        batch_size=batch_size,
-        max_length=max_length,
-        label_end=label_end,
-        chat=chat,
-    )
+    settings = model_options(flags)
     result = calibrate_file(options, settings)
     Console().print(calibration_table(result))
     print(f"t5cls: wrote {output}", file=sys.stderr)

@@ -7,19 +7,13 @@ from typing import Annotated
 
 import typer
 
-from t5cls.cli import options as o
-from t5cls.cli.options import model_options, one_line_errors, unescape
+from t5cls.cli import flags as o
+from t5cls.cli.flags import defaults, model_options, one_line_errors, unescape
 from t5cls.errors import OptionError, literal
-from t5cls.options import (
-    DEFAULT_CHUNK_ROWS,
-    DEFAULT_LOG_EVERY,
-    ModelOptions,
-    ProgressOptions,
-    RayOptions,
-    ScoreOptions,
-)
-from t5cls.tasks.prompts import DEFAULT_TEXT_COLUMN
+from t5cls.options import ModelOptions, ProgressOptions, RayOptions, ScoreOptions
 
+SCORE, MODEL, RAY = defaults(ScoreOptions), defaults(ModelOptions), defaults(RayOptions)
+PROGRESS = defaults(ProgressOptions)
 ENGINES = ("local", "ray")
 Input = Annotated[str, typer.Argument(help="CSV, JSONL or Parquet file (optionally .gz); '-' reads stdin.")]
 
@@ -34,26 +28,26 @@ def score_command(
     model: o.Model = None,
     revision: o.Revision = None,
     template: o.Template = None,
-    text_column: o.TextColumn = DEFAULT_TEXT_COLUMN,
+    text_column: o.TextColumn = SCORE["text_column"],
     input_format: o.InputFormat = None,
     format: o.OutputFormat = None,
     batch_size: o.BatchSize = "auto",
-    chunk_size: o.ChunkSize = DEFAULT_CHUNK_ROWS,
-    device: o.Device = "auto",
-    dtype: o.Dtype = "auto",
-    max_length: o.MaxLength = None,
-    label_end: o.LabelEnd = None,
-    chat: o.Chat = False,
-    logprobs: o.Logprobs = False,
-    on_null: o.OnNull = "error",
-    resume: o.Resume = False,
+    chunk_size: o.ChunkSize = SCORE["chunk_rows"],
+    device: o.Device = MODEL["device"],
+    dtype: o.Dtype = MODEL["dtype"],
+    max_length: o.MaxLength = MODEL["max_length"],
+    label_end: o.LabelEnd = MODEL["label_end"],
+    chat: o.Chat = MODEL["chat"],
+    logprobs: o.Logprobs = SCORE["logprobs"],
+    on_null: o.OnNull = SCORE["on_null"],
+    resume: o.Resume = SCORE["resume"],
     dry_run: o.DryRun = False,
-    quiet: o.Quiet = False,
-    log_every: o.LogEvery = DEFAULT_LOG_EVERY,
+    quiet: o.Quiet = PROGRESS["quiet"],
+    log_every: o.LogEvery = PROGRESS["log_every"],
     engine: o.Engine = "local",
-    num_workers: o.NumWorkers = None,
-    gpus_per_worker: o.GpusPerWorker = 0.0,
-    cpus_per_worker: o.CpusPerWorker = 1.0,
+    num_workers: o.NumWorkers = RAY["num_workers"],
+    gpus_per_worker: o.GpusPerWorker = RAY["gpus_per_worker"],
+    cpus_per_worker: o.CpusPerWorker = RAY["cpus_per_worker"],
     debug: o.Debug = False,
 ) -> None:
     """Score every row against every label and write the input plus p_<label>, pred and entropy.
@@ -61,6 +55,7 @@ def score_command(
     With --config, every task of the file is scored and its columns are prefixed <task>_.
     With --engine ray, the rows are scored by a pool of Ray actors (local Ray, or $RAY_ADDRESS).
     """
+    flags = locals()  # the model flags, by name (`model_options`)
     if engine not in ENGINES:
         raise OptionError(f"{{engine}} must be local or ray, got {literal(repr(engine))}")
     options = ScoreOptions(
@@ -78,16 +73,7 @@ def score_command(
         resume=resume,
         rank_by=rank_by,
     )
-    model_settings = model_options(
-        name_or_path=model,
-        revision=revision,
-        device=device,
-        dtype=dtype,
-        batch_size=batch_size,
-        max_length=max_length,
-        label_end=label_end,
-        chat=chat,
-    )
+    model_settings = model_options(flags)
     progress = ProgressOptions(quiet=quiet, log_every=log_every)
     ray = None
     if engine == "ray":

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 
 from t5cls.errors import InputError, OptionError, literal
 from t5cls.io.paths import check_output_folder
+from t5cls.options import TrainOptions
 from t5cls.tasks.config import Task, TaskSet, load_tasks
 from t5cls.train.gold import REGRESSION, gold_columns, task_kind
 from t5cls.train.objective import TRAINABLE_MODES
-from t5cls.train.options import TrainOptions
 
 REPORT_FILE = "training.json"  # marks a folder as a t5cls training output (an earlier one may be replaced)
 CONFIG_FILE = "t5cls.toml"

@@ -11,10 +11,9 @@ import json
 import time
 
 from t5cls.models.loading import quiet_model_loading, resolve_device
-from t5cls.options import ModelOptions, ProgressOptions
+from t5cls.options import ModelOptions, ProgressOptions, TrainOptions
 from t5cls.signals import StopRequest
 from t5cls.train.data import read_labelled
-from t5cls.train.options import TrainOptions
 from t5cls.train.plan import TrainPlan
 from t5cls.train.report import TrainSummary, calibrate_on_dev, write_config, write_report
 from t5cls.train.session import train_model, training_precision

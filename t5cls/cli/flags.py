@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import fields
 from functools import wraps
 from typing import Annotated
 
@@ -52,6 +53,11 @@ def one_line_errors(command: Callable) -> Callable:
             fail(f"internal error: {type(err).__name__}: {err} (rerun with --debug for a traceback)", EXIT_INTERNAL)
 
     return run
+
+
+def defaults(options_class: type) -> dict[str, object]:
+    """The defaults of an options dataclass's fields: a flag's default is written once, there."""
+    return {field.name: field.default for field in fields(options_class)}
 
 
 def parse_batch_size(value: str) -> int | None:
@@ -204,28 +210,22 @@ GpusPerWorker = Annotated[
 CpusPerWorker = Annotated[float, option("cpus_per_worker", "--cpus-per-worker", help="--engine ray: CPUs per actor.")]
 
 
-def model_options(
-    *,
-    name_or_path: str | None,
-    revision: str | None,
-    device: str,
-    dtype: str,
-    batch_size: str,
-    max_length: int | None,
-    label_end: str | None,
-    chat: bool,
-) -> ModelOptions:
-    """The `t5cls.options.ModelOptions` of the shared model flags, by keyword (as typed: ``batch_size`` may be auto).
+def model_options(flags: Mapping[str, object]) -> ModelOptions:
+    """The `t5cls.options.ModelOptions` of the shared model flags, taken by name from a command's ``flags``.
 
-    ``--label-end`` reads the same escapes as ``--template``, so ``--label-end "\\n"`` is a newline.
+    Every command that loads a model declares these flags under the same names (``model``,
+    ``revision``, ``device``, ``dtype``, ``batch_size``, ``max_length``, ``label_end``, ``chat``)
+    and passes its arguments here, so each goes to its field by name. ``--batch-size`` may be
+    ``auto``; ``--label-end`` reads the same escapes as ``--template`` (``"\\n"`` is a newline).
     """
+    label_end = flags["label_end"]
     return ModelOptions(
-        name_or_path=name_or_path,
-        revision=revision,
-        device=device,
-        dtype=dtype,
-        batch_size=parse_batch_size(batch_size),
-        max_length=max_length,
+        name_or_path=flags["model"],
+        revision=flags["revision"],
+        device=flags["device"],
+        dtype=flags["dtype"],
+        batch_size=parse_batch_size(flags["batch_size"]),
+        max_length=flags["max_length"],
         label_end=None if label_end is None else unescape(label_end, "label_end"),
-        chat=chat,
+        chat=flags["chat"],
     )
