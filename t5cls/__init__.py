@@ -5,12 +5,14 @@ The package follows the data flow, one subpackage per stage:
     io/      read and write rows (CSV, JSONL, Parquet), atomic and resumable output
     tasks/   the questions asked of each row: labels, prompts, modes, configs (model-free)
     models/  loading, tokenizing and exact label log-probabilities (the only torch user)
-    run/     a validated plan, the chunk step, local and Ray runners
-    eval/    metrics, reports, plots, calibration, triage
+    task_scorer.py  a task bound to a model: prompts, tokens and class scores (score, calibrate, train)
+    run/     score_file (one entry point: local, Ray, dry run), the plan, the chunk step, the runners
+    train/   fine-tuning on the prompts a run scores
+    eval/    metrics, reports, plots, temperature fitting, triage (model-free)
     cli/     the ``t5cls`` command, a thin layer over the above
 
 The public API is `LabelScorer` (texts + labels in, `LabelScores` out), `score_file` (a whole
-file, as ``t5cls score`` does it) and the option classes of `t5cls.options`. They are imported
+scoring job, as ``t5cls score`` runs it) and the option classes of `t5cls.options`. They are imported
 lazily so that commands that need no model (``t5cls eval``) do not pay for importing torch.
 """
 
