@@ -27,7 +27,7 @@ from t5cls.options import ModelOptions, ProgressOptions
 from t5cls.probability import scaled_nll, softmax
 from t5cls.signals import Interrupted, StopRequest
 from t5cls.task_scorer import TaskScorer
-from t5cls.tasks.config import load_config
+from t5cls.tasks.config import TaskSet, load_config
 from t5cls.train import TrainOptions, train
 from t5cls.train.data import read_labelled
 
@@ -327,7 +327,7 @@ def test_train_trains_on_the_demonstrations_and_writes_them_back_with_every_key(
 def test_training_rows_shown_as_demonstrations_are_left_out(files):
     """The examples file as the training file: its demonstration rows would carry their own answers."""
     [task] = load_config(write_config(files)).tasks
-    read = read_labelled(str(files / "data" / "dev.csv"), [task], ["label"], "error", [""])
+    read = read_labelled(str(files / "data" / "dev.csv"), TaskSet(None, (task,)), ["label"], "error")
     shown = expected_rows([gold for _, gold in DEV], CLASSES, SEED, PER_CLASS)
     kept = [text for row, (text, _) in enumerate(DEV, start=1) if row not in shown]
     assert (read.rows, read.demonstrations, read.skipped) == (len(kept), len(shown), 0)
@@ -336,4 +336,4 @@ def test_training_rows_shown_as_demonstrations_are_left_out(files):
     write_csv(files / "data" / "dev.csv", ["text", "label"], [DEV[row - 1] for row in shown])  # 2 per class
     [task] = load_config(write_config(files)).tasks
     with pytest.raises(InputError, match=r"dev\.csv: no rows to train or evaluate on \(6 are few-shot demonstrations"):
-        read_labelled(str(files / "data" / "dev.csv"), [task], ["label"], "error", [""])
+        read_labelled(str(files / "data" / "dev.csv"), TaskSet(None, (task,)), ["label"], "error")

@@ -53,7 +53,7 @@ class ChunkScorer:
     def __init__(self, plan: ScorePlan, scorer: LabelScorer):
         """Binds every task to ``scorer``: label checks that need the tokenizer happen here, before any scoring."""
         self.plan = plan
-        self.task_scorers = [TaskScorer(task, scorer, plan.where(task)) for task in plan.tasks]
+        self.task_scorers = [TaskScorer(task, scorer, plan.task_set.where(task)) for task in plan.tasks]
 
     def prepare(
         self, table: pa.Table, first_row: int, source: str, bytes_read: tuple[int, int] | None = None

@@ -147,6 +147,17 @@ class TaskSet:
         """How errors name a task: its config file and name (empty on the labels path)."""
         return f"{self.config.path}: task {task.name!r}" if self.config is not None else ""
 
+    def check_columns(self, task: Task, columns: Sequence[str], source: str) -> None:
+        """Every column ``task``'s template reads must be in ``source``; on a config, the error names the task."""
+        if self.config is None:
+            task.template.check_columns(columns, source)
+            return
+        for column in task.template.missing_columns(columns):
+            raise InputError(
+                f"{self.where(task)}: 'template' reads column {column!r}, which {source} lacks; "
+                f"columns are: {', '.join(columns)}"
+            )
+
     def only(self, name: str | None) -> TaskSet:
         """The set of the one task called ``name`` (``None``: the only task); see `Config.task`."""
         if self.config is None:

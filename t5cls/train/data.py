@@ -22,7 +22,7 @@ import pyarrow as pa
 from t5cls.errors import InputError, OptionError, literal
 from t5cls.io.readers import SCAN_CHUNK_ROWS, open_input
 from t5cls.io.schemas import column_values
-from t5cls.tasks.config import Task
+from t5cls.tasks.config import Task, TaskSet
 from t5cls.tasks.rows import drop_or_fill_nulls, template_values
 from t5cls.train.gold import parse_gold
 
@@ -50,14 +50,14 @@ class LabelledFile:
     demonstrations: int = 0
 
 
-def read_labelled(
-    path: str, tasks: Sequence[Task], gold_columns: Sequence[str], on_null: str, where: Sequence[str]
-) -> LabelledFile:
-    """Read ``path`` whole; ``where[i]`` names task i in errors (its config and name, or "")."""
+def read_labelled(path: str, task_set: TaskSet, gold_columns: Sequence[str], on_null: str) -> LabelledFile:
+    """Read ``path`` whole: the columns the tasks of ``task_set`` read and their gold columns."""
+    tasks = task_set.tasks
     shown = np.array(sorted({row for task in tasks if task.examples for row in task.examples.rows_in(path)}), int)
     with closing(open_input(path, SCAN_CHUNK_ROWS)) as source:
-        for task, column, name in zip(tasks, gold_columns, where):
-            _check_columns(task, column, source.columns, path, name)
+        for task, column in zip(tasks, gold_columns):
+            task_set.check_columns(task, source.columns, path)
+            _check_gold_column(column, source.columns, path)
         needed = list(dict.fromkeys(c for task in tasks for c in task.template.columns_needed()))
         columns: dict[str, list[str]] = {name: [] for name in needed}
         collected = [_GoldCollector(task, column, path) for task, column in zip(tasks, gold_columns)]
@@ -102,13 +102,8 @@ def _as_text(value) -> str:
     return "" if value is None else str(value)
 
 
-def _check_columns(task: Task, gold: str, columns: Sequence[str], path: str, where: str) -> None:
-    """The template's columns and the gold column must be in the file (named as `score` names them)."""
+def _check_gold_column(gold: str, columns: Sequence[str], path: str) -> None:
     shown = ", ".join(columns)
-    if not where:
-        task.template.check_columns(columns, path)
-    elif missing := task.template.missing_columns(columns):
-        raise InputError(f"{where}: 'template' reads column {missing[0]!r}, which {path} lacks; columns are: {shown}")
     if gold not in columns:
         raise OptionError(
             f"{literal(path)}: no gold column {literal(repr(gold))}; columns are: {literal(shown)} "

@@ -34,12 +34,9 @@ def train(
     quiet_model_loading()
     plan = TrainPlan.build(options)
     training_precision(model.dtype, resolve_device(model.device))  # refuse float16 off CUDA before loading
-    where = [plan.task_set.where(task) for task in plan.tasks]
-    train_rows = read_labelled(options.train, plan.tasks, plan.gold_columns, options.on_null, where)
+    train_rows = read_labelled(options.train, plan.task_set, plan.gold_columns, options.on_null)
     dev_rows = (
-        None
-        if options.dev is None
-        else read_labelled(options.dev, plan.tasks, plan.gold_columns, options.on_null, where)
+        None if options.dev is None else read_labelled(options.dev, plan.task_set, plan.gold_columns, options.on_null)
     )
     work = WorkFolder(options.output)
     checkpoint = work.start(_fingerprint(plan, model), options.resume)
