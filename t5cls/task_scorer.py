@@ -1,8 +1,13 @@
-"""A task bound to a loaded model: its prompts as tokens, and its class scores per chunk.
+"""A task bound to a loaded model: its prompts as scored, as tokens, and its class scores per chunk.
+
+This is the one place where a task meets the model: ``t5cls score`` (both runners), ``t5cls
+calibrate`` and ``t5cls train`` all render, tokenize and score rows through a `TaskScorer`, so
+they see the same prompts: the few-shot prefix, the room left for the labels after a
+decoder-only prompt, the content-free reference.
 
 Binding checks what needs the tokenizer (labels that tokenize alike, ``first`` labels that share
 a first token) before any row is scored. The content-free reference of ``pmi`` and
-``contextual`` is computed once per task, when it is bound, not per row or per chunk.
+``contextual`` is computed once per task, on the first chunk, not per row or per chunk.
 
 A task with few-shot ``examples`` gets its demonstrations written out here, once: each
 demonstration's prompt followed by its answer as the model's rule writes a label after a prompt
