@@ -10,9 +10,10 @@ decoded once, and there is no decoder padding; the LM head runs only on trie pos
 of them at a time (`t5cls.models.edges`), so memory stays flat in the number of labels.
 
 Positions must be the depth in the trie, not the index in the flattened sequence. That needs
-one small adapter per position scheme (T5's relative bias, BART's learned embeddings; see
-`t5cls.models._hf_compat`). Models without an adapter fall back to decoding each label
-separately against the shared encoder output, which is exact but slower.
+one small adapter per position scheme (T5's relative bias, BART's learned and Pegasus' sinusoidal
+embeddings; see `t5cls.models._hf_compat`), chosen by the family table (`t5cls.models.families`).
+Families on the table's per-label path, and unlisted ones, decode each label separately against
+the shared encoder output, which is exact but slower.
 """
 
 from __future__ import annotations
@@ -23,16 +24,10 @@ import torch
 from transformers.modeling_outputs import BaseModelOutput
 
 from t5cls.models import edges
-from t5cls.models._hf_compat import (
-    BART_FAMILY,
-    T5_FAMILY,
-    OutputHead,
-    attention_by,
-    decoder_positions_at,
-    decoder_self_attentions,
-)
+from t5cls.models._hf_compat import OutputHead, attention_by, decoder_positions_at, decoder_self_attentions
 from t5cls.models.batching import MemoryBudget, position_bytes, row_blocks
 from t5cls.models.edges import label_sequences
+from t5cls.models.families import family_of
 from t5cls.models.tree_attention import AttentionLayout
 from t5cls.models.trie import LabelTrie, TrieTensors
 
@@ -45,11 +40,12 @@ class Seq2SeqBackend:
         self.config = model.config
         self.start_token_id = int(self.config.decoder_start_token_id)
         self.pad_token_id = int(self.config.pad_token_id)
-        self.tree_decoding = self.config.model_type in T5_FAMILY | BART_FAMILY
+        self.family = family_of(self.config)
+        self.tree_decoding = self.family.tree
         self.budget = budget or MemoryBudget(self.device)
         if self.tree_decoding:
-            self.self_attentions = decoder_self_attentions(model)
-            self.head = OutputHead(model)
+            self.self_attentions = decoder_self_attentions(model, self.family)
+            self.head = OutputHead(model, self.family.head)
 
     def session(self):
         """A scoring call (nothing is kept between its batches: encoders see each row whole)."""
@@ -102,7 +98,8 @@ class Seq2SeqBackend:
     def _trie_hidden(self, encoder_states, attention_mask, nodes: TrieTensors) -> torch.Tensor:
         """``(rows, positions, width)`` last hidden states of the trie: positions at their depths, seeing ancestors."""
         layout = AttentionLayout(nodes.ancestors, nodes.depth_starts, modules=self.self_attentions)
-        with decoder_positions_at(self.model, nodes.depths, nodes.ancestors), attention_by(self.model, layout):
+        positions = decoder_positions_at(self.model, self.family, nodes.depths, nodes.ancestors)
+        with positions, attention_by(self.model, layout):
             return self.model.get_decoder()(
                 input_ids=nodes.ids.expand(len(encoder_states), -1),
                 encoder_hidden_states=encoder_states,
