@@ -21,7 +21,7 @@ from helpers.few_shot import expected_rows, few_shot_prompt
 from helpers.reference import brute_force_causal_logprobs, brute_force_logprobs
 from helpers.tiny_causal_models import build_causal
 from t5cls import LabelScorer, ScoreOptions, score_file
-from t5cls.errors import InputError
+from t5cls.errors import InputError, T5clsWarning
 from t5cls.eval.calibration import fit_temperature
 from t5cls.options import ModelOptions, ProgressOptions
 from t5cls.probability import scaled_nll, softmax
@@ -327,7 +327,8 @@ def test_train_trains_on_the_demonstrations_and_writes_them_back_with_every_key(
 def test_training_rows_shown_as_demonstrations_are_left_out(files):
     """The examples file as the training file: its demonstration rows would carry their own answers."""
     [task] = load_config(write_config(files)).tasks
-    read = read_labelled(str(files / "data" / "dev.csv"), TaskSet(None, (task,)), ["label"], "error")
+    with pytest.warns(T5clsWarning, match=r"dev\.csv: 6 rows are a task's few-shot demonstrations; they are left out"):
+        read = read_labelled(str(files / "data" / "dev.csv"), TaskSet(None, (task,)), ["label"], "error")
     shown = expected_rows([gold for _, gold in DEV], CLASSES, SEED, PER_CLASS)
     kept = [text for row, (text, _) in enumerate(DEV, start=1) if row not in shown]
     assert (read.rows, read.demonstrations, read.skipped) == (len(kept), len(shown), 0)

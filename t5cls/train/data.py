@@ -12,6 +12,7 @@ calibrate`` leaves it out of the fit): its prompt would already hold its own ans
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from contextlib import closing
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from t5cls.errors import InputError, OptionError, literal
+from t5cls.errors import InputError, OptionError, T5clsWarning, literal
 from t5cls.io.readers import SCAN_CHUNK_ROWS, open_input
 from t5cls.io.schemas import column_values
 from t5cls.tasks.config import Task, TaskSet
@@ -76,6 +77,11 @@ def read_labelled(path: str, task_set: TaskSet, gold_columns: Sequence[str], on_
     if not kept:
         shown_rows = f" ({left_out} are few-shot demonstrations, left out)" if left_out else ""
         raise InputError(f"{path}: no rows to train or evaluate on{shown_rows}")
+    if left_out:
+        warnings.warn(
+            T5clsWarning(f"{path}: {left_out} rows are a task's few-shot demonstrations; they are left out"),
+            stacklevel=2,
+        )
     gold = [collector.joined() for collector in collected]
     return LabelledFile(path, kept, seen - kept - left_out, columns, gold, left_out)
 
