@@ -7,7 +7,7 @@ import tomllib
 import numpy as np
 import pytest
 
-from t5cls.errors import InputError
+from t5cls.errors import InputError, OptionError
 from t5cls.eval import metrics
 from t5cls.eval.calibration import (
     Calibration,
@@ -17,7 +17,9 @@ from t5cls.eval.calibration import (
     read_dev_file,
     toml_string,
 )
+from t5cls.options import CalibrateOptions, ModelOptions
 from t5cls.probability import scaled_nll, softmax
+from t5cls.run.calibrate import calibrate_file
 from t5cls.tasks.config import config_toml
 from t5cls.tasks.prompts import DEFAULT_TEMPLATE, PromptTemplate
 
@@ -117,3 +119,21 @@ def test_read_dev_file_refuses_an_empty_text(tmp_path):
     path = write_dev(tmp_path, "1,good,pos\n2,,neg\n")
     with pytest.raises(InputError, match="row 2: column 'text' is empty or null"):
         read_dev_file(path, PromptTemplate(DEFAULT_TEMPLATE), ["neg", "pos"], "label")
+
+
+def test_calibrate_options_name_their_parameters():
+    with pytest.raises(OptionError, match=r"^give either labels or config, not both$"):
+        CalibrateOptions("dev.csv", "label", "o.toml", labels="a,b", config="tasks.toml")
+    with pytest.raises(OptionError, match=r"^template and text_column go with labels; with config") as raised:
+        CalibrateOptions("dev.csv", "label", "o.toml", config="tasks.toml", text_column="body")
+    assert raised.value.for_flags({"template": "--template", "config": "--config"}).startswith("--template and")
+    with pytest.raises(OptionError, match=r"^gold must name the column"):
+        CalibrateOptions("dev.csv", " ", "o.toml", labels="a,b")
+
+
+def test_calibrate_file_refuses_a_bad_task_name_before_the_model_loads(tmp_path):
+    dev = write_dev(tmp_path, "1,good,pos\n")
+    options = CalibrateOptions(dev, "label", str(tmp_path / "o.toml"), labels="neg,pos", task="no spaces")
+    with pytest.raises(OptionError, match=r"^task 'no spaces' must be letters, digits, '_' or '-'"):
+        calibrate_file(options, ModelOptions(name_or_path=str(tmp_path / "no-such-model")))
+    assert not (tmp_path / "o.toml").exists()
