@@ -292,7 +292,7 @@ def _connect():
         import ray
         import ray.data
     except ImportError:
-        raise InputError("--engine ray needs Ray: pip install 't5cls[ray]'") from None
+        raise OptionError("{ray} needs Ray: pip install 't5cls[ray]'") from None
     if not ray.is_initialized():
         address = os.environ.get("RAY_ADDRESS")
         try:
