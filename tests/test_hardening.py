@@ -298,6 +298,7 @@ def test_calibrate_refuses_a_task_name_score_would_reject_before_loading_the_mod
 
 def test_calibrate_writes_its_config_whole_or_not_at_all(tmp_path, monkeypatch):
     from t5cls.eval import calibration
+    from t5cls.tasks.config import write_config
 
     out = tmp_path / "fitted.toml"
     out.write_text("# the previous config\n")
@@ -309,8 +310,8 @@ def test_calibrate_writes_its_config_whole_or_not_at_all(tmp_path, monkeypatch):
 
     monkeypatch.setattr(os, "fsync", full_disk)
     with pytest.raises(OSError):
-        calibration.write_config(str(out), fitted, result, "dev.csv", "model")
+        write_config(str(out), [fitted], [calibration.fitted_comment(result, "dev.csv", "model")])
     assert out.read_text() == "# the previous config\n" and os.listdir(tmp_path) == ["fitted.toml"]
     monkeypatch.undo()
-    calibration.write_config(str(out), fitted, result, "dev.csv", "model")
+    write_config(str(out), [fitted], [calibration.fitted_comment(result, "dev.csv", "model")])
     assert 'name = "sentiment"' in out.read_text() and os.listdir(tmp_path) == ["fitted.toml"]

@@ -15,12 +15,11 @@ import numpy as np
 
 from t5cls.errors import InputError
 from t5cls.eval.calibration import Calibration, DevSet, calibrate, fitted_comment, read_dev_file
-from t5cls.io.atomic import write_text_atomically
 from t5cls.io.paths import check_output_file
 from t5cls.models.scorer import LabelScorer
 from t5cls.options import DEFAULT_CHUNK_ROWS, CalibrateOptions, ModelOptions
 from t5cls.task_scorer import TaskScorer
-from t5cls.tasks.config import Task, config_toml, load_tasks
+from t5cls.tasks.config import Task, load_tasks, write_config
 
 
 def calibrate_file(options: CalibrateOptions, model: ModelOptions) -> Calibration:
@@ -46,8 +45,7 @@ def calibrate_file(options: CalibrateOptions, model: ModelOptions) -> Calibratio
     result = replace(calibrate(scores[keep], dev.gold[keep]), left_out=int((~keep).sum()))
     table = task_set.table(task, os.path.dirname(options.output))
     table["temperature"] = float(result.temperature)
-    text = config_toml([table], [fitted_comment(result, options.dev, scorer.name_or_path)])
-    write_text_atomically(options.output, text)
+    write_config(options.output, [table], [fitted_comment(result, options.dev, scorer.name_or_path)])
     return result
 
 

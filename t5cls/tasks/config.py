@@ -14,6 +14,7 @@ and its demonstrations picked here too (`t5cls.tasks.examples`).
 from __future__ import annotations
 
 import math
+import os
 import re
 import tomllib
 from collections.abc import Mapping, Sequence
@@ -23,6 +24,7 @@ from itertools import pairwise
 import tomli_w
 
 from t5cls.errors import InputError, OptionError, literal
+from t5cls.io.atomic import write_text_atomically
 from t5cls.tasks.examples import Examples, load_examples, parse_spec
 from t5cls.tasks.modes import CONTENT_FREE_MODES, MODES
 from t5cls.tasks.prompts import DEFAULT_TEMPLATE, DEFAULT_TEXT_COLUMN, LABEL_FIELD, PromptTemplate
@@ -219,6 +221,11 @@ def config_toml(tables: Sequence[dict], comments: Sequence[str]) -> str:
     """
     header = "".join(f"# {line}\n" for line in comments)
     return header + tomli_w.dumps({"task": list(tables)})
+
+
+def write_config(path: str | os.PathLike, tables: Sequence[dict], comments: Sequence[str]) -> None:
+    """Write `config_toml` to ``path`` atomically: a failed write leaves the earlier file, never half a config."""
+    write_text_atomically(path, config_toml(tables, comments))
 
 
 def load_config(path: str) -> Config:

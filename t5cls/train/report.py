@@ -21,7 +21,7 @@ from t5cls.models.scorer import LabelScorer
 from t5cls.options import ModelOptions
 from t5cls.probability import softmax
 from t5cls.task_scorer import TaskScorer
-from t5cls.tasks.config import config_toml
+from t5cls.tasks.config import write_config as write_tasks
 from t5cls.train.data import LabelledFile
 from t5cls.train.evaluation import DevEvaluation, fitted_temperature, task_metrics
 from t5cls.train.gold import MULTI_LABEL, REGRESSION
@@ -123,7 +123,7 @@ def write_config(plan: TrainPlan, model: ModelOptions, results: list[TaskDevResu
         + (f", temperatures fitted on {plan.options.dev!r}" if plan.options.dev else ", no dev set (T = 1)"),
         "score with: " + score_command(plan, model),
     ]
-    write_text_atomically(folder / CONFIG_FILE, config_toml(tables, header))
+    write_tasks(folder / CONFIG_FILE, tables, header)
 
 
 def score_command(plan: TrainPlan, model: ModelOptions) -> str:
