@@ -19,7 +19,7 @@ import torch
 from t5cls.errors import InputError
 from t5cls.models import edges
 from t5cls.models._hf_compat import OutputHead, attention_by
-from t5cls.models.batching import MemoryBudget, position_bytes, row_blocks
+from t5cls.models.batching import MemoryBudget
 from t5cls.models.edges import label_sequences
 from t5cls.models.families import family_of, sliding_window
 from t5cls.models.prompt_pass import PromptPass, SharedPrefix
@@ -86,24 +86,14 @@ class CausalBackend:
         """The shared prefix once; then per block of rows, the rows' own prompt tokens to a cache and every
         trie node in one pass; the LM head in blocks."""
         prefix = self.prompts.shared_prefix(input_ids, lengths)
-        attended = input_ids.shape[1] + trie.ancestors.shape[1]
-        blocks = self.budget.blocks(
+        return edges.trie_logprobs(
+            self.model,
+            self.head,
+            self.budget,
+            trie,
             len(input_ids),
-            trie.num_positions,
-            position_bytes(self.config, self.model.dtype, attended),
-            self.head.vocab_size,
-        )
-        nodes = TrieTensors.of(trie, input_ids.device)
-        return torch.cat(
-            [
-                edges.label_logprobs(
-                    self._trie_hidden(input_ids[rows], attention_mask[rows], lengths[rows], nodes, prefix),
-                    self.head,
-                    trie,
-                    blocks,
-                )
-                for rows in row_blocks(len(input_ids), blocks.rows)
-            ]
+            input_ids.shape[1],
+            lambda rows, nodes: self._trie_hidden(input_ids[rows], attention_mask[rows], lengths[rows], nodes, prefix),
         )
 
     def _trie_hidden(

@@ -25,7 +25,7 @@ from transformers.modeling_outputs import BaseModelOutput
 
 from t5cls.models import edges
 from t5cls.models._hf_compat import OutputHead, attention_by, decoder_positions_at, decoder_self_attentions
-from t5cls.models.batching import MemoryBudget, position_bytes, row_blocks
+from t5cls.models.batching import MemoryBudget
 from t5cls.models.edges import label_sequences
 from t5cls.models.families import family_of
 from t5cls.models.tree_attention import AttentionLayout
@@ -75,24 +75,14 @@ class Seq2SeqBackend:
 
     def _tree_logprobs(self, encoder_states, attention_mask, trie: LabelTrie) -> torch.Tensor:
         """Decode every distinct label prefix once, rows and LM-head positions in blocks that fit the budget."""
-        attended = trie.ancestors.shape[1] + encoder_states.shape[1]
-        blocks = self.budget.blocks(
+        return edges.trie_logprobs(
+            self.model,
+            self.head,
+            self.budget,
+            trie,
             len(encoder_states),
-            trie.num_positions,
-            position_bytes(self.config, self.model.dtype, attended),
-            self.head.vocab_size,
-        )
-        nodes = TrieTensors.of(trie, encoder_states.device)
-        return torch.cat(
-            [
-                edges.label_logprobs(
-                    self._trie_hidden(encoder_states[rows], attention_mask[rows], nodes),
-                    self.head,
-                    trie,
-                    blocks,
-                )
-                for rows in row_blocks(len(encoder_states), blocks.rows)
-            ]
+            encoder_states.shape[1],
+            lambda rows, nodes: self._trie_hidden(encoder_states[rows], attention_mask[rows], nodes),
         )
 
     def _trie_hidden(self, encoder_states, attention_mask, nodes: TrieTensors) -> torch.Tensor:
