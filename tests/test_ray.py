@@ -179,8 +179,9 @@ class StopAfterFirstChunk(StopRequest):
 def test_interrupted_run_resumes_to_the_same_output(dataset, t5_dir, tmp_path):
     out = tmp_path / "scored"
     job_options = options(dataset / "a.csv", out)
-    with pytest.raises(Interrupted, match="--resume"):
+    with pytest.raises(Interrupted, match=r"rerun the same command with resume$") as raised:
         ray_runner(job_options, model_args(t5_dir), RayOptions()).run(stop=StopAfterFirstChunk())
+    assert raised.value.for_flags({"resume": "--resume"}).endswith("with --resume")  # as the CLI shows it
     assert not out.exists()
     with open(tmp_path / ".scored.t5cls-parts" / "done.jsonl", "a") as log:
         log.write('{"file": 0, "chunk": 1, "first')  # as if killed while logging the second chunk
