@@ -20,7 +20,6 @@ import shutil
 import tempfile
 import uuid
 import weakref
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -37,10 +36,9 @@ from t5cls.frames import run_frame
 from t5cls.io.frames import as_frame
 from t5cls.models.scorer import LabelScorer
 from t5cls.options import NULL_POLICIES, ModelOptions, ProgressOptions, ScoreOptions, number_in, one_of
-from t5cls.tasks.config import quick_task
+from t5cls.tasks.config import TaskSet, config_toml, quick_task
 from t5cls.tasks.modes import MODES
 from t5cls.tasks.prompts import DEFAULT_TEMPLATE
-from t5cls.train.config_file import config_text
 
 TASK = "T5Classifier"  # the task's name, in errors and its columns (T5Classifier_p_<class>, ...)
 GOLD = "__t5cls_gold__"  # the gold column of the files handed to `t5cls train`
@@ -249,8 +247,9 @@ def _load(options: ModelOptions, fit_id: str | None) -> LabelScorer:
 
 def _task_config(classes: np.ndarray, template: str | None, text_column: str, mode: str) -> str:
     """The estimator's task as a config file's text, as ``t5cls calibrate`` writes one."""
-    task = quick_task(list(classes), template or DEFAULT_TEMPLATE, text_column, name=TASK)
-    return config_text([replace(task, mode=mode)], [1.0], ["written by t5cls.sklearn.T5Classifier"])
+    task = quick_task([str(name) for name in classes], template or DEFAULT_TEMPLATE, text_column, name=TASK)
+    table = TaskSet(None, (task,)).table(task, ".") | {"mode": mode}
+    return config_toml([table], ["written by t5cls.sklearn.T5Classifier"])
 
 
 def _stratifiable(gold: np.ndarray, share: float) -> bool:

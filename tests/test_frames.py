@@ -24,7 +24,7 @@ from t5cls import LabelScorer, score_frame
 from t5cls.errors import InputError
 from t5cls.io.frames import ROW_COLUMN, as_frame, open_frame
 from t5cls.options import ScoreOptions
-from t5cls.run.local import score_file
+from t5cls.run.job import score_file
 
 LABELS = ["positive", "negative", "not sure"]
 CONFIG = """

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from t5cls.errors import InputError
+from t5cls.errors import InputError, OptionError, literal
 
 INPUT_FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet", ".pq": "parquet"}
 OUTPUT_FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".parquet": "parquet"}
@@ -21,8 +21,9 @@ def input_format(path: str, explicit: str | None = None) -> str:
     for suffix, fmt in INPUT_FORMATS.items():
         if name.endswith(suffix):
             return fmt
-    raise InputError(
-        f"{path}: unsupported input extension; use .csv, .jsonl or .parquet (optionally .gz), or --input-format"
+    raise OptionError(
+        f"{literal(path)}: unsupported input extension; use .csv, .jsonl or .parquet (optionally .gz), "
+        "or {input_format}"
     )
 
 
