@@ -39,6 +39,10 @@ class T5clsError(Exception):
     def __init__(self, message: str):
         super().__init__(one_line(message))
 
+    def for_flags(self, flags: Mapping[str, str]) -> str:
+        """The message as the CLI shows it: the same, unless it names parameters (`NamesParameters`)."""
+        return str(self)
+
 
 class InputError(T5clsError):
     """Bad input data, labels, template or options (exit 2)."""
@@ -56,8 +60,8 @@ class _Names(dict):
         return key
 
 
-class OptionError(InputError):
-    """A bad option value. The message names Python parameters; the CLI shows its flags instead.
+class NamesParameters:
+    """A message that names Python parameters; the CLI shows its flags instead (mixed into `T5clsError`s).
 
     ``message`` writes each parameter as a placeholder, ``"{chunk_rows} must be at least 1"``
     (literal braces doubled), so one message serves both: `str` gives ``chunk_rows must be at
@@ -70,6 +74,10 @@ class OptionError(InputError):
 
     def for_flags(self, flags: Mapping[str, str]) -> str:
         return one_line(self.template.format_map(_Names(flags)))
+
+
+class OptionError(NamesParameters, InputError):
+    """A bad option value, named by its parameter (`NamesParameters`)."""
 
 
 class OutputBusyError(InputError):

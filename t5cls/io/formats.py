@@ -21,8 +21,9 @@ def input_format(path: str, explicit: str | None = None) -> str:
     for suffix, fmt in INPUT_FORMATS.items():
         if name.endswith(suffix):
             return fmt
-    raise InputError(
-        f"{path}: unsupported input extension; use .csv, .jsonl or .parquet (optionally .gz), or --input-format"
+    raise OptionError(
+        f"{literal(path)}: unsupported input extension; use .csv, .jsonl or .parquet (optionally .gz), "
+        "or {input_format}"
     )
 
 

@@ -1,4 +1,4 @@
-"""Where scored chunks go: stdout as they come, or a file that appears only when complete.
+"""Where scored chunks go: stdout as they come, a file that appears only when complete, or memory (frames).
 
 A file output is written as numbered part files in a hidden folder beside the target,
 ``.<name>.t5cls-parts/``, with a ``checkpoint.json`` that lists the finished parts and the
@@ -59,6 +59,31 @@ class StdoutOutput:
     def _close(self) -> None:
         if self.stream is not sys.stdout.buffer:
             self.stream.close()
+
+
+class TableOutput:
+    """Keep chunks in memory, only ``schema``'s columns of each (a frame's scores), for `table` at the end."""
+
+    rows_done_before = 0
+    counters_before: ClassVar[dict[str, int]] = {}
+
+    def __init__(self, schema: pa.Schema, description: str):
+        self.schema = schema
+        self.description = description
+        self.chunks: list[pa.Table] = []
+
+    def write_chunk(self, table: pa.Table, input_rows: int, counters: dict[str, int]) -> None:
+        self.chunks.append(table.select(self.schema.names))
+
+    def finish(self) -> None:
+        pass
+
+    def abort(self) -> None:
+        self.chunks.clear()
+
+    def table(self) -> pa.Table:
+        """Every chunk's rows, in order (zero rows with ``schema`` when there were none)."""
+        return pa.concat_tables(self.chunks) if self.chunks else self.schema.empty_table()
 
 
 class FileOutput:

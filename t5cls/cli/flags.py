@@ -10,7 +10,8 @@ from __future__ import annotations
 import re
 import sys
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import fields
 from functools import wraps
 from typing import Annotated
 
@@ -20,7 +21,7 @@ from t5cls.errors import EXIT_INTERNAL, OptionError, T5clsError, T5clsWarning, l
 from t5cls.io.oserrors import NOT_THE_FILESYSTEM, as_filesystem_error
 from t5cls.options import ModelOptions
 
-FLAGS: dict[str, str] = {}  # Python parameter -> the flag that sets it
+FLAGS: dict[str, str] = {"ray": "--engine ray"}  # Python parameter -> the flag that sets it
 
 
 def option(parameter: str, *flags: str, help: str, shown: str | None = None, **settings) -> typer.models.OptionInfo:
@@ -47,7 +48,7 @@ def one_line_errors(command: Callable) -> Callable:
         except T5clsError as err:
             if debug:
                 raise
-            fail(err.for_flags(FLAGS) if isinstance(err, OptionError) else str(err), err.exit_code)
+            fail(err.for_flags(FLAGS), err.exit_code)
         except (typer.Exit, typer.Abort, SystemExit):
             raise
         except OSError as err:  # one that no writer named: still the machine's, not a bug (a closed pipe aside)
@@ -73,6 +74,11 @@ def _show_notes(show: Callable) -> Callable:
             show(message, category, *args, **kwargs)
 
     return show_or_note
+
+
+def defaults(options_class: type) -> dict[str, object]:
+    """The defaults of an options dataclass's fields: a flag's default is written once, there."""
+    return {field.name: field.default for field in fields(options_class)}
 
 
 def parse_batch_size(value: str) -> int | None:
@@ -230,10 +236,22 @@ GpusPerWorker = Annotated[
 CpusPerWorker = Annotated[float, option("cpus_per_worker", "--cpus-per-worker", help="--engine ray: CPUs per actor.")]
 
 
-def model_options(model, revision, device, dtype, batch_size, max_length, label_end, chat) -> ModelOptions:
-    """The `t5cls.options.ModelOptions` of the shared model flags, in their declaration order.
+def model_options(flags: Mapping[str, object]) -> ModelOptions:
+    """The `t5cls.options.ModelOptions` of the shared model flags, taken by name from a command's ``flags``.
 
-    ``--label-end`` reads the same escapes as ``--template``, so ``--label-end "\\n"`` is a newline.
+    Every command that loads a model declares these flags under the same names (``model``,
+    ``revision``, ``device``, ``dtype``, ``batch_size``, ``max_length``, ``label_end``, ``chat``)
+    and passes its arguments here, so each goes to its field by name. ``--batch-size`` may be
+    ``auto``; ``--label-end`` reads the same escapes as ``--template`` (``"\\n"`` is a newline).
     """
-    end = None if label_end is None else unescape(label_end, "label_end")
-    return ModelOptions(model, revision, device, dtype, parse_batch_size(batch_size), max_length, end, chat)
+    label_end = flags["label_end"]
+    return ModelOptions(
+        name_or_path=flags["model"],
+        revision=flags["revision"],
+        device=flags["device"],
+        dtype=flags["dtype"],
+        batch_size=parse_batch_size(flags["batch_size"]),
+        max_length=flags["max_length"],
+        label_end=None if label_end is None else unescape(label_end, "label_end"),
+        chat=flags["chat"],
+    )
