@@ -14,8 +14,12 @@ EXIT_INTERNAL = 1
 EXIT_USAGE = 2
 EXIT_MODEL = 3
 EXIT_NUMERIC = 4
+EXIT_FILESYSTEM = 5
 EXIT_SIGINT = 130
 EXIT_SIGTERM = 143
+
+
+RESUME = " with --resume"
 
 
 def one_line(text: str) -> str:
@@ -35,6 +39,10 @@ class T5clsError(Exception):
     def __init__(self, message: str):
         super().__init__(one_line(message))
 
+    def for_flags(self, flags: Mapping[str, str]) -> str:
+        """The message as the CLI shows it: the same, unless it names parameters (`NamesParameters`)."""
+        return str(self)
+
 
 class InputError(T5clsError):
     """Bad input data, labels, template or options (exit 2)."""
@@ -52,8 +60,8 @@ class _Names(dict):
         return key
 
 
-class OptionError(InputError):
-    """A bad option value. The message names Python parameters; the CLI shows its flags instead.
+class NamesParameters:
+    """A message that names Python parameters; the CLI shows its flags instead (mixed into `T5clsError`s).
 
     ``message`` writes each parameter as a placeholder, ``"{chunk_rows} must be at least 1"``
     (literal braces doubled), so one message serves both: `str` gives ``chunk_rows must be at
@@ -66,6 +74,33 @@ class OptionError(InputError):
 
     def for_flags(self, flags: Mapping[str, str]) -> str:
         return one_line(self.template.format_map(_Names(flags)))
+
+
+class OptionError(NamesParameters, InputError):
+    """A bad option value, named by its parameter (`NamesParameters`)."""
+
+
+class OutputBusyError(InputError):
+    """Another run holds the output's lock (exit 2: nothing was touched; wait for it or stop it)."""
+
+
+class FileSystemError(T5clsError, OSError):
+    """The operating system refused to read or write a file: disk full, read-only, permissions (exit 5).
+
+    Not a bug and not bad input: the fix is on the machine. An `OSError` still, for library code
+    that catches those. The message ends "then rerun", or
+    "then rerun with --resume" where the finished work was kept (`t5cls.io.oserrors` writes it).
+    """
+
+    exit_code = EXIT_FILESYSTEM
+
+    @property
+    def resumable(self) -> bool:
+        return str(self).endswith(RESUME)
+
+    def kept_for_resume(self) -> FileSystemError:
+        """The same error, saying that the finished work is kept for ``--resume``."""
+        return self if self.resumable else FileSystemError(f"{self}{RESUME}")
 
 
 class ModelLoadError(T5clsError):

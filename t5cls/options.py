@@ -14,12 +14,18 @@ from dataclasses import dataclass
 from t5cls.errors import OptionError, literal
 from t5cls.io.formats import INPUT_FORMATS, OUTPUT_FORMATS
 from t5cls.tasks.labels import parse_labels
+from t5cls.tasks.prompts import DEFAULT_TEXT_COLUMN
 
 DEFAULT_MODEL = "google/flan-t5-small"
 DEVICES = ("auto", "cpu", "cuda", "mps")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 NULL_POLICIES = ("error", "skip", "empty")
 DEFAULT_CHUNK_ROWS = 1000
+DEFAULT_LOG_EVERY = 30.0
+DEFAULT_TASK_NAME = "default"  # the name of the --labels task in a config that calibrate or train writes
+LOSSES = ("label-set", "generative")
+CLASS_WEIGHTS = ("none", "balanced")
+DEFAULT_TRAIN_BATCH_SIZE = 16
 
 
 def default_model() -> str:
@@ -87,11 +93,11 @@ def check_task_source(labels, config: str | None, template: str | None, text_col
     """The tasks come from ``labels`` (with ``template`` and ``text_column``) or from a ``config``, not both."""
     if config is None:
         if labels is None:
-            raise OptionError("give the labels with {labels} a,b,... or the tasks with {config} FILE")
+            raise OptionError("give the labels with {labels} a,b,... or a task with {config} FILE")
         return
     if labels is not None:
         raise OptionError("give either {labels} or {config}, not both")
-    if template is not None or text_column != "text":
+    if template is not None or text_column != DEFAULT_TEXT_COLUMN:
         raise OptionError("{template} and {text_column} go with {labels}; with {config}, set them in each [[task]]")
 
 
@@ -141,7 +147,7 @@ class ScoreOptions:
     output: str | None = None
     config: str | None = None
     template: str | None = None  # None: DEFAULT_TEMPLATE on the labels path
-    text_column: str = "text"
+    text_column: str = DEFAULT_TEXT_COLUMN
     input_format: str | None = None
     output_format: str | None = None
     logprobs: bool = False
@@ -176,6 +182,36 @@ class ScoreOptions:
 
 
 @dataclass(frozen=True)
+class CalibrateOptions:
+    """A temperature fit: the labelled ``dev`` file, its ``gold`` column, the task, and the config to write.
+
+    The task is ``labels`` (with ``template`` and ``text_column``; called ``task`` in the written
+    config) or the task ``task`` of ``config`` (``None``: its only task).
+    """
+
+    dev: str
+    gold: str
+    output: str
+    labels: tuple[str, ...] | None = None
+    config: str | None = None
+    template: str | None = None
+    text_column: str = DEFAULT_TEXT_COLUMN
+    task: str | None = None
+
+    def __post_init__(self):
+        if self.labels is not None:
+            object.__setattr__(self, "labels", tuple(parse_labels(self.labels)))
+        check_task_source(self.labels, self.config, self.template, self.text_column)
+        if not self.gold.strip():
+            raise OptionError("{gold} must name the column of the gold labels")
+
+    @property
+    def task_name(self) -> str | None:
+        """The name of the labels task in the written config (``None`` with a config: its tasks are named)."""
+        return None if self.config is not None else self.task or DEFAULT_TASK_NAME
+
+
+@dataclass(frozen=True)
 class RayOptions:
     """How a Ray actor pool is laid out: one model per worker.
 
@@ -199,10 +235,69 @@ class ProgressOptions:
     """What a run prints while it works: nothing (``quiet``), or a line every ``log_every`` seconds off a terminal."""
 
     quiet: bool = False
-    log_every: float = 30.0
+    log_every: float = DEFAULT_LOG_EVERY
 
     def __post_init__(self):
         if not self.log_every > 0:
             raise OptionError(
                 f"{{log_every}} must be a positive number of seconds, got {literal(repr(self.log_every))}"
             )
+
+
+@dataclass(frozen=True)
+class TrainOptions:
+    """What to train on, what to write, and how the optimisation goes; the model aside (`ModelOptions`).
+
+    Give ``labels`` for one task (named ``task_name`` in the written config) or ``config`` for the
+    tasks it holds. ``gold`` is a column name, or ``task=column,...`` for several tasks.
+    ``batch_size=None`` trains on `DEFAULT_TRAIN_BATCH_SIZE` rows per step. ``warmup`` is the share
+    of the optimisation steps spent warming the learning rate up from 0 (then it decays linearly
+    to 0). ``eval_every=None`` evaluates and checkpoints once per epoch. ``patience`` evaluations
+    without a better dev loss stop training (0: never).
+    """
+
+    train: str
+    output: str
+    gold: str
+    labels: tuple[str, ...] | None = None
+    config: str | None = None
+    template: str | None = None
+    text_column: str = DEFAULT_TEXT_COLUMN
+    task_name: str = DEFAULT_TASK_NAME
+    dev: str | None = None
+    on_null: str = "error"
+    loss: str = "label-set"
+    class_weights: str = "none"
+    epochs: int = 3
+    learning_rate: float = 1e-4
+    batch_size: int | None = None
+    grad_accum: int = 1
+    warmup: float = 0.06
+    weight_decay: float = 0.0
+    seed: int = 0
+    patience: int = 2
+    eval_every: int | None = None
+    resume: bool = False
+
+    def __post_init__(self):
+        if self.labels is not None:
+            object.__setattr__(self, "labels", tuple(parse_labels(self.labels)))
+        check_task_source(self.labels, self.config, self.template, self.text_column)
+        one_of("on_null", self.on_null, NULL_POLICIES)
+        one_of("loss", self.loss, LOSSES)
+        one_of("class_weights", self.class_weights, CLASS_WEIGHTS)
+        for name in ("epochs", "batch_size", "grad_accum", "eval_every"):
+            positive(name, getattr(self, name))
+        number_in("learning_rate", self.learning_rate, 0.0, math.inf, closed_low=False)
+        number_in("warmup", self.warmup, 0.0, 1.0, closed_high=False)
+        number_in("weight_decay", self.weight_decay, 0.0, math.inf)
+        if isinstance(self.patience, bool) or not isinstance(self.patience, int) or self.patience < 0:
+            raise OptionError(f"{{patience}} must be a whole number ≥ 0 (0: no early stopping), got {self.patience!r}")
+        if not self.gold.strip():
+            raise OptionError("{gold} must name the column of the gold labels")
+        if self.class_weights != "none" and self.loss == "generative":
+            raise OptionError("{class_weights} applies to the label-set loss, not to {loss} generative")
+
+    @property
+    def rows_per_step(self) -> int:
+        return self.batch_size or DEFAULT_TRAIN_BATCH_SIZE

@@ -7,17 +7,20 @@ import tomllib
 import numpy as np
 import pytest
 
-from t5cls.errors import InputError
+from t5cls.errors import InputError, OptionError
 from t5cls.eval import metrics
 from t5cls.eval.calibration import (
     Calibration,
     calibrate,
-    config_toml,
     fit_temperature,
+    fitted_comment,
     read_dev_file,
     toml_string,
 )
+from t5cls.options import CalibrateOptions, ModelOptions
 from t5cls.probability import scaled_nll, softmax
+from t5cls.run.calibrate import calibrate_file
+from t5cls.tasks.config import config_toml
 from t5cls.tasks.prompts import DEFAULT_TEMPLATE, PromptTemplate
 
 
@@ -73,7 +76,7 @@ def test_config_parses_with_tomllib_and_has_the_fields():
         "temperature": 1.2345678901234,
     }
     result = Calibration(1.2345678901234, 120, 0.9, 0.8, 0.12, 0.03, left_out=4)
-    text = config_toml(task, result, "dev\n.csv", "some/model")
+    text = config_toml([task], [fitted_comment(result, "dev\n.csv", "some/model")])
     assert text.startswith("# fitted by t5cls calibrate on ")
     assert "(120 rows, 4 demonstration rows left out)" in text.splitlines()[0]
     assert "NLL 0.9000 -> 0.8000, ECE 0.1200 -> 0.0300" in text.splitlines()[0]
@@ -82,9 +85,8 @@ def test_config_parses_with_tomllib_and_has_the_fields():
 
 def test_temperature_is_written_as_a_toml_float_even_when_whole():
     task = {"name": "default", "template": "{text}", "text_column": "text", "labels": ["a", "b"], "temperature": 3.0}
-    temperature = tomllib.loads(config_toml(task, Calibration(3.0, 1, 1, 1, 0, 0), "d.csv", "m"))["task"][0][
-        "temperature"
-    ]
+    comment = fitted_comment(Calibration(3.0, 1, 1, 1, 0, 0), "d.csv", "m")
+    temperature = tomllib.loads(config_toml([task], [comment]))["task"][0]["temperature"]
     assert isinstance(temperature, float) and temperature == 3.0
 
 
@@ -117,3 +119,21 @@ def test_read_dev_file_refuses_an_empty_text(tmp_path):
     path = write_dev(tmp_path, "1,good,pos\n2,,neg\n")
     with pytest.raises(InputError, match="row 2: column 'text' is empty or null"):
         read_dev_file(path, PromptTemplate(DEFAULT_TEMPLATE), ["neg", "pos"], "label")
+
+
+def test_calibrate_options_name_their_parameters():
+    with pytest.raises(OptionError, match=r"^give either labels or config, not both$"):
+        CalibrateOptions("dev.csv", "label", "o.toml", labels="a,b", config="tasks.toml")
+    with pytest.raises(OptionError, match=r"^template and text_column go with labels; with config") as raised:
+        CalibrateOptions("dev.csv", "label", "o.toml", config="tasks.toml", text_column="body")
+    assert raised.value.for_flags({"template": "--template", "config": "--config"}).startswith("--template and")
+    with pytest.raises(OptionError, match=r"^gold must name the column"):
+        CalibrateOptions("dev.csv", " ", "o.toml", labels="a,b")
+
+
+def test_calibrate_file_refuses_a_bad_task_name_before_the_model_loads(tmp_path):
+    dev = write_dev(tmp_path, "1,good,pos\n")
+    options = CalibrateOptions(dev, "label", str(tmp_path / "o.toml"), labels="neg,pos", task="no spaces")
+    with pytest.raises(OptionError, match=r"^task 'no spaces' must be letters, digits, '_' or '-'"):
+        calibrate_file(options, ModelOptions(name_or_path=str(tmp_path / "no-such-model")))
+    assert not (tmp_path / "o.toml").exists()

@@ -9,6 +9,7 @@ import io
 import json
 import signal
 import tomllib
+from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -20,11 +21,15 @@ from helpers.few_shot import expected_rows, few_shot_prompt
 from helpers.reference import brute_force_causal_logprobs, brute_force_logprobs
 from helpers.tiny_causal_models import build_causal
 from t5cls import LabelScorer, ScoreOptions, score_file
+from t5cls.errors import InputError, T5clsWarning
 from t5cls.eval.calibration import fit_temperature
+from t5cls.options import ModelOptions, ProgressOptions
 from t5cls.probability import scaled_nll, softmax
-from t5cls.run.signals import Interrupted, StopRequest
-from t5cls.run.task_scoring import TaskScorer
-from t5cls.tasks.config import load_config
+from t5cls.signals import Interrupted, StopRequest
+from t5cls.task_scorer import TaskScorer
+from t5cls.tasks.config import TaskSet, load_config
+from t5cls.train import TrainOptions, train
+from t5cls.train.data import read_labelled
 
 CLASSES = ["positive", "negative", "neutral"]
 DEV = [
@@ -147,7 +152,7 @@ def test_with_chat_the_demonstrations_are_plain_text_in_the_user_turn(causal_dir
     [task] = load_config(write_config(files, per_class=1)).tasks
     bound = TaskScorer(task, scorer)
     texts = full_prompts(per_class=1)
-    assert bound.prompts({"text": ROWS}) == texts
+    assert bound.scored_prompts({"text": ROWS}) == texts
     np.testing.assert_allclose(
         bound.score(bound.tokenize({"text": ROWS})).log_scores, scorer.score(texts, CLASSES).logprobs
     )
@@ -278,3 +283,58 @@ def test_calibrate_needs_labels_or_a_config(files):
     dev = files / "data" / "dev.csv"
     result = invoke("calibrate", dev, "-g", "label", "-m", "no-such/model", "-o", files / "f.toml")
     assert_one_line_error(result, "give the labels with --labels a,b,... or a task with --config FILE")
+
+
+# t5cls train with a few-shot config ------------------------------------------------------------------
+
+TRAIN_KEYS = 'mode = "mean"\npositive = "positive"\n'
+
+
+def train_few_shot(model, files, config, train_file, out):
+    """One short epoch of training on ``train_file`` with ``config``'s task; the summary's final training loss."""
+    options = TrainOptions(
+        train=str(train_file), output=str(out), gold="label", config=str(config), epochs=1, batch_size=4, seed=3
+    )
+    summary = train(options, ModelOptions(str(model), device="cpu"), ProgressOptions(quiet=True))
+    return summary.outcome.history[-1]["train_loss"]
+
+
+def test_train_trains_on_the_demonstrations_and_writes_them_back_with_every_key(t5_dir, files):
+    """The training loss differs from the same config without examples (same seed), and the written t5cls.toml
+    keeps every key, so `score --config` of the trained model shows the prompt it showed before training."""
+    labels = 'positive = ["positive", "good"]\nnegative = ["negative"]\nneutral = ["neutral"]\n'
+    train_file = files / "data" / "train.csv"
+    write_csv(train_file, ["text", "label"], DEV[::-1])  # not the examples file: every row is trained on
+    config = Path(write_config(files, labels, extra=TRAIN_KEYS))
+    plain = files / "configs" / "plain.toml"
+    plain.write_text("".join(line + "\n" for line in read_text(config).splitlines() if "examples" not in line))
+    few_shot = train_few_shot(t5_dir, files, config, train_file, files / "out" / "few-shot")
+    without = train_few_shot(t5_dir, files, str(plain), train_file, files / "out" / "plain")
+    assert few_shot != pytest.approx(without, rel=1e-6)
+
+    written = files / "out" / "few-shot" / "t5cls.toml"
+    [table] = tomllib.loads(read_text(written))["task"]
+    [original] = tomllib.loads(read_text(config))["task"]
+    relocated = {**original["examples"], "file": "../../data/dev.csv"}
+    assert table == {**original, "temperature": 1.0, "examples": relocated}
+    model = ModelOptions(str(t5_dir), device="cpu")
+    rows = str(files / "data" / "in.csv")
+    shown = [score_file(ScoreOptions(rows, config=str(path)), model, dry_run=True).plan for path in (config, written)]
+    prompt = "\n".join(f"    {line}" if line else "    " for line in full_prompts()[0].splitlines())
+    assert prompt in shown[0] and prompt in shown[1]
+
+
+def test_training_rows_shown_as_demonstrations_are_left_out(files):
+    """The examples file as the training file: its demonstration rows would carry their own answers."""
+    [task] = load_config(write_config(files)).tasks
+    with pytest.warns(T5clsWarning, match=r"dev\.csv: 6 rows are a task's few-shot demonstrations; they are left out"):
+        read = read_labelled(str(files / "data" / "dev.csv"), TaskSet(None, (task,)), ["label"], "error")
+    shown = expected_rows([gold for _, gold in DEV], CLASSES, SEED, PER_CLASS)
+    kept = [text for row, (text, _) in enumerate(DEV, start=1) if row not in shown]
+    assert (read.rows, read.demonstrations, read.skipped) == (len(kept), len(shown), 0)
+    assert read.columns == {"text": kept}
+    assert read.tasks[0].gold_text == [label for row, (_, label) in enumerate(DEV, start=1) if row not in shown]
+    write_csv(files / "data" / "dev.csv", ["text", "label"], [DEV[row - 1] for row in shown])  # 2 per class
+    [task] = load_config(write_config(files)).tasks
+    with pytest.raises(InputError, match=r"dev\.csv: no rows to train or evaluate on \(6 are few-shot demonstrations"):
+        read_labelled(str(files / "data" / "dev.csv"), TaskSet(None, (task,)), ["label"], "error")

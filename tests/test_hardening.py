@@ -68,8 +68,8 @@ def test_drifting_jsonl_to_parquet_on_stdout(t5_dir, tmp_path):
 def test_a_drifting_jsonl_run_stopped_then_resumed_gives_the_whole_output(t5_dir, tmp_path):
     from helpers.runs import StopAfter
     from t5cls.options import ScoreOptions
-    from t5cls.run.local import score_file
-    from t5cls.run.signals import Interrupted
+    from t5cls.run.job import score_file
+    from t5cls.signals import Interrupted
 
     source = write_jsonl(tmp_path / "in.jsonl", drifting_rows())
     scorer = LabelScorer.from_pretrained(str(t5_dir), device="cpu")
@@ -217,6 +217,7 @@ def test_a_chunk_whose_rows_are_all_skipped_between_kept_ones(t5_dir, tmp_path):
 
 def test_ray_refuses_files_whose_column_types_cannot_be_read_as_one_table(t5_dir, tmp_path):
     from t5cls.options import ModelOptions, RayOptions, ScoreOptions
+    from t5cls.run.plan import ScorePlan
     from t5cls.run.ray import RayRunner
 
     (tmp_path / "data").mkdir()
@@ -225,7 +226,7 @@ def test_ray_refuses_files_whose_column_types_cannot_be_read_as_one_table(t5_dir
     pq.write_table(pa.table({"id": ["x", "y"], "text": ["e", "f"]}), tmp_path / "data" / "c.parquet")
     options = ScoreOptions(str(tmp_path / "data"), LABELS, str(tmp_path / "scored"))
     with pytest.raises(InputError, match=r"c\.parquet: column 'id' is string, but in .*a\.parquet it is int64"):
-        RayRunner(options, ModelOptions(str(t5_dir)), RayOptions())  # before Ray starts or a model loads
+        RayRunner(ScorePlan.build(options, folder_output=True), ModelOptions(str(t5_dir)), RayOptions())  # no Ray yet
 
 
 # --input-format ------------------------------------------------------------------------------------
@@ -297,6 +298,7 @@ def test_calibrate_refuses_a_task_name_score_would_reject_before_loading_the_mod
 
 def test_calibrate_writes_its_config_whole_or_not_at_all(tmp_path, monkeypatch):
     from t5cls.eval import calibration
+    from t5cls.tasks.config import write_config
 
     out = tmp_path / "fitted.toml"
     out.write_text("# the previous config\n")
@@ -308,8 +310,8 @@ def test_calibrate_writes_its_config_whole_or_not_at_all(tmp_path, monkeypatch):
 
     monkeypatch.setattr(os, "fsync", full_disk)
     with pytest.raises(OSError):
-        calibration.write_config(str(out), fitted, result, "dev.csv", "model")
+        write_config(str(out), [fitted], [calibration.fitted_comment(result, "dev.csv", "model")])
     assert out.read_text() == "# the previous config\n" and os.listdir(tmp_path) == ["fitted.toml"]
     monkeypatch.undo()
-    calibration.write_config(str(out), fitted, result, "dev.csv", "model")
+    write_config(str(out), [fitted], [calibration.fitted_comment(result, "dev.csv", "model")])
     assert 'name = "sentiment"' in out.read_text() and os.listdir(tmp_path) == ["fitted.toml"]

@@ -25,16 +25,21 @@ pytestmark = pytest.mark.timeout(300)  # a scheduling deadlock (reads starved by
 from t5cls.errors import InputError  # noqa: E402
 from t5cls.models.scorer import LabelScorer  # noqa: E402
 from t5cls.options import ModelOptions, RayOptions, ScoreOptions  # noqa: E402
-from t5cls.run.local import score_file  # noqa: E402
+from t5cls.run.job import score_file  # noqa: E402
 from t5cls.run.manifest import MANIFEST  # noqa: E402
+from t5cls.run.plan import ScorePlan  # noqa: E402
 from t5cls.run.ray import RayRunner, ScoreWorker  # noqa: E402
-from t5cls.run.signals import Interrupted, StopRequest  # noqa: E402
+from t5cls.signals import Interrupted, StopRequest  # noqa: E402
 
 LABELS = "positive,negative,not sure"
 CHUNK = 4
 TWO_WORKERS = RayOptions(num_workers=2)  # every CPU held by an actor: the reads must still run
 
 ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers cannot import this test module
+
+
+def ray_runner(job: ScoreOptions, model: ModelOptions, layout: RayOptions) -> RayRunner:
+    return RayRunner(ScorePlan.build(job, folder_output=True), model, layout)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -104,7 +109,7 @@ def assert_same_as_local(output: Path, files, model_dir, tmp_path, **fields):
 
 def test_multi_file_dataset_equals_local_runs(dataset, t5_dir, tmp_path):
     out = tmp_path / "scored"
-    summary = RayRunner(options(dataset, out), model_args(t5_dir), TWO_WORKERS).run()
+    summary = ray_runner(options(dataset, out), model_args(t5_dir), TWO_WORKERS).run()
     files = [dataset / "a.csv", dataset / "b.csv", dataset / "more" / "c.parquet"]
     assert_same_as_local(out, files, t5_dir, tmp_path)
     assert summary.rows == 13 + 2 + 17
@@ -113,7 +118,9 @@ def test_multi_file_dataset_equals_local_runs(dataset, t5_dir, tmp_path):
 
 def test_gpu_workers_default_to_one_per_gpu(dataset, t5_dir, tmp_path):
     def pool(**layout):
-        return RayRunner(options(dataset, tmp_path / "scored"), model_args(t5_dir), RayOptions(**layout)).pool_size(ray)
+        return ray_runner(options(dataset, tmp_path / "scored"), model_args(t5_dir), RayOptions(**layout)).pool_size(
+            ray
+        )
 
     assert (pool(), pool(gpus_per_worker=1), pool(gpus_per_worker=0.5), pool(num_workers=3, gpus_per_worker=1)) == (
         1,
@@ -124,7 +131,7 @@ def test_gpu_workers_default_to_one_per_gpu(dataset, t5_dir, tmp_path):
     with pytest.raises(Exception, match="gpus_per_worker 4: the Ray cluster has 2 GPUs"):
         pool(gpus_per_worker=4)
     out = tmp_path / "scored"
-    RayRunner(options(dataset, out), model_args(t5_dir), RayOptions(gpus_per_worker=1)).run()
+    ray_runner(options(dataset, out), model_args(t5_dir), RayOptions(gpus_per_worker=1)).run()
     assert_same_as_local(out, [dataset / "a.csv", dataset / "b.csv", dataset / "more" / "c.parquet"], t5_dir, tmp_path)
 
 
@@ -132,7 +139,7 @@ def test_glob_of_uris_with_a_task_config(dataset, t5_dir, tmp_path):
     out = tmp_path / "scored"
     spec = f"file://{dataset}/[ab].csv"
     config = {"config": str(Path(__file__).parents[1] / "configs" / "sentiment.toml"), "logprobs": True}
-    RayRunner(options(spec, out, **config), model_args(t5_dir), RayOptions()).run()
+    ray_runner(options(spec, out, **config), model_args(t5_dir), RayOptions()).run()
     assert_same_as_local(out, [f"file://{dataset}/a.csv", f"file://{dataset}/b.csv"], t5_dir, tmp_path, **config)
     assert "sentiment_p_positive" in pq.read_table(out).column_names
 
@@ -152,7 +159,7 @@ class CrashOnce(ScoreWorker):
 def test_crashed_actor_is_retried_without_losing_or_duplicating_rows(dataset, t5_dir, tmp_path):
     marker = tmp_path / "crashed"
     worker = type("CrashOnceHere", (CrashOnce,), {"marker": str(marker)})
-    runner = RayRunner(options(dataset, tmp_path / "scored"), model_args(t5_dir), TWO_WORKERS)
+    runner = ray_runner(options(dataset, tmp_path / "scored"), model_args(t5_dir), TWO_WORKERS)
     runner.worker_class = worker
     runner.run()
     assert marker.exists(), "the injected crash did not happen"
@@ -172,16 +179,17 @@ class StopAfterFirstChunk(StopRequest):
 def test_interrupted_run_resumes_to_the_same_output(dataset, t5_dir, tmp_path):
     out = tmp_path / "scored"
     job_options = options(dataset / "a.csv", out)
-    with pytest.raises(Interrupted, match="--resume"):
-        RayRunner(job_options, model_args(t5_dir), RayOptions()).run(stop=StopAfterFirstChunk())
+    with pytest.raises(Interrupted, match=r"rerun the same command with resume$") as raised:
+        ray_runner(job_options, model_args(t5_dir), RayOptions()).run(stop=StopAfterFirstChunk())
+    assert raised.value.for_flags({"resume": "--resume"}).endswith("with --resume")  # as the CLI shows it
     assert not out.exists()
     with open(tmp_path / ".scored.t5cls-parts" / "done.jsonl", "a") as log:
         log.write('{"file": 0, "chunk": 1, "first')  # as if killed while logging the second chunk
     (tmp_path / ".scored.t5cls-parts" / ".part-000000-000000002.parquet.0123.tmp").write_text("killed mid-write")
     changed = replace(job_options, labels="positive,negative", resume=True)
     with pytest.raises(Exception, match=r"cannot resume .*labels changed \(was positive,negative,not sure, now pos"):
-        RayRunner(changed, model_args(t5_dir), RayOptions()).run()
-    resumed = RayRunner(replace(job_options, resume=True), model_args(t5_dir), RayOptions())
+        ray_runner(changed, model_args(t5_dir), RayOptions()).run()
+    resumed = ray_runner(replace(job_options, resume=True), model_args(t5_dir), RayOptions())
     summary = resumed.run()
     assert summary.rows == 13 and summary.scored_now < 13
     assert_same_as_local(out, [str(dataset / "a.csv")], t5_dir, tmp_path)
@@ -233,7 +241,7 @@ def test_a_damaged_file_found_by_a_ray_read_task_is_one_line(t5_dir, tmp_path):
     data = gzip.compress(b"id,text\n" + b"".join(b"%d,review %d\n" % (i, i) for i in range(30000)))
     (tmp_path / "in" / "cut.csv.gz").write_bytes(data[: len(data) * 2 // 3])
     settings = replace(options(tmp_path / "in", tmp_path / "out"), chunk_rows=5000)
-    runner = RayRunner(settings, model_args(t5_dir), TWO_WORKERS)
+    runner = ray_runner(settings, model_args(t5_dir), TWO_WORKERS)
     with pytest.raises(InputError) as raised:
         runner.run()
     message = str(raised.value)

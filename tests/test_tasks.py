@@ -10,9 +10,9 @@ import pytest
 from helpers.runs import plan_for
 from t5cls import LabelScorer, ScoreOptions, score_file
 from t5cls.errors import InputError
-from t5cls.eval.calibration import Calibration, config_toml
+from t5cls.eval.calibration import Calibration, fitted_comment
 from t5cls.run.provenance import fingerprint
-from t5cls.tasks.config import load_config
+from t5cls.tasks.config import config_toml, load_config
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 EXAMPLE_COLUMNS = {
@@ -99,7 +99,7 @@ def test_a_config_written_by_calibrate_loads(tmp_path):
     template = 'Review: "{text}"\nSentiment:'
     fitted = {"name": "sentiment", "template": template, "text_column": "body", "labels": ["pos", "neg"]}
     path = tmp_path / "fitted.toml"
-    path.write_text(config_toml({**fitted, "temperature": 1.75}, calibration, "dev.csv", "some/model"))
+    path.write_text(config_toml([{**fitted, "temperature": 1.75}], [fitted_comment(calibration, "dev.csv", "m")]))
     [task] = load_config(str(path)).tasks
     assert (task.name, task.template.template, task.template.text_column) == ("sentiment", template, "body")
     assert task.classes == ("pos", "neg") and task.forms == (("pos",), ("neg",))

@@ -15,10 +15,10 @@ from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 from helpers.cli import invoke
 from helpers.trained_model import LABELS, RARE, TEMPLATE
 from t5cls import LabelScorer
-from t5cls.eval.calibration import calibrate_dev_file
-from t5cls.options import ModelOptions
+from t5cls.options import CalibrateOptions, ModelOptions
 from t5cls.probability import softmax
-from t5cls.tasks.config import load_config, quick_task
+from t5cls.run.calibrate import calibrate_file
+from t5cls.tasks.config import load_config
 
 
 def dev_prompts(trained) -> tuple[list[str], pd.DataFrame]:
@@ -49,9 +49,9 @@ def test_the_tiny_model_learns_the_task_rare_class_included(trained_t5, tmp_path
 
 
 def test_calibrate_lowers_its_ece_with_the_temperature_train_wrote(trained_t5, tmp_path):
-    task = quick_task(LABELS, TEMPLATE, "text", name="default")
-    model = ModelOptions(str(trained_t5.folder), device="cpu")
-    result = calibrate_dev_file(str(trained_t5.data.dev), "label", task, model, str(tmp_path / "fitted.toml"))
+    dev, fitted = str(trained_t5.data.dev), str(tmp_path / "fitted.toml")
+    options = CalibrateOptions(dev=dev, gold="label", output=fitted, labels=LABELS, template=TEMPLATE)
+    result = calibrate_file(options, ModelOptions(str(trained_t5.folder), device="cpu"))
     assert result.ece_after < result.ece_before
     assert result.nll_after < result.nll_before
     written = load_config(str(trained_t5.folder / "t5cls.toml")).tasks[0]

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from t5cls.errors import InputError, OptionError
-from t5cls.tasks.config import Task
+from t5cls.tasks.config import Task, TaskSet
 from t5cls.tasks.prompts import PromptTemplate
 from t5cls.train import data
 from t5cls.train.gold import gold_columns, parse_gold
@@ -98,13 +98,13 @@ def test_gold_columns_of_one_task_or_several():
     ),
     st.integers(1, 4),
 )
-def test_multi_label_prompts_are_question_major_whatever_the_chunking(tmp_path_factory, rows, chunk_rows):
+def test_multi_label_rows_and_gold_are_read_in_order_whatever_the_chunking(tmp_path_factory, rows, chunk_rows):
     path = tmp_path_factory.mktemp("gold") / "train.jsonl"
     path.write_text("".join(json.dumps({"text": text, "g": classes}) + "\n" for text, classes in rows))
     task = make_task(multi_label=True, template="{text} {label}?")
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(data, "SCAN_CHUNK_ROWS", chunk_rows)
-        read = data.read_labelled(str(path), [task], ["g"], "error", [""])
+        read = data.read_labelled(str(path), TaskSet(None, (task,)), ["g"], "error")
     assert read.rows == len(rows)
-    assert read.tasks[0].prompts == task.prompts({"text": [text for text, _ in rows]})
+    assert read.columns == {"text": [text for text, _ in rows]}
     assert read.tasks[0].gold_text == [",".join(classes) for _, classes in rows]

@@ -63,7 +63,7 @@ def brute_force_scores(scorer: LabelScorer, the_task: Task, prompts: list[str]) 
 def training_loss(scorer: LabelScorer, the_task: Task, gold: np.ndarray, rows: list[int], weighted: bool = False):
     """The loss the `Trainer` computes for ``rows``: tokenized, collated, scored by the trie, reduced."""
     objective = TaskObjective(the_task, scorer)
-    prompts = the_task.prompts({"text": TEXTS})
+    prompts = the_task.rendered_prompts({"text": TEXTS})
     tokens = scorer.tokenize(prompts, scorer.label_room(objective.labels))
     weights = balanced_weights(objective.kind, gold, len(the_task.classes)) if weighted else None
     tokenized = TokenizedTask.build(objective.kind, tokens, gold, weights)

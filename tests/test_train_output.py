@@ -11,8 +11,7 @@ from transformers import TrainerControl, TrainerState
 
 from t5cls.errors import InputError
 from t5cls.options import ProgressOptions
-from t5cls.tasks.config import load_config
-from t5cls.train.config_file import config_text
+from t5cls.tasks.config import TaskSet, config_toml, load_config
 from t5cls.train.progress import TrainProgress
 from t5cls.train.workdir import WorkFolder, last_complete_checkpoint
 
@@ -83,9 +82,11 @@ def test_start_resume_refuse_and_publish(tmp_path):
 def test_the_written_config_reads_back_as_the_same_tasks_with_their_temperatures(tmp_path):
     source = tmp_path / "tasks.toml"
     source.write_text(TASKS)
-    tasks = load_config(str(source)).tasks
+    loaded = load_config(str(source))
+    tasks, task_set = loaded.tasks, TaskSet(loaded, tuple(loaded.tasks))
+    tables = [{**task_set.table(task, str(tmp_path)), "temperature": t} for task, t in zip(tasks, [0.5, 2.25, 1.0])]
     written = tmp_path / "t5cls.toml"
-    written.write_text(config_text(tasks, [0.5, 2.25, 1.0], ["trained on 'x.csv'", "second line"]))
+    written.write_text(config_toml(tables, ["trained on 'x.csv'", "second line"]))
     assert written.read_text().startswith("# trained on 'x.csv'\n# second line\n")
     again = load_config(str(written)).tasks
     assert [task.temperature for task in again] == [0.5, 2.25, 1.0]

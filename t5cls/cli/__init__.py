@@ -1,9 +1,10 @@
 """The ``t5cls`` command line: one module per command, each a thin layer over the Python API.
 
-Exit codes: 0 success, 1 internal error (a bug), 2 bad usage or input, 3 model could not be
-loaded, 4 non-finite scores, 130/143 stopped by SIGINT/SIGTERM (checkpoint kept). Heavy imports
-(torch, transformers, matplotlib) happen inside the commands, so ``t5cls --help`` and ``t5cls
-eval`` stay fast.
+Exit codes: 0 success, 1 internal error (a bug), 2 bad usage or input (or an output another run
+holds), 3 model could not be loaded, 4 non-finite scores, 5 the OS refused a read or write (disk
+full, read-only...), 130/143 stopped by SIGINT/SIGTERM (checkpoint kept). Heavy imports (torch,
+transformers, matplotlib) happen inside the commands, so ``t5cls --help`` and ``t5cls eval`` stay
+fast.
 """
 
 from __future__ import annotations

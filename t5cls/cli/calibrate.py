@@ -1,4 +1,4 @@
-"""``t5cls calibrate``: fit a softmax temperature on a labelled dev file and write it as a task config."""
+"""``t5cls calibrate``: the flags of a temperature fit, mapped onto `t5cls.options.CalibrateOptions`, then one call."""
 
 from __future__ import annotations
 
@@ -7,9 +7,11 @@ from typing import Annotated
 
 import typer
 
-from t5cls.cli import options as o
-from t5cls.cli.options import model_options, one_line_errors, option, unescape
-from t5cls.errors import OptionError
+from t5cls.cli import flags as o
+from t5cls.cli.flags import defaults, model_options, one_line_errors, option, unescape
+from t5cls.options import CalibrateOptions, ModelOptions
+
+CALIBRATE, MODEL = defaults(CalibrateOptions), defaults(ModelOptions)
 
 Dev = Annotated[str, typer.Argument(metavar="DEV", help="Labelled dev file (CSV, JSONL or Parquet) to fit on.")]
 ConfigOut = Annotated[
@@ -45,14 +47,14 @@ def calibrate_command(
     model: o.Model = None,
     revision: o.Revision = None,
     template: o.Template = None,
-    text_column: o.TextColumn = "text",
-    task: TaskName = None,
-    device: o.Device = "auto",
-    dtype: o.Dtype = "auto",
+    text_column: o.TextColumn = CALIBRATE["text_column"],
+    task: TaskName = CALIBRATE["task"],
+    device: o.Device = MODEL["device"],
+    dtype: o.Dtype = MODEL["dtype"],
     batch_size: o.BatchSize = "auto",
-    max_length: o.MaxLength = None,
-    label_end: o.LabelEnd = None,
-    chat: o.Chat = False,
+    max_length: o.MaxLength = MODEL["max_length"],
+    label_end: o.LabelEnd = MODEL["label_end"],
+    chat: o.Chat = MODEL["chat"],
     debug: o.Debug = False,
 ) -> None:
     """Fit a softmax temperature on a labelled dev file and write it as a task config for `score --config`.
@@ -60,41 +62,25 @@ def calibrate_command(
     The task is --labels (with --template, --text-column) or one task of a --config file, scored as `score` would.
     Fit with the model options you will score with (--label-end, --chat, --max-length): T belongs to those scores.
     """
+    flags = locals()  # the model flags, by name (`model_options`)
     from rich.console import Console
 
-    from t5cls.eval.calibration import bound_warning, calibrate_dev_file, calibration_table
-    from t5cls.tasks.config import load_config
+    from t5cls.eval.calibration import bound_warning, calibration_table
+    from t5cls.run.calibrate import calibrate_file
 
-    loaded = None
-    if config is not None:
-        _check_config_alone(labels, template, text_column)
-        loaded = load_config(config)
-        fitted = loaded.task(task)
-    else:
-        fitted = _labels_task(labels, template, text_column, task)
-    settings = model_options(model, revision, device, dtype, batch_size, max_length, label_end, chat)
-    result = calibrate_dev_file(dev, gold, fitted, settings, output, loaded)
+    options = CalibrateOptions(
+        dev=dev,
+        gold=gold,
+        output=output,
+        labels=labels,
+        config=config,
+        template=None if template is None else unescape(template, "template"),
+        text_column=text_column,
+        task=task,
+    )
+    settings = model_options(flags)
+    result = calibrate_file(options, settings)
     Console().print(calibration_table(result))
     if warning := bound_warning(result):
         print(f"t5cls: warning: {warning}", file=sys.stderr)
     print(f"t5cls: wrote {output}", file=sys.stderr)
-
-
-def _check_config_alone(labels: str | None, template: str | None, text_column: str) -> None:
-    """A config's task carries its own labels, template and text column, as with ``score --config``."""
-    if labels is not None:
-        raise OptionError("give either {labels} or {config}, not both")
-    if template is not None or text_column != "text":
-        raise OptionError("{template} and {text_column} go with {labels}; with {config}, set them in the [[task]]")
-
-
-def _labels_task(labels: str | None, template: str | None, text_column: str, name: str | None):
-    """The task of ``--labels``, named ``name`` (default ``default``) in the written config."""
-    from t5cls.tasks.config import quick_task
-    from t5cls.tasks.labels import parse_labels
-    from t5cls.tasks.prompts import DEFAULT_TEMPLATE
-
-    if labels is None:
-        raise OptionError("give the labels with {labels} a,b,... or a task with {config} FILE")
-    prompt = DEFAULT_TEMPLATE if template is None else unescape(template, "template")
-    return quick_task(parse_labels(labels), prompt, text_column, name=name or "default")

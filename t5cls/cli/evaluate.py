@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from t5cls.cli.options import Debug, Gold, Task, flag, one_line_errors, option
+from t5cls.cli.flags import Debug, Gold, Task, flag, one_line_errors, option
 
 
 @one_line_errors

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from t5cls.cli.options import Debug, Task, one_line_errors, option
+from t5cls.cli.flags import Debug, Task, one_line_errors, option
 
 
 @one_line_errors

@@ -7,11 +7,13 @@ from typing import Annotated
 
 import typer
 
-from t5cls.cli import options as o
-from t5cls.cli.options import model_options, one_line_errors, unescape
-from t5cls.errors import InputError
-from t5cls.options import DEFAULT_CHUNK_ROWS, ModelOptions, ProgressOptions, RayOptions, ScoreOptions
+from t5cls.cli import flags as o
+from t5cls.cli.flags import defaults, model_options, one_line_errors, unescape
+from t5cls.errors import OptionError, literal
+from t5cls.options import ModelOptions, ProgressOptions, RayOptions, ScoreOptions
 
+SCORE, MODEL, RAY = defaults(ScoreOptions), defaults(ModelOptions), defaults(RayOptions)
+PROGRESS = defaults(ProgressOptions)
 ENGINES = ("local", "ray")
 Input = Annotated[
     str,
@@ -33,26 +35,26 @@ def score_command(
     model: o.Model = None,
     revision: o.Revision = None,
     template: o.Template = None,
-    text_column: o.TextColumn = "text",
+    text_column: o.TextColumn = SCORE["text_column"],
     input_format: o.InputFormat = None,
     format: o.OutputFormat = None,
     batch_size: o.BatchSize = "auto",
-    chunk_size: o.ChunkSize = DEFAULT_CHUNK_ROWS,
-    device: o.Device = "auto",
-    dtype: o.Dtype = "auto",
-    max_length: o.MaxLength = None,
-    label_end: o.LabelEnd = None,
-    chat: o.Chat = False,
-    logprobs: o.Logprobs = False,
-    on_null: o.OnNull = "error",
-    resume: o.Resume = False,
+    chunk_size: o.ChunkSize = SCORE["chunk_rows"],
+    device: o.Device = MODEL["device"],
+    dtype: o.Dtype = MODEL["dtype"],
+    max_length: o.MaxLength = MODEL["max_length"],
+    label_end: o.LabelEnd = MODEL["label_end"],
+    chat: o.Chat = MODEL["chat"],
+    logprobs: o.Logprobs = SCORE["logprobs"],
+    on_null: o.OnNull = SCORE["on_null"],
+    resume: o.Resume = SCORE["resume"],
     dry_run: o.DryRun = False,
-    quiet: o.Quiet = False,
-    log_every: o.LogEvery = 30.0,
+    quiet: o.Quiet = PROGRESS["quiet"],
+    log_every: o.LogEvery = PROGRESS["log_every"],
     engine: o.Engine = "local",
-    num_workers: o.NumWorkers = None,
-    gpus_per_worker: o.GpusPerWorker = 0.0,
-    cpus_per_worker: o.CpusPerWorker = 1.0,
+    num_workers: o.NumWorkers = RAY["num_workers"],
+    gpus_per_worker: o.GpusPerWorker = RAY["gpus_per_worker"],
+    cpus_per_worker: o.CpusPerWorker = RAY["cpus_per_worker"],
     debug: o.Debug = False,
 ) -> None:
     """Score every row against every label and write the input plus p_<label>, pred and entropy.
@@ -60,13 +62,15 @@ def score_command(
     With --config, every task of the file is scored and its columns are prefixed <task>_.
     With --engine ray, the rows are scored by a pool of Ray actors (local Ray, or $RAY_ADDRESS).
     """
-    template = None if template is None else unescape(template, "template")
+    flags = locals()  # the model flags, by name (`model_options`)
+    if engine not in ENGINES:
+        raise OptionError(f"{{engine}} must be local or ray, got {literal(repr(engine))}")
     options = ScoreOptions(
         input=input,
         labels=labels,
         output=output,
         config=config,
-        template=template,
+        template=None if template is None else unescape(template, "template"),
         text_column=text_column,
         input_format=input_format,
         output_format=format,
@@ -76,69 +80,26 @@ def score_command(
         resume=resume,
         rank_by=rank_by,
     )
-    model_settings = model_options(model, revision, device, dtype, batch_size, max_length, label_end, chat)
+    model_settings = model_options(flags)
     progress = ProgressOptions(quiet=quiet, log_every=log_every)
-    if engine not in ENGINES:
-        raise InputError(f"--engine must be local or ray, got {engine!r}")
+    ray = None
     if engine == "ray":
-        layout = RayOptions(num_workers=num_workers, gpus_per_worker=gpus_per_worker, cpus_per_worker=cpus_per_worker)
-        _score_on_ray(options, model_settings, layout, progress, dry_run)
-    else:
-        _score_locally(options, model_settings, progress, dry_run)
+        ray = RayOptions(num_workers=num_workers, gpus_per_worker=gpus_per_worker, cpus_per_worker=cpus_per_worker)
+    _score(options, model_settings, progress, ray, dry_run)
 
 
-def _score_locally(options: ScoreOptions, model: ModelOptions, progress: ProgressOptions, dry_run: bool) -> None:
-    """One input, one process: options, columns and paths are checked before torch is imported, then the
-    model loads and scores every chunk (nothing at all when ``--resume`` finds the output up to date)."""
-    from contextlib import closing
-
-    from t5cls.io.readers import open_input
-    from t5cls.run.finished import up_to_date
-    from t5cls.run.plan import ScorePlan
-
-    plan = ScorePlan.build(options)
-    with closing(open_input(options.input, options.chunk_rows, options.input_format)) as source:
-        plan.check_input(source.columns, options.input)
-        if not dry_run and up_to_date(plan, model):
-            print(
-                f"t5cls: {options.output} is up to date (an identical run finished it); nothing scored", file=sys.stderr
-            )
-            return
-        _load_and_score(plan, source, model, progress, dry_run)
-
-
-def _load_and_score(plan, source, model: ModelOptions, progress: ProgressOptions, dry_run: bool) -> None:
-    """The heavy part of a local run, imported only once everything that needs no model is checked."""
-    from t5cls.cli.plan import describe
-    from t5cls.models.scorer import LabelScorer
-    from t5cls.run.local import LocalRunner
-    from t5cls.run.progress import RowProgress
-    from t5cls.run.signals import StopRequest
-
-    runner = LocalRunner(plan, LabelScorer.from_options(model))
-    if dry_run:
-        print(describe(runner, source))
-        return
-    with StopRequest().installed() as stop:
-        summary = runner.run(source, RowProgress.from_options(progress), stop)
-    print(summary.line(), file=sys.stderr)
-
-
-def _score_on_ray(
-    options: ScoreOptions, model: ModelOptions, layout: RayOptions, progress: ProgressOptions, dry_run: bool
+def _score(
+    options: ScoreOptions, model: ModelOptions, progress: ProgressOptions, ray: RayOptions | None, dry_run: bool
 ) -> None:
-    """Many inputs on Ray actors; a dry run shows the plan for the first file, as a local run would."""
-    from dataclasses import replace
-
+    """The run itself (`score_file` imports torch only once everything that needs no model is checked):
+    a plan on stdout, or a summary line."""
+    from t5cls.run.job import score_file
     from t5cls.run.progress import RowProgress
-    from t5cls.run.ray import RayRunner
-    from t5cls.run.signals import StopRequest
+    from t5cls.signals import StopRequest
 
-    runner = RayRunner(options, model, layout)
-    if dry_run:
-        print(f"engine: ray, {len(runner.files)} input files; the first one:")
-        _score_locally(replace(options, input=runner.files[0], output=None), model, progress, True)
-        return
     with StopRequest().installed() as stop:
-        summary = runner.run(RowProgress.from_options(progress), stop)
-    print(summary.line(), file=sys.stderr)
+        summary = score_file(options, model, RowProgress.from_options(progress), stop, ray=ray, dry_run=dry_run)
+    if dry_run:
+        print(summary.plan)
+    else:
+        print(summary.line(), file=sys.stderr)

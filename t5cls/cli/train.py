@@ -7,8 +7,11 @@ from typing import Annotated
 
 import typer
 
-from t5cls.cli import options as o
-from t5cls.cli.options import model_options, one_line_errors, option, parse_batch_size, unescape
+from t5cls.cli import flags as o
+from t5cls.cli.flags import defaults, model_options, one_line_errors, option, parse_batch_size, unescape
+from t5cls.options import ModelOptions, ProgressOptions, TrainOptions
+
+TRAIN, MODEL, PROGRESS = defaults(TrainOptions), defaults(ModelOptions), defaults(ProgressOptions)
 
 TrainBatchSize = Annotated[
     str,
@@ -63,28 +66,28 @@ def train_command(
     model: o.Model = None,
     revision: o.Revision = None,
     template: o.Template = None,
-    text_column: o.TextColumn = "text",
-    task: TaskName = "default",
-    on_null: o.OnNull = "error",
-    loss: Loss = "label-set",
-    class_weights: ClassWeights = "none",
-    epochs: Epochs = 3,
-    learning_rate: LearningRate = 1e-4,
+    text_column: o.TextColumn = TRAIN["text_column"],
+    task: TaskName = TRAIN["task_name"],
+    on_null: o.OnNull = TRAIN["on_null"],
+    loss: Loss = TRAIN["loss"],
+    class_weights: ClassWeights = TRAIN["class_weights"],
+    epochs: Epochs = TRAIN["epochs"],
+    learning_rate: LearningRate = TRAIN["learning_rate"],
     batch_size: TrainBatchSize = "auto",
-    grad_accum: GradAccum = 1,
-    warmup: Warmup = 0.06,
-    weight_decay: WeightDecay = 0.0,
-    seed: Seed = 0,
-    patience: Patience = 2,
-    eval_every: EvalEvery = None,
-    device: o.Device = "auto",
-    dtype: o.Dtype = "auto",
-    max_length: o.MaxLength = None,
-    label_end: o.LabelEnd = None,
-    chat: o.Chat = False,
-    resume: o.Resume = False,
-    quiet: o.Quiet = False,
-    log_every: o.LogEvery = 30.0,
+    grad_accum: GradAccum = TRAIN["grad_accum"],
+    warmup: Warmup = TRAIN["warmup"],
+    weight_decay: WeightDecay = TRAIN["weight_decay"],
+    seed: Seed = TRAIN["seed"],
+    patience: Patience = TRAIN["patience"],
+    eval_every: EvalEvery = TRAIN["eval_every"],
+    device: o.Device = MODEL["device"],
+    dtype: o.Dtype = MODEL["dtype"],
+    max_length: o.MaxLength = MODEL["max_length"],
+    label_end: o.LabelEnd = MODEL["label_end"],
+    chat: o.Chat = MODEL["chat"],
+    resume: o.Resume = TRAIN["resume"],
+    quiet: o.Quiet = PROGRESS["quiet"],
+    log_every: o.LogEvery = PROGRESS["log_every"],
     debug: o.Debug = False,
 ) -> None:
     """Fine-tune a model as the classifier it will be scored as, and write it with a t5cls.toml for `score --config`.
@@ -92,9 +95,8 @@ def train_command(
     --gold names the gold column; with a config of several tasks, give task=column,task=column.
     --batch-size is the rows per training step (auto: 16) and per dev scoring batch.
     """
-    from t5cls.options import ProgressOptions
-    from t5cls.run.signals import StopRequest
-    from t5cls.train import TrainOptions
+    flags = locals()  # the model flags, by name (`model_options`)
+    from t5cls.signals import StopRequest
     from t5cls.train import train as train_model
 
     options = TrainOptions(
@@ -121,7 +123,7 @@ def train_command(
         eval_every=eval_every,
         resume=resume,
     )
-    settings = model_options(model, revision, device, dtype, batch_size, max_length, label_end, chat)
+    settings = model_options(flags)
     with StopRequest().installed() as stop:
         summary = train_model(options, settings, ProgressOptions(quiet=quiet, log_every=log_every), stop)
     for line in summary.lines():

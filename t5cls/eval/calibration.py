@@ -1,36 +1,27 @@
-"""`t5cls calibrate`: fit a softmax temperature on a labelled dev file and write a task config.
+"""Temperature scaling: the fit behind `t5cls calibrate` and the temperatures `t5cls train` writes.
 
 Temperature scaling (Guo et al., 2017) divides a task's class log-scores (in ``sum`` mode, the
 label log-probabilities) by one number T > 0 before the softmax: p = softmax(S / T). It never
 changes which label wins, so accuracy stays the same, but T > 1 softens over-confident scores and
 T < 1 sharpens timid ones. T is chosen to minimise the negative log-likelihood of the dev file's
-gold labels. The dev file is scored by the task exactly as ``t5cls score`` would score it (mode,
-verbalizers, few-shot examples), so T belongs to the scores the written config will give.
+gold labels. The scores come in from the caller (`t5cls.run.calibrate` scores the dev file as
+``t5cls score`` would: mode, verbalizers, few-shot examples), so T belongs to the scores the
+written config will give; nothing here loads a model.
 """
 
 from __future__ import annotations
 
 import json
-import os
 from contextlib import closing
-from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
 
 import numpy as np
-import tomli_w
 
-from t5cls.errors import InputError, OptionError, literal
+from t5cls.errors import InputError
 from t5cls.eval import metrics
-from t5cls.io.atomic import write_text_atomically
-from t5cls.io.paths import check_output_file
 from t5cls.io.readers import SCAN_CHUNK_ROWS, open_input
-from t5cls.options import DEFAULT_CHUNK_ROWS, ModelOptions
 from t5cls.probability import scaled_nll, softmax
-from t5cls.tasks.config import NAME_PATTERN, Config, Task
 from t5cls.tasks.prompts import PromptTemplate
-
-if TYPE_CHECKING:
-    from t5cls.run.task_scoring import TaskScorer
 
 LOG_T_BOUNDS = (np.log(1e-2), np.log(1e2))
 LOG_T_TOLERANCE = 1e-6
@@ -165,115 +156,14 @@ def toml_string(value: str) -> str:
     return json.dumps(value, ensure_ascii=False).replace("\x7f", "\\u007f")
 
 
-def calibrate_dev_file(
-    dev: str, gold: str, task: Task, model: ModelOptions, output: str, config: Config | None = None
-) -> Calibration:
-    """Score a labelled dev file with ``task`` as ``t5cls score`` would, fit T, and write the task with T to ``output``.
-
-    ``config`` is the file ``task`` came from, if any: the task is then written as its table there,
-    every key kept (few-shot ``examples`` included), with the fitted ``temperature``. Everything that
-    needs no model (the task's name, the output path, every dev row) is checked before the model loads.
-    """
-    from t5cls.models.scorer import LabelScorer
-    from t5cls.run.task_scoring import TaskScorer
-
-    check_task_name(task.name)
-    check_output_file(output, dev)
-    where = f"{config.path}: task {task.name!r}" if config is not None else ""
-    if task.multi_label:
-        raise InputError(f"{where}: a multi-label task has no softmax over classes to fit a temperature to")
-    dev_set = read_dev_file(dev, task.template, list(task.classes), gold)
-    keep = rows_to_fit(task, dev, len(dev_set.gold))
-    scorer = LabelScorer.from_options(model)
-    scores = class_scores(TaskScorer(task, scorer, where), dev_set)
-    result = replace(calibrate(scores[keep], dev_set.gold[keep]), left_out=int((~keep).sum()))
-    write_config(output, fitted_table(task, config, output, result.temperature), result, dev, scorer.name_or_path)
-    return result
-
-
-def class_scores(task: TaskScorer, dev: DevSet) -> np.ndarray:
-    """(N, C) the task's class log-scores before its temperature, exactly as ``t5cls score`` computes them.
-
-    The task's mode, verbalizers and few-shot prefix apply, and the rows go through in the chunks a
-    run cuts by default (``batch`` mode normalises over a chunk).
-    """
-    rows = len(dev.gold)
-    chunks = [
-        {name: values[start : start + DEFAULT_CHUNK_ROWS] for name, values in dev.columns.items()}
-        for start in range(0, rows, DEFAULT_CHUNK_ROWS)
-    ]
-    return np.concatenate([task.score(task.tokenize(chunk)).log_scores for chunk in chunks])
-
-
-def rows_to_fit(task: Task, dev: str, rows: int) -> np.ndarray:
-    """Which dev rows T is fitted on: all, but the task's demonstrations when the dev file is its examples file.
-
-    A demonstration's own row would be scored with its answer already in the prompt, an easy
-    question that would make the scores look sharper than they are.
-    """
-    keep = np.ones(rows, dtype=bool)
-    if task.examples is not None and _same_file(task.examples.spec.path, dev):
-        keep[[demo.row - 1 for demo in task.examples.demonstrations]] = False
-        if not keep.any():
-            raise InputError(f"{dev}: every row is one of task {task.name!r}'s demonstrations; none is left to fit on")
-    return keep
-
-
-def _same_file(first: str, second: str) -> bool:
-    if "://" in first or "://" in second:
-        return first == second
-    try:
-        return os.path.samefile(first, second)
-    except OSError:
-        return False
-
-
-def check_task_name(name: str) -> None:
-    """The name a fitted task gets must be one that ``score --config`` accepts."""
-    if not NAME_PATTERN.fullmatch(name):
-        raise OptionError(
-            f"{{task}} {literal(repr(name))} must be letters, digits, '_' or '-' (it prefixes the output columns)"
-        )
-
-
-def fitted_table(task: Task, config: Config | None, output: str, temperature: float) -> dict:
-    """The ``[[task]]`` table to write: the config's table as written, or the ``--labels`` task; T set.
-
-    A relative examples ``file`` is rewritten relative to the written config's folder, where it is read from.
-    """
-    if config is None:
-        table = {
-            "name": task.name,
-            "template": task.template.template,
-            "text_column": task.template.text_column,
-            "labels": list(task.classes),
-        }
-    else:
-        table = config.table(task.name)
-        if task.examples is not None:
-            table["examples"]["file"] = task.examples.file_from(os.path.dirname(output))
-    table["temperature"] = float(temperature)
-    return table
-
-
-def write_config(path: str, table: dict, calibration: Calibration, dev_file: str, model: str) -> None:
-    """Write the fitted task as a config file, atomically (a failed run leaves no half-written config)."""
-    write_text_atomically(path, config_toml(table, calibration, dev_file, model))
-
-
-def config_toml(table: dict, calibration: Calibration, dev_file: str, model: str) -> str:
-    """The config file text: a comment saying where T came from (it fits only that model), then the table.
-
-    tomli-w writes the TOML (`tomllib` only reads), so any key a task holds round-trips: verbalizer
-    tables, the examples table, multi-line templates.
-    """
+def fitted_comment(calibration: Calibration, dev_file: str, model: str) -> str:
+    """The comment above a fitted task: where T came from (it fits only that model's scores) and what it did."""
     left_out = f", {calibration.left_out} demonstration rows left out" if calibration.left_out else ""
-    comment = (
-        f"# fitted by t5cls calibrate on {toml_string(dev_file)} ({calibration.rows} rows{left_out}) with model "
+    return (
+        f"fitted by t5cls calibrate on {toml_string(dev_file)} ({calibration.rows} rows{left_out}) with model "
         f"{toml_string(model)}: NLL {calibration.nll_before:.4f} -> {calibration.nll_after:.4f}, "
         f"ECE {calibration.ece_before:.4f} -> {calibration.ece_after:.4f}"
     )
-    return comment + "\n" + tomli_w.dumps({"task": [table]})
 
 
 def calibration_table(result: Calibration):

@@ -17,6 +17,8 @@ from t5cls import probability
 from t5cls.errors import InputError
 from t5cls.eval import metrics
 from t5cls.eval.report import ScoredFile
+from t5cls.io.atomic import write_atomically
+from t5cls.io.oserrors import filesystem_errors
 
 DPI = 120
 
@@ -26,7 +28,8 @@ def plot_folder(folder: str) -> Path:
     directory = Path(folder)
     if directory.exists() and not directory.is_dir():
         raise InputError(f"--plots {folder}: exists and is not a directory")
-    directory.mkdir(parents=True, exist_ok=True)
+    with filesystem_errors(directory, "create"):
+        directory.mkdir(parents=True, exist_ok=True)
     return directory
 
 
@@ -47,7 +50,7 @@ def write_plots(scored: ScoredFile, directory: Path) -> list[Path]:
     paths = []
     for name, figure in figures.items():
         path = directory / f"{prefix}{name}"
-        figure.savefig(path, dpi=DPI)
+        write_atomically(path, lambda stream, figure=figure: figure.savefig(stream, dpi=DPI, format="png"))
         paths.append(path)
     return paths
 

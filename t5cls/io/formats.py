@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from t5cls.errors import InputError
+from t5cls.errors import InputError, OptionError, literal
 
 INPUT_FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet", ".pq": "parquet"}
 OUTPUT_FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".parquet": "parquet"}
@@ -25,9 +25,9 @@ def input_format(path: str, explicit: str | None = None) -> str:
             return fmt
     if os.path.isdir(path):
         raise InputError(f"{path}: is a folder; score one file, or every file of the folder with --engine ray")
-    raise InputError(
-        f"{path}: unsupported input extension; use .csv, .jsonl or .parquet (text optionally "
-        f"{', '.join(COMPRESSIONS)}), or --input-format"
+    raise OptionError(
+        f"{literal(path)}: unsupported input extension; use .csv, .jsonl or .parquet (text optionally "
+        f"{', '.join(COMPRESSIONS)}), or {{input_format}}"
     )
 
 
@@ -45,12 +45,24 @@ def compression(path: str) -> str | None:
 
 
 def output_format(path: str | None, explicit: str | None = None) -> str:
-    """The output format: ``explicit``, else the extension, else CSV (for stdout)."""
-    if explicit:
-        return explicit
+    """The output format: the extension, else ``explicit``, else CSV (for stdout).
+
+    ``explicit`` decides only where the name says nothing (stdout, ``/dev/stdout``, a FIFO, an
+    odd extension): a name and a flag that disagree would write one format under the other's
+    name, so that is refused.
+    """
+    named = (
+        None
+        if path is None
+        else next((fmt for suffix, fmt in OUTPUT_FORMATS.items() if path.lower().endswith(suffix)), None)
+    )
+    if explicit and named and explicit != named:
+        raise OptionError(
+            f"{{output}} {literal(path)} names a {named} file but {{output_format}} is {explicit}; "
+            f"drop {{output_format}} or name the output .{explicit}"
+        )
+    if named or explicit:
+        return named or explicit
     if path is None or path == "-":
         return "csv"
-    for suffix, fmt in OUTPUT_FORMATS.items():
-        if path.lower().endswith(suffix):
-            return fmt
-    raise InputError(f"{path}: unsupported output extension; use .csv, .jsonl or .parquet")
+    raise InputError(f"{path}: unsupported output extension; use .csv, .jsonl or .parquet, or --format")

@@ -1,11 +1,12 @@
-"""Where scored chunks go: stdout as they come, or a file that appears only when complete.
+"""Where scored chunks go: stdout as they come, a file that appears only when complete, or memory (frames).
 
 A file output is written as numbered part files in a hidden folder beside the target,
 ``.<name>.t5cls-parts/``, with a ``checkpoint.json`` that lists the finished parts and the
 fingerprint of the run (input file, model, labels, template, options). Parts and checkpoint are
 each written to a temporary name and renamed, so a SIGKILL at any moment leaves a consistent
 checkpoint. When the input is exhausted the parts are concatenated into a temporary file beside
-the target and renamed onto it: the target path never holds a partial file.
+the target and renamed onto it: the target path never holds a partial file. A FIFO or device
+output is written as it comes, like stdout (`t5cls.io.paths.is_stream`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from t5cls.io.atomic import write_atomically, write_text_atomically
+from t5cls.io.oserrors import filesystem_errors
 from t5cls.io.paths import sidecar
 from t5cls.io.resume_check import check_same_run
 from t5cls.io.writers import ChunkWriter, open_writer
@@ -28,24 +30,60 @@ CHECKPOINT = "checkpoint.json"
 
 
 class StdoutOutput:
-    """Write chunks straight to stdout (no resume: a pipe cannot be rewound)."""
+    """Write chunks straight to stdout, or to a FIFO or device opened as ``> path`` would (no resume: a stream
+    cannot be rewound)."""
 
     rows_done_before = 0
     counters_before: ClassVar[dict[str, int]] = {}
 
-    def __init__(self, fmt: str, schema: pa.Schema, metadata: dict[str, str]):
-        self.writer: ChunkWriter = open_writer(fmt, sys.stdout.buffer, schema, metadata=metadata)
-        self.description = "stdout"
+    def __init__(self, fmt: str, schema: pa.Schema, metadata: dict[str, str], path: str | None = None):
+        self.description = path or "stdout"
+        with filesystem_errors(self.description):
+            self.stream = sys.stdout.buffer if path is None else open(path, "wb")  # noqa: SIM115 (closed in finish)
+            self.writer: ChunkWriter = open_writer(fmt, self.stream, schema, metadata=metadata)
 
     def write_chunk(self, table: pa.Table, input_rows: int, counters: dict[str, int]) -> None:
-        self.writer.write(table)
+        with filesystem_errors(self.description):
+            self.writer.write(table)
 
     def finish(self) -> None:
-        self.writer.close()
+        with filesystem_errors(self.description):
+            self.writer.close()
+            self._close()
 
     def abort(self) -> None:
-        """After a failure: no Parquet footer, so what reached stdout is not mistaken for a whole file."""
+        """After a failure: no Parquet footer, so what reached the stream is not mistaken for a whole file."""
         self.writer.discard()
+        self._close()
+
+    def _close(self) -> None:
+        if self.stream is not sys.stdout.buffer:
+            self.stream.close()
+
+
+class TableOutput:
+    """Keep chunks in memory, only ``schema``'s columns of each (a frame's scores), for `table` at the end."""
+
+    rows_done_before = 0
+    counters_before: ClassVar[dict[str, int]] = {}
+
+    def __init__(self, schema: pa.Schema, description: str):
+        self.schema = schema
+        self.description = description
+        self.chunks: list[pa.Table] = []
+
+    def write_chunk(self, table: pa.Table, input_rows: int, counters: dict[str, int]) -> None:
+        self.chunks.append(table.select(self.schema.names))
+
+    def finish(self) -> None:
+        pass
+
+    def abort(self) -> None:
+        self.chunks.clear()
+
+    def table(self) -> pa.Table:
+        """Every chunk's rows, in order (zero rows with ``schema`` when there were none)."""
+        return pa.concat_tables(self.chunks) if self.chunks else self.schema.empty_table()
 
 
 class FileOutput:
@@ -67,7 +105,8 @@ class FileOutput:
         self.description = path
         self.parts_dir = sidecar(self.path, "parts")
         self.fingerprint = fingerprint
-        self.state = self._load_or_start(fingerprint, resume)
+        with filesystem_errors(self.parts_dir, resumable=resume):
+            self.state = self._load_or_start(fingerprint, resume)
 
     @property
     def rows_done_before(self) -> int:
@@ -103,10 +142,12 @@ class FileOutput:
         """Write one finished chunk as a part, then record it in the checkpoint."""
         name = f"part-{len(self.state['parts']):06d}.{self.fmt}"
         header = not self.state["parts"]
-        write_atomically(self.parts_dir / name, lambda stream: self._write(stream, [table], header))
-        self.state["parts"].append({"file": name, "input_rows": input_rows, "rows": table.num_rows})
-        self.state["counters"] = counters
-        self._save(self.state)
+        part = {"file": name, "input_rows": input_rows, "rows": table.num_rows}
+        state = {**self.state, "parts": [*self.state["parts"], part], "counters": counters}
+        with filesystem_errors(self.parts_dir / name, resumable=True):
+            write_atomically(self.parts_dir / name, lambda stream: self._write(stream, [table], header))
+            self._save(state)
+        self.state = state
 
     def _write(self, stream, tables, header: bool = True) -> None:
         writer = open_writer(self.fmt, stream, self.schema, header=header, metadata=self.metadata)
@@ -134,8 +175,9 @@ class FileOutput:
                     shutil.copyfileobj(source, sink)
 
         # A fixed temporary name: a kill during the join leaves one file that the next join overwrites.
-        write_atomically(self.path, concatenate, sidecar(self.path, "tmp"))
-        shutil.rmtree(self.parts_dir)
+        with filesystem_errors(self.path, resumable=True):
+            write_atomically(self.path, concatenate, fixed_temporary=True)
+            shutil.rmtree(self.parts_dir)
 
     def abort(self) -> None:
         """After a failure: finished parts stay for ``--resume``; a folder without any is removed."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import os
+import stat
 from pathlib import Path
 
 import pyarrow as pa
@@ -17,19 +18,46 @@ import pyarrow.fs as pafs
 
 from t5cls.errors import InputError
 from t5cls.io.formats import input_format
+from t5cls.io.oserrors import as_filesystem_error
 
 GLOB_CHARACTERS = "*?["
 
 
 def sidecar(path: str | Path, kind: str) -> Path:
-    """The hidden ``.<name>.t5cls-<kind>`` beside ``path`` (kinds: parts, tmp, unranked, old, done)."""
+    """The hidden ``.<name>.t5cls-<kind>`` beside ``path`` (kinds: parts, tmp, unranked, old, lock, done)."""
     path = Path(path)
     return path.with_name(f".{path.name}.t5cls-{kind}")
 
 
+def output_target(output: str | Path) -> Path:
+    """The file an output path names: a symlink's target (written there, in its folder), else the path itself.
+
+    An atomic rename onto a symlink would replace the link and leave its target untouched, so
+    writers resolve the link first. A dangling link names the file it would create.
+    """
+    path = Path(output)
+    return Path(os.path.realpath(path)) if path.is_symlink() else path
+
+
+def is_stream(output: str | Path) -> bool:
+    """Whether ``output`` is an existing character device, FIFO or socket: written as a stream, as ``> path`` would.
+
+    Such a path is not a file to replace (renaming a file onto ``/dev/null`` would destroy the
+    device), and there is nothing to make atomic or to resume.
+    """
+    try:
+        mode = os.stat(output).st_mode
+    except OSError:
+        return False
+    return stat.S_ISCHR(mode) or stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)
+
+
 def check_output_file(output: str | Path, input_path: str | None = None) -> None:
-    """An output file must not be the input or a folder; its missing parent folders are created."""
-    path = _in_existing_directory(output)
+    """An output file must not be the input or a folder; its missing parent folders are created.
+
+    A symlink is checked as its target, which is what will be written.
+    """
+    path = _in_existing_directory(output_target(output))
     if path.is_dir():
         raise InputError(f"{output}: is a directory; name an output file")
     if (
@@ -65,8 +93,10 @@ def _in_existing_directory(output: str | Path) -> Path:
         raise InputError(f"{output}: output directory {directory} does not exist")
     try:
         directory.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
+    except (NotADirectoryError, FileExistsError) as err:  # a file in the way: the path is wrong (exit 2)
         raise InputError(f"{output}: cannot create the output folder {directory} ({err.strerror})") from None
+    except OSError as err:  # the machine refuses: disk, permissions, read-only (exit 5)
+        raise as_filesystem_error(err, directory, "create the output folder") from None
     return path
 
 

@@ -47,12 +47,18 @@ SCAN_CHUNK_ROWS = 10_000
 csv.field_size_limit(sys.maxsize)
 
 
+def file_row(row: int) -> str:
+    """How errors name the ``row``-th (1-based) row of a file."""
+    return f"row {row}"
+
+
 @dataclass
 class InputSource:
     """An opened input: its schema, row count when known, and a chunk iterator that can be read once.
 
     ``size`` is the input's size as stored (compressed bytes for ``.gz``) and ``position()`` how
     many of those bytes reading has consumed, where known: progress on files without a row count.
+    ``row_name`` says how errors name a row: ``row 37`` in a file, an index label in a DataFrame.
     `close` releases the file (stdin stays open).
     """
 
@@ -64,6 +70,7 @@ class InputSource:
     size: int | None = None
     position: Callable[[], int | None] = lambda: None
     streams: list[ByteStream] = field(default_factory=list)
+    row_name: Callable[[int], str] = file_row  # how errors name a 1-based row (a frame's: by its index)
     taken: bool = False  # `take_chunks` was called: the rows belong to that reader
 
     @property

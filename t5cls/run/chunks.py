@@ -8,20 +8,21 @@ runs the model.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
 
-from t5cls.errors import NumericError, OptionError, RowError, literal
-from t5cls.io.schemas import column_texts
+from t5cls.errors import RowError
+from t5cls.io.readers import file_row
 from t5cls.models.scorer import LabelScorer
 from t5cls.models.tokens import TokenizedTexts
 from t5cls.run.plan import ScorePlan
-from t5cls.run.task_scoring import TaskScorer
+from t5cls.task_scorer import TaskScorer
 from t5cls.tasks.columns import TaskResult, with_scores
+from t5cls.tasks.rows import drop_or_fill_nulls, template_values
 
 
 @dataclass
@@ -35,6 +36,7 @@ class PreparedChunk:
     rows: np.ndarray  # (kept,) 1-based row number in the input of each kept row
     source: str
     bytes_read: tuple[int, int] | None = None  # the input's position before and after this chunk, when known
+    row_name: Callable[[int], str] = file_row  # how errors name a row of the input
 
 
 @dataclass
@@ -53,20 +55,26 @@ class ChunkScorer:
     def __init__(self, plan: ScorePlan, scorer: LabelScorer):
         """Binds every task to ``scorer``: label checks that need the tokenizer happen here, before any scoring."""
         self.plan = plan
-        self.task_scorers = [TaskScorer(task, scorer, plan.where(task)) for task in plan.tasks]
+        self.task_scorers = [TaskScorer(task, scorer, plan.task_set.where(task)) for task in plan.tasks]
 
     def prepare(
-        self, table: pa.Table, first_row: int, source: str, bytes_read: tuple[int, int] | None = None
+        self,
+        table: pa.Table,
+        first_row: int,
+        source: str,
+        bytes_read: tuple[int, int] | None = None,
+        row_name: Callable[[int], str] = file_row,
     ) -> PreparedChunk:
         """Apply the null policy, render and tokenize; ``first_row`` (0-based) and ``source`` name rows in errors."""
-        kept, rows = drop_or_fill_nulls(table, self.plan.columns_needed, self.plan.options.on_null, first_row, source)
+        options = self.plan.options
+        kept, rows = drop_or_fill_nulls(table, self.plan.columns_needed, options.on_null, first_row, source, row_name)
         tokens = []
         if kept.num_rows:  # every row skipped: nothing to tokenize (or score)
             values = template_values(kept, self.plan.columns_needed)
-            with _rows_named(rows, source):
+            with _rows_named(rows, source, row_name):
                 tokens = [task.tokenize(values) for task in self.task_scorers]
         skipped = table.num_rows - kept.num_rows
-        return PreparedChunk(kept, tokens, table.num_rows, skipped, rows, source, bytes_read)
+        return PreparedChunk(kept, tokens, table.num_rows, skipped, rows, source, bytes_read, row_name)
 
     def score(self, chunk: PreparedChunk) -> ScoredChunk:
         """Run the model on a prepared chunk and append every task's columns."""
@@ -78,19 +86,10 @@ class ChunkScorer:
         table = with_scores(chunk.table, self.plan.tasks, results, self.plan.options.logprobs)
         return ScoredChunk(table, chunk.input_rows, chunk.skipped, truncated)
 
-    def _score_task(self, task: TaskScorer, tokens: TokenizedTexts, chunk: PreparedChunk) -> TaskResult:
-        self._check_content_free(task)
-        with _rows_named(chunk.rows, chunk.source):
-            return task.score(tokens)
-
     @staticmethod
-    def _check_content_free(task: TaskScorer) -> None:
-        """Score the content-free prompts (once per task) apart, so their errors are not blamed on a row."""
-        try:
-            task.content_free  # noqa: B018 (a cached property: computed here, once)
-        except NumericError as err:
-            where = f"{task.where}: " if task.where else ""
-            raise NumericError(f"{where}content-free prompts: {err.problem}") from None
+    def _score_task(task: TaskScorer, tokens: TokenizedTexts, chunk: PreparedChunk) -> TaskResult:
+        with _rows_named(chunk.rows, chunk.source, chunk.row_name):
+            return task.score(tokens)
 
     def output_schema(self, input_schema: pa.Schema) -> pa.Schema:
         """The schema of every output chunk of an input with ``input_schema``: its columns, then each task's."""
@@ -99,7 +98,7 @@ class ChunkScorer:
 
 
 @contextmanager
-def _rows_named(rows: np.ndarray, source: str) -> Iterator[None]:
+def _rows_named(rows: np.ndarray, source: str, row_name: Callable[[int], str]) -> Iterator[None]:
     """Restate an error about one text of a call (`RowError`) with the file and row it came from.
 
     ``rows`` are the 1-based input rows of the chunk's kept rows; a multi-label task asks one block
@@ -110,34 +109,4 @@ def _rows_named(rows: np.ndarray, source: str) -> Iterator[None]:
     except RowError as err:
         if err.row is None:
             raise
-        raise err.at(f"{source}: row {rows[err.row % len(rows)]}") from None
-
-
-def drop_or_fill_nulls(
-    table: pa.Table, columns: Sequence[str], on_null: str, first_row: int, source: str
-) -> tuple[pa.Table, np.ndarray]:
-    """Apply the null policy to rows whose template columns are null or blank.
-
-    Returns the rows kept and their 1-based row numbers in the input; ``error`` names the first
-    such row of the chunk (and its first such column).
-    """
-    blank = {
-        name: np.array([v is None or not v.strip() for v in column_texts(table.column(name))], bool) for name in columns
-    }
-    missing = np.logical_or.reduce(list(blank.values()), axis=0) if blank else np.zeros(table.num_rows, bool)
-    if on_null == "error" and missing.any():
-        index = int(np.flatnonzero(missing)[0])
-        name = next(name for name in columns if blank[name][index])
-        raise OptionError(
-            f"{literal(source)}: row {first_row + index + 1}: column {literal(repr(name))} is empty or null; "
-            "fix the row or pass {on_null} skip|empty"
-        )
-    rows = first_row + 1 + np.arange(table.num_rows)
-    if on_null == "skip" and missing.any():
-        return table.filter(pa.array(~missing)), rows[~missing]
-    return table, rows
-
-
-def template_values(table: pa.Table, columns: Sequence[str]) -> dict[str, list[str]]:
-    """The template's columns as text (nulls as empty strings)."""
-    return {name: ["" if v is None else v for v in column_texts(table.column(name))] for name in columns}
+        raise err.at(f"{source}: {row_name(rows[err.row % len(rows)])}") from None

@@ -3,7 +3,8 @@
 `LocalRunner` streams an opened input in fixed-size chunks through a `ChunkScorer`; reading,
 prompting and tokenizing the next chunk happen in a background thread while the model scores
 this one. Output goes to stdout as it comes, or to a file through checkpointed parts
-(`t5cls.io.output`), so an interrupted run can be resumed. `score_file` is the one-call API.
+(`t5cls.io.output`), so an interrupted run can be resumed. `t5cls.run.job.score_file` is the
+one-call API.
 """
 
 from __future__ import annotations
@@ -12,53 +13,25 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import closing
-from dataclasses import dataclass
 
-from t5cls.errors import InputError
-from t5cls.io.output import FileOutput, StdoutOutput
-from t5cls.io.readers import InputSource, open_input
+from t5cls.errors import OptionError, literal
+from t5cls.io.lock import output_lock
+from t5cls.io.output import FileOutput, StdoutOutput, TableOutput
+from t5cls.io.paths import is_stream
+from t5cls.io.readers import InputSource
 from t5cls.models.scorer import LabelScorer
-from t5cls.options import ScoreOptions
-from t5cls.run.chunks import ChunkScorer, PreparedChunk, drop_or_fill_nulls, template_values
+from t5cls.run.chunks import ChunkScorer, PreparedChunk
 from t5cls.run.finished import record_finished
 from t5cls.run.plan import ScorePlan
 from t5cls.run.prefetch import prefetched
 from t5cls.run.progress import RowProgress
 from t5cls.run.provenance import fingerprint, provenance
 from t5cls.run.ranking import add_ranks, unranked_path
-from t5cls.run.signals import Interrupted, StopRequest
+from t5cls.run.summary import Summary
+from t5cls.signals import Interrupted, StopRequest
+from t5cls.tasks.rows import drop_or_fill_nulls, template_values
 
 PERSISTENT_COUNTERS = ("rows", "skipped", "truncated")  # kept in a checkpoint; rows scored by this process are not
-
-
-@dataclass
-class Summary:
-    """What a finished (or interrupted) run did, for the final stderr line."""
-
-    rows: int
-    skipped: int
-    truncated: int
-    seconds: float
-    output: str
-    scored_now: int = 0
-
-    def line(self) -> str:
-        rate = self.scored_now / self.seconds if self.seconds > 0 else 0.0
-        return (
-            f"t5cls: {self.rows} rows, {self.skipped} skipped, {self.truncated} truncated, "
-            f"{self.seconds:.1f} s, {rate:.1f} rows/s -> {self.output}"
-        )
-
-
-def score_file(
-    options: ScoreOptions, scorer: LabelScorer, progress: RowProgress | None = None, stop: StopRequest | None = None
-) -> Summary:
-    """Score ``options.input`` with ``scorer`` and write ``options.output``: the whole of ``t5cls score``."""
-    source = open_input(options.input, options.chunk_rows, options.input_format)
-    with closing(source):
-        plan = ScorePlan.build(options)
-        plan.check_input(source.columns, options.input)
-        return LocalRunner(plan, scorer).run(source, progress, stop)
 
 
 class LocalRunner:
@@ -70,16 +43,25 @@ class LocalRunner:
         self.scorer = scorer
         self.chunks = ChunkScorer(plan, scorer)
 
-    def run(self, source: InputSource, progress: RowProgress | None = None, stop: StopRequest | None = None) -> Summary:
+    def run(
+        self,
+        source: InputSource,
+        progress: RowProgress | None = None,
+        stop: StopRequest | None = None,
+        output: TableOutput | None = None,
+    ) -> Summary:
         """Score every chunk of ``source``; raises `Interrupted` after the chunk in hand when ``stop`` is requested.
 
         The output's schema is fixed before the first row is scored, so nothing after scoring can fail on a type.
+        ``output`` keeps the scores in memory (`t5cls.frames`) instead of the plan's file or stdout.
         """
-        progress = progress or RowProgress(quiet=True)
-        stop = stop or StopRequest()
+        with output_lock(self.plan.options.output):  # held until the output is complete, ranks included
+            return self._run(source, progress or RowProgress(quiet=True), stop or StopRequest(), output)
+
+    def _run(self, source: InputSource, progress: RowProgress, stop: StopRequest, output: TableOutput | None):
         started = time.monotonic()
         tables = source.take_chunks()
-        output = self._open_output(source)
+        output = output or self._open_output(source)
         counters = Counter(output.counters_before)
         progress.start(source.total_rows, output.rows_done_before, source.size if source.total_rows is None else None)
         try:
@@ -132,20 +114,23 @@ class LocalRunner:
         needed = self.plan.columns_needed
         with source.peeking() as chunks:
             for number, table in enumerate(chunks):
+                first_row = number * self.plan.options.chunk_rows
                 table, _ = drop_or_fill_nulls(
-                    table, needed, self.plan.options.on_null, number * self.plan.options.chunk_rows, source.path
+                    table, needed, self.plan.options.on_null, first_row, source.path, source.row_name
                 )
                 if table.num_rows:
                     values = template_values(table.slice(0, 1), needed)
-                    return [task.prompts(values)[0] for task in self.chunks.task_scorers]
+                    return [task.scored_prompts(values)[0] for task in self.chunks.task_scorers]
         return [None for _ in self.plan.tasks]
 
     def _open_output(self, source: InputSource):
         options = self.plan.options
         metadata = provenance(self.plan, self.scorer.identity)
         schema = self.chunks.output_schema(source.schema)
-        if options.to_stdout:
-            return StdoutOutput(self.plan.output_format, schema, metadata)
+        if options.to_stdout or (not self.plan.rankings and is_stream(options.output)):
+            return StdoutOutput(
+                self.plan.output_format, schema, metadata, None if options.to_stdout else options.output
+            )
         path = unranked_path(options.output) if self.plan.rankings else options.output
         recorded = fingerprint(self.plan, self.scorer.identity, [source.path])
         return FileOutput(path, self.plan.output_format, schema, recorded, metadata, options.resume)
@@ -162,10 +147,12 @@ class LocalRunner:
                 row += table.num_rows
                 continue
             if row < skip:
-                raise InputError(
-                    f"{source.path}: the checkpoint does not fall on a chunk boundary; rerun without --resume"
+                raise OptionError(
+                    f"{literal(source.path)}: the checkpoint does not fall on a chunk boundary; "
+                    "rerun without {resume}"
                 )
-            yield self.chunks.prepare(table, row, source.path, None if position is None else (before, position))
+            read = None if position is None else (before, position)
+            yield self.chunks.prepare(table, row, source.path, read, source.row_name)
             row += table.num_rows
 
 
@@ -173,7 +160,7 @@ def _interrupted_message(output, counters: Counter) -> str:
     if isinstance(output, FileOutput):
         return (
             f"interrupted after {output.rows_done_before} input rows; checkpoint kept, "
-            "rerun the same command with --resume"
+            "rerun the same command with {resume}"
         )
     return f"interrupted after {counters['scored_now']} input rows written to stdout"
 

@@ -13,12 +13,11 @@ from dataclasses import dataclass, replace
 
 from t5cls.errors import InputError, OptionError, literal
 from t5cls.io.formats import output_format
-from t5cls.io.paths import check_output_file
+from t5cls.io.paths import check_output_file, is_stream
 from t5cls.options import ScoreOptions
 from t5cls.run.ranking import Ranking
 from t5cls.tasks.columns import added_columns
-from t5cls.tasks.config import Config, Task, load_config, quick_task
-from t5cls.tasks.prompts import DEFAULT_TEMPLATE
+from t5cls.tasks.config import Config, Task, TaskSet, load_tasks
 
 RANK_NEEDS_POSITIVE = "needs a task that sets 'positive' (the class whose probability it ranks by)"
 
@@ -31,16 +30,16 @@ class ScorePlan:
     """
 
     options: ScoreOptions
-    config: Config | None
-    tasks: tuple[Task, ...]
+    task_set: TaskSet
     output_format: str | None
     rankings: tuple[Ranking, ...]
 
     @classmethod
     def build(cls, options: ScoreOptions, *, folder_output: bool = False) -> ScorePlan:
         """Read the config, build the tasks and check what needs no input file."""
-        config = load_config(options.config) if options.config is not None else None
-        tasks = tuple(_tasks(options, config))
+        task_set = load_tasks(options.labels, options.config, options.template, options.text_column)
+        task_set = _with_rank_by(task_set, options.rank_by)
+        tasks = task_set.tasks
         rankings = tuple(Ranking(t.column("score"), t.rank_by, t.column("rank")) for t in tasks if t.rank_by)
         if rankings and options.to_stdout:
             raise OptionError(
@@ -49,9 +48,23 @@ class ScorePlan:
         fmt = None if folder_output else output_format(options.output, options.output_format)
         if not folder_output and not options.to_stdout:
             check_output_file(options.output, options.input)
-        plan = cls(options, config, tasks, fmt, rankings)
+            if options.resume and is_stream(options.output):
+                raise OptionError(
+                    f"{{output}} {literal(options.output)} is a FIFO, socket or device, written as a stream that "
+                    "cannot be resumed; drop {resume}"
+                )
+        plan = cls(options, task_set, fmt, rankings)
         plan._check_added_columns_differ()
         return plan
+
+    @property
+    def tasks(self) -> tuple[Task, ...]:
+        return self.task_set.tasks
+
+    @property
+    def config(self) -> Config | None:
+        """The config file the tasks came from (``None``: labels); its text is part of the resume fingerprint."""
+        return self.task_set.config
 
     @property
     def columns_needed(self) -> list[str]:
@@ -66,10 +79,6 @@ class ScorePlan:
         """Columns the output adds after the input's, rank columns included."""
         return added_columns(self.tasks, self.options.logprobs) + [r.rank_column for r in self.rankings]
 
-    def where(self, task: Task) -> str:
-        """How errors name a task: its config file and name (empty on the labels path)."""
-        return f"{self.config.path}: task {task.name!r}" if self.config is not None else ""
-
     def check_input(self, columns: Sequence[str], source: str) -> None:
         """Every column a task reads must be in the input, and no column the output adds."""
         for task in self.tasks:
@@ -79,17 +88,11 @@ class ScorePlan:
             raise InputError(f"{source}: input already has column(s) {', '.join(clash)} that the output would add")
 
     def _check_task_columns(self, task: Task, columns: Sequence[str], source: str) -> None:
-        if self.config is None:
-            task.template.check_columns(columns, source)
-            return
-        shown = ", ".join(columns)
-        for column in task.template.missing_columns(columns):
-            raise InputError(
-                f"{self.where(task)}: 'template' reads column {column!r}, which {source} lacks; columns are: {shown}"
-            )
+        self.task_set.check_columns(task, columns, source)
         if task.rank_by is not None and task.rank_by not in columns:
             raise InputError(
-                f"{self.where(task)}: 'rank_by' column {task.rank_by!r} is not in {source}; columns are: {shown}"
+                f"{self.task_set.where(task)}: 'rank_by' column {task.rank_by!r} is not in {source}; "
+                f"columns are: {', '.join(columns)}"
             )
 
     def _check_added_columns_differ(self) -> None:
@@ -99,12 +102,11 @@ class ScorePlan:
             raise InputError(f"{self.config.path}: two tasks would both write column {twice[0]!r}; rename one of them")
 
 
-def _tasks(options: ScoreOptions, config: Config | None) -> list[Task]:
-    """The tasks of the config, or the one task of the labels (`ScoreOptions` checked which is given)."""
-    if config is None:
-        return [quick_task(options.labels, options.template or DEFAULT_TEMPLATE, options.text_column)]
-    if options.rank_by is None:
-        return config.tasks
-    if not any(task.positive for task in config.tasks):
-        raise OptionError(f"{literal(config.path)}: {{rank_by}} {RANK_NEEDS_POSITIVE}")
-    return [replace(task, rank_by=options.rank_by) if task.positive else task for task in config.tasks]
+def _with_rank_by(task_set: TaskSet, rank_by: str | None) -> TaskSet:
+    """``rank_by`` (the option) set on every task of the config that has a 'positive' class."""
+    if rank_by is None:
+        return task_set
+    if not any(task.positive for task in task_set.tasks):
+        raise OptionError(f"{literal(task_set.config.path)}: {{rank_by}} {RANK_NEEDS_POSITIVE}")
+    tasks = tuple(replace(task, rank_by=rank_by) if task.positive else task for task in task_set.tasks)
+    return replace(task_set, tasks=tasks)

@@ -19,14 +19,18 @@ from collections.abc import Callable
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn
 
-from t5cls.options import ProgressOptions
+from t5cls.options import DEFAULT_LOG_EVERY, ProgressOptions
 
 
 class RowProgress:
     """Counts scored rows and reports them in the form that suits stderr."""
 
     def __init__(
-        self, quiet: bool = False, log_every: float = 30.0, stream=None, clock: Callable[[], float] | None = None
+        self,
+        quiet: bool = False,
+        log_every: float = DEFAULT_LOG_EVERY,
+        stream=None,
+        clock: Callable[[], float] | None = None,
     ):
         self.stream = stream or sys.stderr
         self.quiet = quiet

@@ -74,7 +74,7 @@ def add_ranks(scored: str, target: str, fmt: str, rankings: Sequence[Ranking], m
                 done += table.num_rows
         writer.close()
 
-    write_atomically(Path(target), write, sidecar(target, "tmp"))
+    write_atomically(Path(target), write, fixed_temporary=True)
     os.remove(scored)
 
 

@@ -28,10 +28,12 @@ import numpy as np
 import pyarrow as pa
 
 from t5cls import errors
-from t5cls.errors import InputError, OptionError, T5clsError
+from t5cls.errors import InputError, NamesParameters, OptionError, T5clsError, literal
 from t5cls.io.atomic import write_atomically
 from t5cls.io.formats import input_format
-from t5cls.io.paths import check_output_folder, list_input_files, sidecar
+from t5cls.io.lock import output_lock
+from t5cls.io.oserrors import filesystem_errors
+from t5cls.io.paths import check_output_folder, list_input_files, output_target, sidecar
 from t5cls.io.readers import open_input
 from t5cls.io.schemas import check_types_agree
 from t5cls.io.writers import ParquetChunkWriter
@@ -39,12 +41,12 @@ from t5cls.models.loading import describe_pretrained
 from t5cls.models.scorer import LabelScorer
 from t5cls.options import ModelOptions, RayOptions, ScoreOptions
 from t5cls.run.chunks import ChunkScorer
-from t5cls.run.local import Summary
 from t5cls.run.manifest import MANIFEST, PartsFolder, part_name
 from t5cls.run.plan import ScorePlan
 from t5cls.run.progress import RowProgress
 from t5cls.run.provenance import fingerprint, provenance
-from t5cls.run.signals import Interrupted, StopRequest
+from t5cls.run.summary import Summary
+from t5cls.signals import Interrupted, StopRequest
 
 RAY_INPUT_FORMATS = ("csv", "parquet")
 WORKER_ERROR = re.compile(r"\[t5cls:(\w+)\] (.*)$", re.M)
@@ -57,7 +59,7 @@ class WorkerError(Exception):
     """
 
     def __init__(self, err: T5clsError):
-        text = err.template if isinstance(err, OptionError) else str(err)
+        text = err.template if isinstance(err, NamesParameters) else str(err)
         super().__init__(f"[t5cls:{type(err).__name__}] {text}")
 
 
@@ -166,18 +168,20 @@ class RayRunner:
 
     worker_class = ScoreWorker
 
-    def __init__(self, options: ScoreOptions, model: ModelOptions, ray_options: RayOptions):
+    def __init__(self, plan: ScorePlan, model: ModelOptions, ray_options: RayOptions):
+        """Checks every input file's format and columns and the output folder; starts neither Ray nor a model."""
+        options = plan.options
         _check_ray_options(options)
-        self.plan = ScorePlan.build(options, folder_output=True)
-        if self.plan.rankings:
-            raise InputError(
-                "ranking (rank_by) needs a second pass over the whole output; run it with the local engine"
+        if plan.rankings:
+            raise OptionError(
+                "ranking (rank_by) needs a second pass over the whole output, which {ray} does not make; score locally"
             )
+        self.plan = plan
         self.model = model
         self.ray_options = ray_options
         self.files = list_input_files(options.input)
         self.total_rows = self._check_files()
-        self.output = Path(options.output)
+        self.output = output_target(options.output)  # a symlink's target folder is replaced, not the link
         self.parts_dir = sidecar(self.output, "parts")
         check_output_folder(self.output, MANIFEST)
 
@@ -188,7 +192,7 @@ class RayRunner:
         for path in self.files:
             fmt = input_format(path, self.plan.options.input_format)
             if fmt not in RAY_INPUT_FORMATS:
-                raise InputError(f"{path}: --engine ray reads CSV and Parquet files, not {fmt}")
+                raise OptionError(f"{literal(path)}: {{ray}} reads CSV and Parquet files, not {fmt}")
             with closing(open_input(path, self.plan.options.chunk_rows, fmt)) as source:
                 self.plan.check_input(source.columns, path)
                 rows, schemas[path] = source.total_rows, source.schema
@@ -205,8 +209,10 @@ class RayRunner:
 
     def run(self, progress: RowProgress | None = None, stop: StopRequest | None = None) -> Summary:
         """Score every file on Ray; raises `Interrupted` after the chunk in hand when asked to stop."""
-        progress = progress or RowProgress(quiet=True)
-        stop = stop or StopRequest()
+        with output_lock(self.output), filesystem_errors(self.parts_dir, resumable=True):
+            return self._run(progress or RowProgress(quiet=True), stop or StopRequest())
+
+    def _run(self, progress: RowProgress, stop: StopRequest) -> Summary:
         started = time.monotonic()
         parts = PartsFolder(self.parts_dir, self.fingerprint(), self.plan.options.resume)
         progress.start(self.total_rows, parts.counters()["input_rows"])
@@ -218,18 +224,14 @@ class RayRunner:
             if stop.requested:
                 progress.stop()
                 raise Interrupted(
-                    stop.signum, f"interrupted; {len(parts.done)} chunks kept, rerun the same command with --resume"
+                    stop.signum, f"interrupted; {len(parts.done)} chunks kept, rerun the same command with {{resume}}"
                 )
         progress.stop()
         parts.finish(self.files, self.output)
         counters = parts.counters()
+        seconds = time.monotonic() - started
         return Summary(
-            counters["rows"],
-            counters["skipped"],
-            counters["truncated"],
-            time.monotonic() - started,
-            str(self.output),
-            scored_now,
+            counters["rows"], counters["skipped"], counters["truncated"], seconds, str(self.output), scored_now
         )
 
     def _summaries(self, done: set[tuple[int, int]]) -> Iterator[dict]:
@@ -281,11 +283,11 @@ class RayRunner:
 
 def _check_ray_options(options: ScoreOptions) -> None:
     if options.input == "-":
-        raise InputError("--engine ray reads files, folders, globs or URIs, not stdin")
+        raise OptionError("{ray} reads files, folders, globs or URIs, not stdin")
     if options.to_stdout:
-        raise OptionError("--engine ray writes a folder of Parquet parts; name it with {output} FOLDER")
+        raise OptionError("{ray} writes a folder of Parquet parts; name it with {output} FOLDER")
     if options.output_format not in (None, "parquet"):
-        raise OptionError("--engine ray writes Parquet only; drop {output_format}")
+        raise OptionError("{ray} writes Parquet only; drop {output_format}")
 
 
 def _connect():
@@ -294,7 +296,7 @@ def _connect():
         import ray
         import ray.data
     except ImportError:
-        raise InputError("--engine ray needs Ray: pip install 't5cls[ray]'") from None
+        raise OptionError("{ray} needs Ray: pip install 't5cls[ray]'") from None
     if not ray.is_initialized():
         address = os.environ.get("RAY_ADDRESS")
         try:

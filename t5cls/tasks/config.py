@@ -1,26 +1,33 @@
-"""Tasks: the questions `t5cls score` asks about every row, from ``--labels`` or a TOML config.
+"""Tasks: the questions `score`, `calibrate` and `train` ask about every row, from labels or a TOML config.
+
+This module is the one place that knows what a task is: where tasks come from (`load_tasks`:
+labels with a template, or a config file), how they are checked, and how they are written back
+as a config (`config_toml`, which ``t5cls calibrate`` and ``t5cls train`` both write with).
 
 A config file (``t5cls score INPUT --config FILE``) holds one or more ``[[task]]`` tables; all
 of them are scored in one pass over the input and their output columns carry the task's name as
-a prefix. ``t5cls calibrate`` writes this format. Everything here is checked before the model
-loads, and every mistake is a one-line `InputError` naming the file, the task and the key; a
-task's few-shot ``examples`` file is read and its demonstrations picked here too
-(`t5cls.tasks.examples`).
+a prefix. Everything here is checked before the model loads, and every mistake is a one-line
+`InputError` naming the file, the task and the key; a task's few-shot ``examples`` file is read
+and its demonstrations picked here too (`t5cls.tasks.examples`).
 """
 
 from __future__ import annotations
 
 import math
+import os
 import re
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 
+import tomli_w
+
 from t5cls.errors import InputError, OptionError, literal
+from t5cls.io.atomic import write_text_atomically
 from t5cls.tasks.examples import Examples, load_examples, parse_spec
 from t5cls.tasks.modes import CONTENT_FREE_MODES, MODES
-from t5cls.tasks.prompts import LABEL_FIELD, PromptTemplate
+from t5cls.tasks.prompts import DEFAULT_TEMPLATE, DEFAULT_TEXT_COLUMN, LABEL_FIELD, PromptTemplate
 
 DEFAULT_CONTENT_FREE = ("N/A", "", "[MASK]")
 DEFAULT_ANSWERS = ("yes", "no")
@@ -40,6 +47,7 @@ KEYS = (
     "examples",
 )
 NAME_PATTERN = re.compile(r"[A-Za-z0-9_-]+")
+NAME_RULE = "must be letters, digits, '_' or '-' (it prefixes the output columns)"
 
 
 @dataclass(frozen=True)
@@ -76,7 +84,7 @@ class Task:
             return list(self.answers)
         return [form for forms in self.forms for form in forms]
 
-    def prompts(self, columns: Mapping[str, Sequence[str]]) -> list[str]:
+    def rendered_prompts(self, columns: Mapping[str, Sequence[str]]) -> list[str]:
         """The prompts of a chunk: one per row, or for a multi-label task one block of rows per class."""
         if not self.multi_label:
             return self.template.render(columns, self.classes)
@@ -130,6 +138,96 @@ class Config:
         return next(table for table in tomllib.loads(self.text)["task"] if table["name"] == name)
 
 
+@dataclass(frozen=True)
+class TaskSet:
+    """The tasks of a run and the config file they came from (``None``: one task from labels)."""
+
+    config: Config | None
+    tasks: tuple[Task, ...]
+
+    def where(self, task: Task) -> str:
+        """How errors name a task: its config file and name (empty on the labels path)."""
+        return f"{self.config.path}: task {task.name!r}" if self.config is not None else ""
+
+    def check_columns(self, task: Task, columns: Sequence[str], source: str) -> None:
+        """Every column ``task``'s template reads must be in ``source``; on a config, the error names the task."""
+        if self.config is None:
+            task.template.check_columns(columns, source)
+            return
+        for column in task.template.missing_columns(columns):
+            raise InputError(
+                f"{self.where(task)}: 'template' reads column {column!r}, which {source} lacks; "
+                f"columns are: {', '.join(columns)}"
+            )
+
+    def only(self, name: str | None) -> TaskSet:
+        """The set of the one task called ``name`` (``None``: the only task); see `Config.task`."""
+        if self.config is None:
+            return self
+        return TaskSet(self.config, (self.config.task(name),))
+
+    def table(self, task: Task, folder: str) -> dict:
+        """``task`` as a ``[[task]]`` table for a config written in ``folder``: every key as its file wrote it.
+
+        A task from labels has its name, template, text column and labels. A relative examples
+        ``file`` is rewritten relative to ``folder``, where the written config reads it from.
+        """
+        if self.config is None:
+            return {
+                "name": task.name,
+                "template": task.template.template,
+                "text_column": task.template.text_column,
+                "labels": list(task.classes),
+            }
+        table = self.config.table(task.name)
+        if task.examples is not None:
+            table["examples"]["file"] = task.examples.file_from(folder)
+        return table
+
+
+def check_task_name(name: str) -> None:
+    """The name given to the task of ``labels`` (``task``) must be one that a config accepts."""
+    if not NAME_PATTERN.fullmatch(name):
+        raise OptionError(f"{{task}} {literal(repr(name))} {NAME_RULE}")
+
+
+def load_tasks(
+    labels: Sequence[str] | None,
+    config: str | None,
+    template: str | None = None,
+    text_column: str = DEFAULT_TEXT_COLUMN,
+    name: str | None = None,
+) -> TaskSet:
+    """The tasks of ``config``, or the one task of ``labels`` (``template`` None: `DEFAULT_TEMPLATE`) named ``name``.
+
+    The arguments come from options that checked them (`t5cls.options.check_task_source`).
+
+    ``name`` is None for a scoring run, whose one task's columns have no prefix; a task that is
+    written back as a config (``calibrate``, ``train``) needs a valid one.
+    """
+    if config is not None:
+        loaded = load_config(config)
+        return TaskSet(loaded, tuple(loaded.tasks))
+    if name is not None:
+        check_task_name(name)
+    return TaskSet(None, (quick_task(labels, template or DEFAULT_TEMPLATE, text_column, name=name or ""),))
+
+
+def config_toml(tables: Sequence[dict], comments: Sequence[str]) -> str:
+    """A config file's text: ``comments`` (say where it came from), then each ``[[task]]`` table.
+
+    tomli-w writes the TOML (`tomllib` only reads), so every key a table holds round-trips:
+    verbalizer tables, the examples table, multi-line templates.
+    """
+    header = "".join(f"# {line}\n" for line in comments)
+    return header + tomli_w.dumps({"task": list(tables)})
+
+
+def write_config(path: str | os.PathLike, tables: Sequence[dict], comments: Sequence[str]) -> None:
+    """Write `config_toml` to ``path`` atomically: a failed write leaves the earlier file, never half a config."""
+    write_text_atomically(path, config_toml(tables, comments))
+
+
 def load_config(path: str) -> Config:
     """Read and validate a config file."""
     try:
@@ -178,7 +276,7 @@ def _task(where: _Where, table: dict) -> Task:
             raise where.error(f"missing key {key!r}")
     name = _string(where, table, "name")
     if not NAME_PATTERN.fullmatch(name):
-        raise where.error(f"'name' {name!r} must be letters, digits, '_' or '-' (it prefixes the output columns)")
+        raise where.error(f"'name' {name!r} {NAME_RULE}")
     multi_label = _typed(where, table, "multi_label", bool, False)
     classes, forms = _labels(where, table["labels"], multi_label)
     mode = _string(where, table, "mode", "sum")
@@ -255,7 +353,7 @@ def _labels(where: _Where, value, multi_label: bool) -> tuple[tuple[str, ...], t
 
 
 def _template(where: _Where, table: dict, multi_label: bool) -> PromptTemplate:
-    text_column = _string(where, table, "text_column", "text")
+    text_column = _string(where, table, "text_column", DEFAULT_TEXT_COLUMN)
     try:
         template = PromptTemplate(_string(where, table, "template"), text_column, asks_label=multi_label)
     except InputError as err:

@@ -3,7 +3,7 @@
 A task's ``examples = { file = "dev.csv", gold = "label", per_class = 2, seed = 0 }`` picks
 ``per_class`` rows of each class from ``file`` (a path relative to the config file's folder, an
 absolute path or a URI), renders each with the task's own template and follows it with its gold
-class as the answer; `t5cls.run.task_scoring.TaskScorer` writes the answers, because how an
+class as the answer; `t5cls.task_scorer.TaskScorer` writes the answers, because how an
 answer follows a prompt is the model's rule. Picking needs no model and happens here, when the
 config is loaded, so a bad examples file fails before the model loads and every row of a run
 (and every Ray worker) gets the same demonstrations: a shared prefix.
@@ -91,11 +91,30 @@ class Examples:
             ],
         }
 
+    def rows_in(self, path: str) -> list[int]:
+        """The 1-based rows of ``path`` shown as demonstrations: all of them if it is the examples file, else none.
+
+        Such a row, scored or trained on, would have its own answer in its prompt already: an
+        easy question that makes scores look sharper than they are, so calibration and training
+        leave it out.
+        """
+        return [demo.row for demo in self.demonstrations] if same_file(self.spec.path, path) else []
+
     def file_from(self, folder: str) -> str:
         """``file`` as a config written in ``folder`` must say it (relative paths follow the config)."""
         if is_absolute(self.spec.file):
             return self.spec.file
         return os.path.relpath(os.path.abspath(self.spec.path), os.path.abspath(folder or "."))
+
+
+def same_file(first: str, second: str) -> bool:
+    """Whether two paths name one file (URIs: whether they are equal)."""
+    if "://" in first or "://" in second:
+        return first == second
+    try:
+        return os.path.samefile(first, second)
+    except OSError:
+        return False
 
 
 def is_absolute(file: str) -> bool:

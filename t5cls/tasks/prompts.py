@@ -12,9 +12,10 @@ from __future__ import annotations
 import string
 from collections.abc import Mapping, Sequence
 
-from t5cls.errors import InputError
+from t5cls.errors import InputError, OptionError, literal
 
 DEFAULT_TEMPLATE = "{text}\n\nOptions: {labels}\nAnswer:"
+DEFAULT_TEXT_COLUMN = "text"  # the column that {text} reads unless told otherwise
 LABELS_FIELD = "labels"
 LABEL_FIELD = "label"
 
@@ -22,7 +23,7 @@ LABEL_FIELD = "label"
 class PromptTemplate:
     """A validated format string; `render` fills it for a chunk of rows."""
 
-    def __init__(self, template: str, text_column: str = "text", asks_label: bool = False):
+    def __init__(self, template: str, text_column: str = DEFAULT_TEXT_COLUMN, asks_label: bool = False):
         """``{text}`` in the template means ``text_column`` (so ``--text-column body`` just works).
 
         ``asks_label`` makes ``{label}`` the class being asked (multi-label tasks) instead of a column.
@@ -69,8 +70,9 @@ class PromptTemplate:
         for column in self.missing_columns(available):
             shown = ", ".join(available)
             if column == self.text_column and "text" in self.fields:
-                raise InputError(
-                    f"{source}: no text column {column!r}; columns are: {shown} (choose one with --text-column)"
+                raise OptionError(
+                    f"{literal(source)}: no text column {literal(repr(column))}; columns are: {literal(shown)} "
+                    "(choose one with {text_column})"
                 )
             raise InputError(f"template placeholder {{{column}}} is not a column of {source}; columns are: {shown}")
 

@@ -10,7 +10,7 @@ This is the one package besides `t5cls.models` that imports torch: training need
 optimizers and the `Trainer`.
 """
 
-from t5cls.train.options import TrainOptions
+from t5cls.options import TrainOptions
 from t5cls.train.run import train
 
 __all__ = ["TrainOptions", "train"]

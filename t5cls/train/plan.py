@@ -1,8 +1,9 @@
 """`TrainPlan`: everything about a training run that is decided and checked before the model loads.
 
-The tasks (from ``labels`` or a config), each task's gold column, and the refusals: scoring
-modes that cannot be trained, a generative loss for a regression task, an output path that is
-not a t5cls training folder. Bad options fail here in a second, as a scoring run's do.
+The tasks (`t5cls.tasks.config.load_tasks`, as every command gets them), each task's gold column,
+and the refusals: scoring modes that cannot be trained, a generative loss for a regression task,
+an output path that is not a t5cls training folder. Bad options fail here in a second, as a
+scoring run's do.
 """
 
 from __future__ import annotations
@@ -10,13 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from t5cls.errors import InputError, OptionError, literal
-from t5cls.eval.calibration import check_task_name
 from t5cls.io.paths import check_output_folder
-from t5cls.tasks.config import Config, Task, load_config, quick_task
-from t5cls.tasks.prompts import DEFAULT_TEMPLATE
+from t5cls.options import TrainOptions
+from t5cls.tasks.config import Task, TaskSet, load_tasks
 from t5cls.train.gold import REGRESSION, gold_columns, task_kind
 from t5cls.train.objective import TRAINABLE_MODES
-from t5cls.train.options import TrainOptions
 
 REPORT_FILE = "training.json"  # marks a folder as a t5cls training output (an earlier one may be replaced)
 CONFIG_FILE = "t5cls.toml"
@@ -24,31 +23,26 @@ CONFIG_FILE = "t5cls.toml"
 
 @dataclass(frozen=True)
 class TrainPlan:
-    """The tasks trained, where their gold answers are, and how errors name them."""
+    """The tasks trained and where their gold answers are."""
 
     options: TrainOptions
-    config: Config | None
-    tasks: tuple[Task, ...]
+    task_set: TaskSet
     gold_columns: tuple[str, ...]
 
     @classmethod
     def build(cls, options: TrainOptions) -> TrainPlan:
-        config = load_config(options.config) if options.config is not None else None
-        if config is None:
-            check_task_name(options.task_name)
-            template = options.template or DEFAULT_TEMPLATE
-            tasks = (quick_task(options.labels, template, options.text_column, name=options.task_name),)
-        else:
-            tasks = tuple(config.tasks)
-        for task in tasks:
-            _check_trainable(task, options, f"{config.path}: task {task.name!r}: " if config is not None else "")
-        plan = cls(options, config, tasks, tuple(gold_columns(options.gold, tasks, config is None)))
+        task_set = load_tasks(options.labels, options.config, options.template, options.text_column, options.task_name)
+        for task in task_set.tasks:
+            where = task_set.where(task)
+            _check_trainable(task, options, f"{where}: " if where else "")
+        columns = gold_columns(options.gold, task_set.tasks, task_set.config is None)
+        plan = cls(options, task_set, tuple(columns))
         check_output_folder(options.output, REPORT_FILE)  # also refuses an input file as the output
         return plan
 
-    def where(self, task: Task) -> str:
-        """How errors name a task: its config file and name (empty on the labels path)."""
-        return f"{self.config.path}: task {task.name!r}" if self.config is not None else ""
+    @property
+    def tasks(self) -> tuple[Task, ...]:
+        return self.task_set.tasks
 
 
 def _check_trainable(task: Task, options: TrainOptions, where: str) -> None:

@@ -15,7 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from transformers import TrainerCallback
 
 from t5cls.options import ProgressOptions
-from t5cls.run.signals import StopRequest
+from t5cls.signals import StopRequest
 
 METRIC_NAMES = {"macro_f1": "macro-F1", "nll": "NLL", "ece": "ECE", "mse": "MSE", "mae": "MAE"}
 

@@ -20,7 +20,8 @@ from t5cls.io.atomic import write_text_atomically
 from t5cls.models.scorer import LabelScorer
 from t5cls.options import ModelOptions
 from t5cls.probability import softmax
-from t5cls.train.config_file import config_text
+from t5cls.task_scorer import TaskScorer
+from t5cls.tasks.config import write_config as write_tasks
 from t5cls.train.data import LabelledFile
 from t5cls.train.evaluation import DevEvaluation, fitted_temperature, task_metrics
 from t5cls.train.gold import MULTI_LABEL, REGRESSION
@@ -33,7 +34,7 @@ PLOTS_FOLDER = "plots"
 
 
 @dataclass(frozen=True)
-class TaskResult:
+class TaskDevResult:
     """One task's dev metrics at T = 1 and at its fitted temperature, and `t5cls eval`'s report of the latter."""
 
     name: str
@@ -51,7 +52,7 @@ class TrainSummary:
     output: str
     seconds: float
     outcome: TrainingOutcome
-    tasks: list[TaskResult]
+    tasks: list[TaskDevResult]
 
     def lines(self) -> list[str]:
         outcome = self.outcome
@@ -64,15 +65,16 @@ class TrainSummary:
         return lines
 
 
-def calibrate_on_dev(plan: TrainPlan, model: ModelOptions, dev: LabelledFile, folder: Path) -> list[TaskResult]:
+def calibrate_on_dev(plan: TrainPlan, model: ModelOptions, dev: LabelledFile, folder: Path) -> list[TaskDevResult]:
     """Score the dev set with the saved model, fit each task's temperature, write the plots into ``folder``."""
     scorer = LabelScorer.from_options(replace(model, name_or_path=str(folder), revision=None))
     objectives = [TaskObjective(task, scorer) for task in plan.tasks]
-    evaluation = DevEvaluation(scorer, dev_tasks(objectives, scorer, dev.tasks))
+    bound = [TaskScorer(task, scorer, plan.task_set.where(task)) for task in plan.tasks]
+    evaluation = DevEvaluation(scorer, dev_tasks(objectives, bound, dev))
     results = []
     for objective, rows, column, scores in zip(objectives, dev.tasks, plan.gold_columns, evaluation.scores()):
         temperature = fitted_temperature(objective, scores, rows.gold)
-        result = TaskResult(
+        result = TaskDevResult(
             objective.task.name,
             objective.kind,
             temperature,
@@ -104,15 +106,24 @@ def _plot_folder(folder: Path) -> Path:
     return plots
 
 
-def write_config(plan: TrainPlan, model: ModelOptions, results: list[TaskResult], folder: Path) -> None:
-    """``t5cls.toml``: the tasks with their fitted temperatures (1 without a dev set)."""
+def write_config(plan: TrainPlan, model: ModelOptions, results: list[TaskDevResult], folder: Path) -> None:
+    """``t5cls.toml``: the tasks as their config wrote them (every key), with fitted temperatures (1 without dev).
+
+    It is read from the output folder, where the work folder's ``final/`` is renamed to, so a
+    relative examples ``file`` is rewritten relative to the output.
+    """
     temperatures = [result.temperature for result in results] if results else [1.0] * len(plan.tasks)
+    tables = []
+    for task, temperature in zip(plan.tasks, temperatures):
+        table = plan.task_set.table(task, plan.options.output)
+        table["temperature"] = float(temperature)
+        tables.append(table)
     header = [
         f"written by t5cls train: {model.name!r} fine-tuned on {plan.options.train!r}"
         + (f", temperatures fitted on {plan.options.dev!r}" if plan.options.dev else ", no dev set (T = 1)"),
         "score with: " + score_command(plan, model),
     ]
-    write_text_atomically(folder / CONFIG_FILE, config_text(plan.tasks, temperatures, header))
+    write_tasks(folder / CONFIG_FILE, tables, header)
 
 
 def score_command(plan: TrainPlan, model: ModelOptions) -> str:
@@ -144,4 +155,4 @@ def write_report(plan: TrainPlan, model: ModelOptions, data, summary: TrainSumma
 
 
 def _file_entry(rows: LabelledFile) -> dict:
-    return {"file": rows.path, "rows": rows.rows, "skipped": rows.skipped}
+    return {"file": rows.path, "rows": rows.rows, "skipped": rows.skipped, "demonstrations": rows.demonstrations}

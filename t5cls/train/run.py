@@ -10,11 +10,12 @@ from __future__ import annotations
 import json
 import time
 
+from t5cls.io.lock import output_lock
+from t5cls.io.oserrors import filesystem_errors
 from t5cls.models.loading import quiet_model_loading, resolve_device
-from t5cls.options import ModelOptions, ProgressOptions
-from t5cls.run.signals import StopRequest
+from t5cls.options import ModelOptions, ProgressOptions, TrainOptions
+from t5cls.signals import StopRequest
 from t5cls.train.data import read_labelled
-from t5cls.train.options import TrainOptions
 from t5cls.train.plan import TrainPlan
 from t5cls.train.report import TrainSummary, calibrate_on_dev, write_config, write_report
 from t5cls.train.session import train_model, training_precision
@@ -35,23 +36,21 @@ def train(
     quiet_model_loading()
     plan = TrainPlan.build(options)
     training_precision(model.dtype, resolve_device(model.device))  # refuse float16 off CUDA before loading
-    where = [plan.where(task) for task in plan.tasks]
-    train_rows = read_labelled(options.train, plan.tasks, plan.gold_columns, options.on_null, where)
+    train_rows = read_labelled(options.train, plan.task_set, plan.gold_columns, options.on_null)
     dev_rows = (
-        None
-        if options.dev is None
-        else read_labelled(options.dev, plan.tasks, plan.gold_columns, options.on_null, where)
+        None if options.dev is None else read_labelled(options.dev, plan.task_set, plan.gold_columns, options.on_null)
     )
     work = WorkFolder(options.output)
-    checkpoint = work.start(_fingerprint(plan, model), options.resume)
-    outcome = train_model(
-        plan, model, (train_rows, dev_rows), work, checkpoint, progress or ProgressOptions(), stop or StopRequest()
-    )
-    results = [] if dev_rows is None else calibrate_on_dev(plan, model, dev_rows, work.final)
-    summary = TrainSummary(options.output, time.monotonic() - started, outcome, results)
-    write_config(plan, model, results, work.final)
-    write_report(plan, model, (train_rows, dev_rows), summary, work.final)
-    work.publish()
+    with output_lock(work.output), filesystem_errors(work.root, resumable=True):
+        checkpoint = work.start(_fingerprint(plan, model), options.resume)
+        outcome = train_model(
+            plan, model, (train_rows, dev_rows), work, checkpoint, progress or ProgressOptions(), stop or StopRequest()
+        )
+        results = [] if dev_rows is None else calibrate_on_dev(plan, model, dev_rows, work.final)
+        summary = TrainSummary(options.output, time.monotonic() - started, outcome, results)
+        write_config(plan, model, results, work.final)
+        write_report(plan, model, (train_rows, dev_rows), summary, work.final)
+        work.publish()
     return summary
 
 
@@ -59,5 +58,6 @@ def _fingerprint(plan: TrainPlan, model: ModelOptions) -> dict[str, str]:
     from dataclasses import asdict
 
     options = {key: value for key, value in asdict(plan.options).items() if key != "resume"}
-    tasks = plan.config.text if plan.config is not None else json.dumps([task.name for task in plan.tasks])
+    config = plan.task_set.config
+    tasks = config.text if config is not None else json.dumps([task.name for task in plan.tasks])
     return fingerprint(options, asdict(model), tasks, plan.options.train, plan.options.dev)

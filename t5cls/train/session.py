@@ -16,7 +16,8 @@ from t5cls.errors import OptionError
 from t5cls.models.loading import resolve_device, resolve_dtype
 from t5cls.models.scorer import LabelScorer
 from t5cls.options import ModelOptions, ProgressOptions
-from t5cls.run.signals import Interrupted, StopRequest
+from t5cls.signals import Interrupted, StopRequest
+from t5cls.task_scorer import TaskScorer
 from t5cls.train.batches import LabelSetCollator, RowIndexes, TokenizedTask
 from t5cls.train.data import LabelledFile, TaskRows
 from t5cls.train.evaluation import DevEvaluation, DevTask
@@ -80,7 +81,7 @@ def train_model(
     state = trainer.state
     if stop.requested:
         raise Interrupted(
-            stop.signum, f"stopped at step {state.global_step}; checkpoint kept, rerun the same command with --resume"
+            stop.signum, f"stopped at step {state.global_step}; checkpoint kept, rerun the same command with {{resume}}"
         )
     scorer.model.save_pretrained(work.final)
     scorer.tokenizer.save_pretrained(work.final)
@@ -110,10 +111,14 @@ class TrainingSetup:
     @classmethod
     def build(cls, plan: TrainPlan, scorer: LabelScorer, data: tuple[LabelledFile, LabelledFile | None]):
         train_rows, dev_rows = data
+        bound = [TaskScorer(task, scorer, plan.task_set.where(task)) for task in plan.tasks]
         objectives = [TaskObjective(task, scorer) for task in plan.tasks]
         weighted = plan.options.class_weights == "balanced"
-        tasks = [tokenized(o, scorer, rows, weighted) for o, rows in zip(objectives, train_rows.tasks)]
-        dev = None if dev_rows is None else DevEvaluation(scorer, dev_tasks(objectives, scorer, dev_rows.tasks))
+        tasks = [
+            tokenized(o, b, train_rows.columns, rows, weighted)
+            for o, b, rows in zip(objectives, bound, train_rows.tasks)
+        ]
+        dev = None if dev_rows is None else DevEvaluation(scorer, dev_tasks(objectives, bound, dev_rows))
         pad = scorer.tokens.pad_token_id
         if plan.options.loss == "generative":
             targets = [target_ids(o.task, scorer, t) for o, t in zip(objectives, tasks)]
@@ -121,19 +126,19 @@ class TrainingSetup:
         return cls(tasks, LabelSetCollator(tasks, pad), LabelSetLoss(objectives, scorer.backend), dev)
 
 
-def tokenized(objective: TaskObjective, scorer: LabelScorer, rows: TaskRows, weighted: bool) -> TokenizedTask:
-    """A task's training prompts as tokens (room left for the labels), with targets and class weights."""
-    tokens = scorer.tokenize(rows.prompts, scorer.label_room(objective.labels))
-    scorer.tokens.check_label_boundaries(tokens, objective.labels, scorer.label_ids(objective.labels))
+def tokenized(
+    objective: TaskObjective, bound: TaskScorer, columns: dict[str, list[str]], rows: TaskRows, weighted: bool
+) -> TokenizedTask:
+    """A task's training prompts tokenized as a scoring run does it (few-shot prefix, room for labels), with targets."""
+    tokens = bound.tokenize(columns)
+    bound.scorer.tokens.check_label_boundaries(tokens, objective.labels, bound.scorer.label_ids(objective.labels))
     weights = balanced_weights(objective.kind, rows.gold, len(objective.task.classes)) if weighted else None
     return TokenizedTask.build(objective.kind, tokens, rows.gold, weights)
 
 
-def dev_tasks(objectives: Sequence[TaskObjective], scorer: LabelScorer, rows: Sequence[TaskRows]) -> list[DevTask]:
+def dev_tasks(objectives: Sequence[TaskObjective], bound: Sequence[TaskScorer], dev: LabelledFile) -> list[DevTask]:
     """Every task's dev prompts tokenized as a scoring run tokenizes them."""
-    return [
-        DevTask(o, scorer.tokenize(r.prompts, scorer.label_room(o.labels)), r.gold) for o, r in zip(objectives, rows)
-    ]
+    return [DevTask(o, b.tokenize(dev.columns), r.gold) for o, b, r in zip(objectives, bound, dev.tasks)]
 
 
 def _truncated_rows(task: TokenizedTask) -> int:

@@ -18,8 +18,8 @@ import torch
 from transformers import EarlyStoppingCallback, PrinterCallback, Trainer, TrainingArguments
 
 from t5cls.errors import NumericError
+from t5cls.options import TrainOptions
 from t5cls.train.evaluation import DevEvaluation
-from t5cls.train.options import TrainOptions
 
 LOGGING_STEPS = 10
 DIVERGED = "training diverged; use a lower learning rate (or float32 instead of float16)"

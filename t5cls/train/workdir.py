@@ -18,7 +18,7 @@ from pathlib import Path
 from t5cls import __version__
 from t5cls.io.atomic import replace_folder, write_text_atomically
 from t5cls.io.output import check_same_run
-from t5cls.io.paths import file_identity, sidecar
+from t5cls.io.paths import file_identity, output_target, sidecar
 
 RUN_FILE = "run.json"
 TRAINER_STATE = "trainer_state.json"
@@ -29,7 +29,7 @@ class WorkFolder:
     """``.<output>.t5cls-train/``: started fresh, or resumed when its fingerprint matches this run."""
 
     def __init__(self, output: str):
-        self.output = Path(output)
+        self.output = output_target(output)  # a symlink's target folder is replaced, not the link
         self.root = sidecar(self.output, "train")
         self.checkpoints = self.root / "checkpoints"
         self.final = self.root / "final"

@@ -1,7 +1,8 @@
-"""Running the ``t5cls`` command: in this process (`invoke`, fast) or in a real one (`run_cli`).
+"""Running the ``t5cls`` command: in this process (`invoke`, fast) or in a real one (`run_cli`, `run_forked`).
 
 Use a real process only where the process matters: signals, pipes, exit on SIGPIPE, the installed
-entry point. Both return an object with ``returncode``, ``stdout`` and ``stderr`` (bytes).
+entry point (`run_cli`); its own pid, locks and death (`run_forked`, which costs what `invoke`
+does). All return an object with ``returncode``, ``stdout`` and ``stderr`` (bytes).
 """
 
 from __future__ import annotations
@@ -9,6 +10,9 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
+import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from typer.testing import CliRunner
@@ -36,6 +40,43 @@ def invoke(*args, stdin: bytes | None = None, env: dict | None = None, cwd=None,
     finally:
         os.chdir(previous)
     return Result(result.exit_code, result.stdout_bytes, result.stderr_bytes)
+
+
+def start_forked(run: Callable[[], int]) -> int:
+    """Start ``run()`` in a forked child, a real process that already has this one's imports; its pid.
+
+    ``run``'s return value is the child's exit code; an exception in it is exit 70, traceback on stderr.
+    """
+    pid = os.fork()
+    if pid == 0:
+        code = 70
+        try:
+            code = run()
+        except BaseException:
+            traceback.print_exc()
+        finally:
+            os._exit(code)
+    return pid
+
+
+def run_forked(*args, before: Callable[[], object] | None = None, **kwargs) -> Result:
+    """`invoke` ``t5cls ARGS`` in a forked child, after ``before()`` there; ``returncode`` -N: signal N killed it."""
+    with tempfile.TemporaryFile() as stdout, tempfile.TemporaryFile() as stderr:
+
+        def run() -> int:
+            if before is not None:
+                before()
+            result = invoke(*args, **kwargs)
+            stdout.write(result.stdout)
+            stderr.write(result.stderr)
+            stdout.flush()
+            stderr.flush()
+            return result.returncode
+
+        status = os.waitpid(start_forked(run), 0)[1]
+        stdout.seek(0)
+        stderr.seek(0)
+        return Result(os.waitstatus_to_exitcode(status), stdout.read(), stderr.read())
 
 
 def run_cli(*args, stdin=None, env=None, timeout=300, **kwargs) -> subprocess.CompletedProcess:

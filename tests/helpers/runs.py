@@ -8,7 +8,7 @@ from contextlib import closing
 from t5cls.io.readers import open_input
 from t5cls.options import ScoreOptions
 from t5cls.run.plan import ScorePlan
-from t5cls.run.signals import StopRequest
+from t5cls.signals import StopRequest
 
 
 def plan_for(options: ScoreOptions) -> ScorePlan:

@@ -1,8 +1,13 @@
-"""A task bound to a loaded model: its prompts as tokens, and its class scores per chunk.
+"""A task bound to a loaded model: its prompts as scored, as tokens, and its class scores per chunk.
+
+This is the one place where a task meets the model: ``t5cls score`` (both runners), ``t5cls
+calibrate`` and ``t5cls train`` all render, tokenize and score rows through a `TaskScorer`, so
+they see the same prompts: the few-shot prefix, the room left for the labels after a
+decoder-only prompt, the content-free reference.
 
 Binding checks what needs the tokenizer (labels that tokenize alike, ``first`` labels that share
 a first token) before any row is scored. The content-free reference of ``pmi`` and
-``contextual`` is computed once per task, when it is bound, not per row or per chunk.
+``contextual`` is computed once per task, on the first chunk, not per row or per chunk.
 
 A task with few-shot ``examples`` gets its demonstrations written out here, once: each
 demonstration's prompt followed by its answer as the model's rule writes a label after a prompt
@@ -19,7 +24,7 @@ from functools import cached_property
 import numpy as np
 
 from t5cls import probability
-from t5cls.errors import InputError, OptionError, literal
+from t5cls.errors import InputError, NumericError, OptionError, literal
 from t5cls.models.scorer import LabelScorer
 from t5cls.models.tokens import TokenizedTexts
 from t5cls.tasks import modes
@@ -41,7 +46,7 @@ class TaskScorer:
             raise self._error(str(err)) from None
         self.lengths = np.array([len(label_ids) for label_ids in ids], dtype=np.float64)
         self.first_tokens = self._distinct_first_tokens(ids) if task.mode == "first" else []
-        self.room = 0 if not scorer.causal else 1 if task.mode == "first" else scorer.label_room(self.labels)
+        self.room = 1 if scorer.causal and task.mode == "first" else scorer.label_room(self.labels)
         self.prefix = self._demonstrations()
 
     def _error(self, message: str) -> InputError:
@@ -81,13 +86,13 @@ class TaskScorer:
             )
         return prefix
 
-    def prompts(self, columns: Mapping[str, Sequence[str]]) -> list[str]:
+    def scored_prompts(self, columns: Mapping[str, Sequence[str]]) -> list[str]:
         """The prompts of a chunk as scored: the few-shot prefix (if any), then each row's prompt."""
-        return [self.prefix + prompt for prompt in self.task.prompts(columns)]
+        return [self.prefix + prompt for prompt in self.task.rendered_prompts(columns)]
 
     def tokenize(self, columns: Mapping[str, Sequence[str]]) -> TokenizedTexts:
         """The chunk's prompts as token ids, leaving a decoder-only model room for the labels."""
-        return self.scorer.tokenize(self.prompts(columns), room=self.room)
+        return self.scorer.tokenize(self.scored_prompts(columns), room=self.room)
 
     def score(self, tokens: TokenizedTexts) -> TaskResult:
         """Score a chunk's prompts (from `prompts`, tokenized) into class log-scores and probabilities."""
@@ -123,7 +128,11 @@ class TaskScorer:
             return None
         strings = list(self.task.content_free)
         columns = dict.fromkeys(self.task.template.columns_needed(), strings)
-        logprobs = self.scorer.score(self.prompts(columns), self.labels).logprobs
+        try:
+            logprobs = self.scorer.score(self.scored_prompts(columns), self.labels).logprobs
+        except NumericError as err:  # restated without a row: no input row is to blame
+            where = f"{self.where}: " if self.where else ""
+            raise NumericError(f"{where}content-free prompts: {err.problem}") from None
         blocks = len(logprobs) // len(strings)
         return [
             modes.verbalize(logprobs[q * len(strings) : (q + 1) * len(strings)], self.task.groups)

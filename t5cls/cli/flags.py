@@ -10,16 +10,18 @@ from __future__ import annotations
 import re
 import sys
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import fields
 from functools import wraps
 from typing import Annotated
 
 import typer
 
 from t5cls.errors import EXIT_INTERNAL, OptionError, T5clsError, T5clsWarning, literal, one_line
+from t5cls.io.oserrors import NOT_THE_FILESYSTEM, as_filesystem_error
 from t5cls.options import ModelOptions
 
-FLAGS: dict[str, str] = {}  # Python parameter -> the flag that sets it
+FLAGS: dict[str, str] = {"ray": "--engine ray"}  # Python parameter -> the flag that sets it
 
 
 def option(parameter: str, *flags: str, help: str, shown: str | None = None, **settings) -> typer.models.OptionInfo:
@@ -51,9 +53,14 @@ def one_line_errors(command: Callable) -> Callable:
         except T5clsError as err:
             if debug:
                 raise
-            fail(err.for_flags(FLAGS) if isinstance(err, OptionError) else str(err), err.exit_code)
+            fail(err.for_flags(FLAGS), err.exit_code)
         except (typer.Exit, typer.Abort, SystemExit):
             raise
+        except OSError as err:  # one that no writer named: still the machine's, not a bug (a closed pipe aside)
+            if debug or err.errno in NOT_THE_FILESYSTEM:
+                raise
+            filesystem_error = as_filesystem_error(err, None, "read or write")
+            fail(str(filesystem_error), filesystem_error.exit_code)
         except Exception as err:
             if debug:
                 raise
@@ -72,6 +79,11 @@ def _show_notes(show: Callable) -> Callable:
             show(message, category, *args, **kwargs)
 
     return show_or_note
+
+
+def defaults(options_class: type) -> dict[str, object]:
+    """The defaults of an options dataclass's fields: a flag's default is written once, there."""
+    return {field.name: field.default for field in fields(options_class)}
 
 
 def parse_batch_size(value: str) -> int | None:
@@ -181,7 +193,12 @@ InputFormat = Annotated[
     str | None, option("input_format", "--input-format", help="csv, jsonl or parquet, when the extension does not say.")
 ]
 OutputFormat = Annotated[
-    str | None, option("output_format", "--format", help="Output format: csv, jsonl or parquet (for stdout).")
+    str | None,
+    option(
+        "output_format",
+        "--format",
+        help="Output format: csv, jsonl or parquet, where -o's name does not say (stdout, a FIFO, an odd extension).",
+    ),
 ]
 ChunkSize = Annotated[int, option("chunk_rows", "--chunk-size", help="Rows read, scored and checkpointed together.")]
 OnNull = Annotated[str, option("on_null", "--on-null", help="Rows whose text is empty or null: error, skip or empty.")]
@@ -224,10 +241,22 @@ GpusPerWorker = Annotated[
 CpusPerWorker = Annotated[float, option("cpus_per_worker", "--cpus-per-worker", help="--engine ray: CPUs per actor.")]
 
 
-def model_options(model, revision, device, dtype, batch_size, max_length, label_end, chat) -> ModelOptions:
-    """The `t5cls.options.ModelOptions` of the shared model flags, in their declaration order.
+def model_options(flags: Mapping[str, object]) -> ModelOptions:
+    """The `t5cls.options.ModelOptions` of the shared model flags, taken by name from a command's ``flags``.
 
-    ``--label-end`` reads the same escapes as ``--template``, so ``--label-end "\\n"`` is a newline.
+    Every command that loads a model declares these flags under the same names (``model``,
+    ``revision``, ``device``, ``dtype``, ``batch_size``, ``max_length``, ``label_end``, ``chat``)
+    and passes its arguments here, so each goes to its field by name. ``--batch-size`` may be
+    ``auto``; ``--label-end`` reads the same escapes as ``--template`` (``"\\n"`` is a newline).
     """
-    end = None if label_end is None else unescape(label_end, "label_end")
-    return ModelOptions(model, revision, device, dtype, parse_batch_size(batch_size), max_length, end, chat)
+    label_end = flags["label_end"]
+    return ModelOptions(
+        name_or_path=flags["model"],
+        revision=flags["revision"],
+        device=flags["device"],
+        dtype=flags["dtype"],
+        batch_size=parse_batch_size(flags["batch_size"]),
+        max_length=flags["max_length"],
+        label_end=None if label_end is None else unescape(label_end, "label_end"),
+        chat=flags["chat"],
+    )

@@ -1,0 +1,71 @@
+"""`calibrate_file`: ``t5cls calibrate`` as one call. Score a labelled dev file, fit T, write the task with T.
+
+The dev file is scored by the task's `TaskScorer`, the object a scoring run scores with (mode,
+verbalizers, few-shot prefix, content-free reference), in the chunks a run cuts by default
+(``batch`` mode normalises over a chunk); `t5cls.eval.calibration` fits T on those scores, and
+`t5cls.tasks.config` writes the task back with every key it was read with.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import replace
+
+import numpy as np
+
+from t5cls.errors import InputError
+from t5cls.eval.calibration import Calibration, DevSet, calibrate, fitted_comment, read_dev_file
+from t5cls.io.lock import output_lock
+from t5cls.io.paths import check_output_file
+from t5cls.models.scorer import LabelScorer
+from t5cls.options import DEFAULT_CHUNK_ROWS, CalibrateOptions, ModelOptions
+from t5cls.task_scorer import TaskScorer
+from t5cls.tasks.config import Task, load_tasks, write_config
+
+
+def calibrate_file(options: CalibrateOptions, model: ModelOptions) -> Calibration:
+    """Fit the task's temperature on ``options.dev`` and write it to ``options.output`` as a config.
+
+    Everything that needs no model (the task, its name, the output path, every dev row) is
+    checked before the model loads. The written task keeps every key of its config table
+    (few-shot ``examples`` too, its ``file`` relative to the written config), with the fitted ``temperature``.
+    """
+    task_set = load_tasks(
+        options.labels, options.config, options.template, options.text_column, options.task_name
+    ).only(options.task)
+    [task] = task_set.tasks
+    check_output_file(options.output, options.dev)
+    if task.multi_label:
+        raise InputError(
+            f"{task_set.where(task)}: a multi-label task has no softmax over classes to fit a temperature to"
+        )
+    with output_lock(options.output):  # one calibration per config file at a time
+        dev = read_dev_file(options.dev, task.template, list(task.classes), options.gold)
+        keep = rows_to_fit(task, options.dev, len(dev.gold))
+        scorer = LabelScorer.from_options(model)
+        scores = class_scores(TaskScorer(task, scorer, task_set.where(task)), dev)
+        result = replace(calibrate(scores[keep], dev.gold[keep]), left_out=int((~keep).sum()))
+        table = task_set.table(task, os.path.dirname(options.output))
+        table["temperature"] = float(result.temperature)
+        write_config(options.output, [table], [fitted_comment(result, options.dev, scorer.name_or_path)])
+    return result
+
+
+def class_scores(task: TaskScorer, dev: DevSet) -> np.ndarray:
+    """(N, C) the task's class log-scores before its temperature, exactly as ``t5cls score`` computes them."""
+    rows = len(dev.gold)
+    chunks = [
+        {name: values[start : start + DEFAULT_CHUNK_ROWS] for name, values in dev.columns.items()}
+        for start in range(0, rows, DEFAULT_CHUNK_ROWS)
+    ]
+    return np.concatenate([task.score(task.tokenize(chunk)).log_scores for chunk in chunks])
+
+
+def rows_to_fit(task: Task, dev: str, rows: int) -> np.ndarray:
+    """Which dev rows T is fitted on: all but the task's demonstrations (`Examples.rows_in`)."""
+    keep = np.ones(rows, dtype=bool)
+    if task.examples is not None:
+        keep[[row - 1 for row in task.examples.rows_in(dev)]] = False
+        if not keep.any():
+            raise InputError(f"{dev}: every row is one of task {task.name!r}'s demonstrations; none is left to fit on")
+    return keep

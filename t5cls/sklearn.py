@@ -1,0 +1,288 @@
+"""`T5Classifier`: t5cls as a scikit-learn classifier (``pip install t5cls[sklearn]``).
+
+The estimator is a thin layer: its parameters become one ``[[task]]`` of a task config (labels,
+template, text column, mode), written as ``t5cls calibrate`` and ``t5cls train`` write them and
+read back by the same loader, so a bad parameter fails with the config's own message.
+`predict_proba` is `t5cls.score_frame` with that config (``p_<class>`` in `classes_` order),
+`decision_function` its ``logp_<class>`` columns (the class log-scores before the temperature),
+and ``fit`` with ``epochs > 0`` is `t5cls.train.train` on the rows given, with the temperature
+fitted on ``eval_set`` or on a held-out ``validation_fraction`` (as ``t5cls train --dev``).
+
+Following scikit-learn's conventions, ``__init__`` only stores its parameters and everything
+learnt ends in ``_``. Models are loaded lazily and the last one is kept (`_load`), so the clones
+that `GridSearchCV` or `cross_val_score` fit share one loaded zero-shot model.
+"""
+
+from __future__ import annotations
+
+import functools
+import shutil
+import tempfile
+import uuid
+import weakref
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+try:
+    from sklearn.base import BaseEstimator, ClassifierMixin
+    from sklearn.model_selection import train_test_split
+    from sklearn.utils.validation import check_is_fitted
+except ImportError as err:  # an optional extra: say how to get it
+    raise ImportError("t5cls.sklearn needs scikit-learn: pip install 't5cls[sklearn]'") from err
+
+from t5cls.frames import run_frame
+from t5cls.io.frames import as_frame
+from t5cls.models.scorer import LabelScorer
+from t5cls.options import NULL_POLICIES, ModelOptions, ProgressOptions, ScoreOptions, number_in, one_of
+from t5cls.tasks.config import TaskSet, config_toml, quick_task
+from t5cls.tasks.modes import MODES
+from t5cls.tasks.prompts import DEFAULT_TEMPLATE
+
+TASK = "T5Classifier"  # the task's name, in errors and its columns (T5Classifier_p_<class>, ...)
+GOLD = "__t5cls_gold__"  # the gold column of the files handed to `t5cls train`
+CONFIG = "task.toml"
+
+
+class T5Classifier(ClassifierMixin, BaseEstimator):
+    """A text classifier from a text-to-text or decoder-only model, with exact class probabilities.
+
+    ``X`` is a list, array or Series of texts (read as ``text_column``), or a DataFrame (pandas,
+    polars) or `pyarrow.Table` with every column the template reads. ``labels`` fixes the classes
+    and their order; by default they are the sorted distinct values of ``y``. ``epochs=0`` (the
+    default) is zero-shot: ``fit`` only records the classes. ``epochs > 0`` fine-tunes as
+    ``t5cls train`` does (label-set loss) and writes the model to ``output_dir`` (default: a
+    temporary folder removed with the estimator).
+    """
+
+    def __init__(
+        self,
+        model: str | None = None,
+        labels=None,
+        template: str | None = None,
+        text_column: str = "text",
+        mode: str = "sum",
+        on_null: str = "error",
+        epochs: int = 0,
+        learning_rate: float = 1e-4,
+        batch_size: int | None = None,
+        class_weights: str = "none",
+        validation_fraction: float = 0.1,
+        seed: int = 0,
+        output_dir: str | None = None,
+        device: str = "auto",
+        dtype: str = "auto",
+        max_length: int | None = None,
+        progress: bool = False,
+    ):
+        self.model = model
+        self.labels = labels
+        self.template = template
+        self.text_column = text_column
+        self.mode = mode
+        self.on_null = on_null
+        self.epochs = epochs
+        self.learning_rate = learning_rate
+        self.batch_size = batch_size
+        self.class_weights = class_weights
+        self.validation_fraction = validation_fraction
+        self.seed = seed
+        self.output_dir = output_dir
+        self.device = device
+        self.dtype = dtype
+        self.max_length = max_length
+        self.progress = progress
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = False
+        tags.input_tags.string = True
+        tags.target_tags.required = True
+        return tags
+
+    def fit(self, X, y, eval_set=None):
+        """Set `classes_` (and with ``epochs > 0`` fine-tune); ``eval_set=(X_dev, y_dev)`` fits the temperature."""
+        self._check_parameters()
+        frame = self._frame(X)
+        gold = _gold(y, _rows(frame))
+        self.classes_ = self._classes(gold)
+        self.model_ = self.model
+        self.config_ = _task_config(self.classes_, self.template, self.text_column, self.mode)
+        self.fit_id_ = None
+        if self.epochs > 0:
+            self._fine_tune(frame, gold, eval_set)
+        return self
+
+    def predict_proba(self, X) -> np.ndarray:
+        """(n_samples, n_classes) class probabilities, columns in `classes_` order."""
+        return self._scored(X, "p")
+
+    def decision_function(self, X) -> np.ndarray:
+        """The class log-scores S(c | x) (before the temperature); for two classes S(classes_[1]) − S(classes_[0])."""
+        scores = self._scored(X, "logp")
+        return scores[:, 1] - scores[:, 0] if len(self.classes_) == 2 else scores
+
+    def predict(self, X) -> np.ndarray:
+        """The most probable class of each row (ties go to the first class, as ``pred`` in ``t5cls score``)."""
+        probabilities = self.predict_proba(X)
+        return self.classes_[probabilities.argmax(axis=1)]
+
+    def _scored(self, X, kind: str) -> np.ndarray:
+        """The task's ``<kind>_<class>`` columns (``p`` or ``logp``) for the rows of ``X``, in `classes_` order."""
+        check_is_fitted(self, "classes_")
+        frame = as_frame(self._frame(X))
+        with tempfile.TemporaryDirectory(prefix="t5cls-") as folder:
+            config = Path(folder) / CONFIG
+            config.write_text(self.config_, encoding="utf-8")
+            options = ScoreOptions(input=frame.name, config=str(config), logprobs=True, on_null=self.on_null)
+            scored = run_frame(frame, options, self._scorer(), self.progress)
+        columns = [np.asarray(scored[f"{TASK}_{kind}_{name}"], dtype=np.float64) for name in self.classes_]
+        return np.column_stack(columns)
+
+    def _scorer(self) -> LabelScorer:
+        options = ModelOptions(
+            self.model_, device=self.device, dtype=self.dtype, batch_size=self.batch_size, max_length=self.max_length
+        )
+        return _load(options, self.fit_id_)
+
+    def _frame(self, X):
+        """``X`` as a table: frames and Arrow tables as they are, texts as a one-column DataFrame."""
+        if hasattr(X, "columns") or hasattr(X, "column_names"):
+            return X
+        texts = np.asarray(X, dtype=object)
+        if texts.ndim == 2 and texts.shape[1] == 1:
+            texts = texts[:, 0]
+        if texts.ndim != 1:
+            raise ValueError(
+                f"X must be texts (a list, 1-d array or Series) or a DataFrame with the template's columns; "
+                f"got an array of shape {texts.shape}"
+            )
+        return pd.DataFrame({self.text_column: texts})
+
+    def _classes(self, gold: np.ndarray) -> np.ndarray:
+        found = sorted(set(gold))
+        if self.labels is None:
+            if len(found) < 2:
+                raise ValueError(f"y has {len(found)} class(es); a classifier needs at least two, or give labels")
+            return np.array(found, dtype=object)
+        labels = self.labels.split(",") if isinstance(self.labels, str) else list(self.labels)
+        unknown = [name for name in found if name not in labels]
+        if unknown:
+            raise ValueError(f"y holds {unknown[0]!r}, which is not one of labels ({', '.join(labels)})")
+        return np.array(labels, dtype=object)
+
+    def _check_parameters(self) -> None:
+        one_of("mode", self.mode, MODES)
+        one_of("on_null", self.on_null, [policy for policy in NULL_POLICIES if policy != "skip"])
+        number_in("validation_fraction", self.validation_fraction, 0.0, 1.0, closed_high=False)
+
+    def _fine_tune(self, frame, gold: np.ndarray, eval_set) -> None:
+        """``t5cls train`` on the rows given; the estimator then scores with the trained model and its temperature."""
+        from t5cls.train import TrainOptions, train
+
+        with tempfile.TemporaryDirectory(prefix="t5cls-") as work:
+            work = Path(work)
+            (work / CONFIG).write_text(self.config_, encoding="utf-8")
+            train_file, dev_file = self._training_files(frame, gold, eval_set, work)
+            output = self._output_folder()
+            options = TrainOptions(
+                train=str(train_file),
+                output=str(output),
+                gold=GOLD,
+                config=str(work / CONFIG),
+                dev=None if dev_file is None else str(dev_file),
+                on_null=self.on_null,
+                class_weights=self.class_weights,
+                epochs=self.epochs,
+                learning_rate=self.learning_rate,
+                batch_size=self.batch_size,
+                seed=self.seed,
+            )
+            model = ModelOptions(self.model, device=self.device, dtype=self.dtype, max_length=self.max_length)
+            summary = train(options, model, ProgressOptions(quiet=not self.progress))
+        self.model_ = str(output)
+        self.config_ = (output / "t5cls.toml").read_text(encoding="utf-8")
+        self.temperature_ = summary.tasks[0].temperature if summary.tasks else 1.0
+        self.fit_id_ = uuid.uuid4().hex
+
+    def _training_files(self, frame, gold: np.ndarray, eval_set, work: Path) -> tuple[Path, Path | None]:
+        """Parquet files of the training rows and the dev rows (``eval_set``, or a held-out share)."""
+        frame = _pandas(frame)
+        if eval_set is not None:
+            dev_frame = _pandas(self._frame(eval_set[0]))
+            dev_gold = _gold(eval_set[1], len(dev_frame))
+        elif self.validation_fraction > 0:
+            train_rows, dev_rows = train_test_split(
+                np.arange(len(frame)),
+                test_size=self.validation_fraction,
+                random_state=self.seed,
+                stratify=gold if _stratifiable(gold, self.validation_fraction) else None,
+            )
+            frame, dev_frame, gold, dev_gold = (
+                frame.iloc[train_rows],
+                frame.iloc[dev_rows],
+                gold[train_rows],
+                gold[dev_rows],
+            )
+        else:
+            dev_frame = None
+        train_file = _labelled_file(frame, gold, work / "train.parquet")
+        dev_file = None if dev_frame is None else _labelled_file(dev_frame, dev_gold, work / "dev.parquet")
+        return train_file, dev_file
+
+    def _output_folder(self) -> Path:
+        if self.output_dir is not None:
+            return Path(self.output_dir)
+        folder = Path(tempfile.mkdtemp(prefix="t5cls-model-"))
+        weakref.finalize(self, shutil.rmtree, folder, ignore_errors=True)
+        return folder / "model"
+
+
+@functools.lru_cache(maxsize=1)
+def _load(options: ModelOptions, fit_id: str | None) -> LabelScorer:
+    """The last model used, kept loaded; ``fit_id`` tells apart models fine-tuned into the same folder."""
+    return LabelScorer.from_options(options)
+
+
+def _task_config(classes: np.ndarray, template: str | None, text_column: str, mode: str) -> str:
+    """The estimator's task as a config file's text, as ``t5cls calibrate`` writes one."""
+    task = quick_task([str(name) for name in classes], template or DEFAULT_TEMPLATE, text_column, name=TASK)
+    table = TaskSet(None, (task,)).table(task, ".") | {"mode": mode}
+    return config_toml([table], ["written by t5cls.sklearn.T5Classifier"])
+
+
+def _stratifiable(gold: np.ndarray, share: float) -> bool:
+    """Whether a held-out ``share`` can keep every class on both sides (each class twice, enough rows per side)."""
+    classes, counts = np.unique(gold, return_counts=True)
+    held_out = int(np.ceil(share * len(gold)))
+    return counts.min() >= 2 and min(held_out, len(gold) - held_out) >= len(classes)
+
+
+def _gold(y, rows: int) -> np.ndarray:
+    gold = np.asarray(y, dtype=object).ravel()
+    if len(gold) != rows:
+        raise ValueError(f"X has {rows} rows but y has {len(gold)} values")
+    bad = [value for value in gold if not isinstance(value, str) or not value.strip()]
+    if bad:
+        raise ValueError(
+            f"y holds {bad[0]!r}: classes are the label texts the model scores (map numbers to words first)"
+        )
+    return gold
+
+
+def _rows(frame) -> int:
+    return frame.num_rows if hasattr(frame, "num_rows") else len(frame)
+
+
+def _pandas(frame) -> pd.DataFrame:
+    if isinstance(frame, pd.DataFrame):
+        return frame
+    return frame.to_pandas()
+
+
+def _labelled_file(frame: pd.DataFrame, gold: np.ndarray, path: Path) -> Path:
+    if GOLD in frame.columns:
+        raise ValueError(f"X has a column {GOLD!r}, which t5cls uses for the gold labels; rename it")
+    frame.reset_index(drop=True).assign(**{GOLD: list(gold)}).to_parquet(path, index=False)
+    return path

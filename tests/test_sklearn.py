@@ -1,0 +1,210 @@
+"""`t5cls.sklearn.T5Classifier`: scikit-learn's conventions, exact probabilities, model selection, fine-tuning.
+
+References: a brute-force forward per (row, label) for the probabilities; accuracies computed
+by hand from the estimator's own zero-shot predictions for `cross_val_score` and `GridSearchCV`;
+``t5cls train``'s report (the session's trained tiny T5) for fine-tuning.
+
+scikit-learn's `estimator_checks` are run where they apply. The rest feed numeric 2-D arrays to
+``fit`` (``check_classifiers_train``, ``check_fit2d_*``, ``check_estimators_dtypes``, ``..._nan_inf``,
+``check_dict_unchanged``, ``check_fit_idempotent``, ``check_methods_*_invariance``,
+``check_estimators_pickle``, sample weights, sparse input, ``n_features_in_``...), which a text
+classifier refuses; the properties among them that make sense for text (idempotent fit, subsets
+and order of rows, pickling, parameters left alone) are tested here with texts instead.
+"""
+
+from __future__ import annotations
+
+import gc
+import importlib
+import json
+import pickle
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import polars as pl
+import pyarrow as pa
+import pytest
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+from sklearn.model_selection import GridSearchCV, KFold, ParameterGrid, cross_val_score
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import FunctionTransformer
+from sklearn.utils import estimator_checks
+
+from helpers.reference import brute_force_logprobs
+from helpers.trained_model import LABELS as TRAINED_LABELS
+from helpers.trained_model import TEMPLATE as TRAINED_TEMPLATE
+from helpers.trained_model import TRAIN_ARGS
+from t5cls import probability
+from t5cls.errors import InputError
+from t5cls.sklearn import T5Classifier
+from t5cls.tasks.prompts import PromptTemplate
+
+LABELS = ["positive", "negative", "neutral"]
+TEXTS = ["Great film", "awful plot", "it was fine", "loved the acting", "boring", "okay I guess", "superb", "meh"]
+GOLD = ["positive", "negative", "neutral", "positive", "negative", "neutral", "positive", "neutral"]
+TEMPLATES = ["{text}\nSentiment:", "Review: {text}\nOptions: {labels}\nAnswer:"]
+
+APPLICABLE_CHECKS = [
+    estimator_checks.check_estimator_cloneable,
+    estimator_checks.check_estimator_repr,
+    estimator_checks.check_no_attributes_set_in_init,
+    estimator_checks.check_parameters_default_constructible,
+    estimator_checks.check_get_params_invariance,
+    estimator_checks.check_set_params,
+    estimator_checks.check_do_not_raise_errors_in_init_or_set_params,
+    estimator_checks.check_estimators_unfitted,
+    estimator_checks.check_mixin_order,
+    estimator_checks.check_estimator_tags_renamed,
+    estimator_checks.check_valid_tag_types,
+]
+
+
+def classifier(t5_dir, **params) -> T5Classifier:
+    return T5Classifier(model=str(t5_dir), device="cpu", **params)
+
+
+@pytest.mark.parametrize("check", APPLICABLE_CHECKS, ids=lambda check: check.__name__)
+def test_the_estimator_checks_that_apply_to_a_text_classifier(t5_dir, check):
+    check("T5Classifier", classifier(t5_dir, labels=LABELS))
+
+
+def test_probabilities_are_the_softmax_of_the_exact_label_scores_for_every_kind_of_x(t5_dir):
+    estimator = classifier(t5_dir, labels=LABELS, template=TEMPLATES[0]).fit(TEXTS, GOLD)
+    prompts = PromptTemplate(TEMPLATES[0]).render({"text": TEXTS}, LABELS)
+    logprobs = brute_force_logprobs(t5_dir, prompts, LABELS)
+    np.testing.assert_allclose(estimator.predict_proba(TEXTS), probability.softmax(logprobs), atol=1e-5)
+    np.testing.assert_allclose(estimator.decision_function(TEXTS), logprobs, atol=1e-4)
+    assert list(estimator.predict(TEXTS)) == [LABELS[i] for i in logprobs.argmax(axis=1)]
+    assert list(estimator.classes_) == LABELS  # labels fix the order, not sorted(y)
+    expected = estimator.predict_proba(TEXTS)
+    frame = pd.DataFrame({"text": TEXTS, "other": range(len(TEXTS))}, index=list("abcdefgh"))
+    for X in (np.array(TEXTS), pd.Series(TEXTS), frame, pa.Table.from_pandas(frame), pl.from_pandas(frame)):
+        np.testing.assert_array_equal(estimator.predict_proba(X), expected)
+
+
+def test_two_classes_sorted_from_y_and_a_one_column_decision_function(t5_dir):
+    y = ["yes", "no", "yes", "no", "no", "yes", "no", "yes"]
+    estimator = classifier(t5_dir, template="{text}").fit(TEXTS, y)
+    assert list(estimator.classes_) == ["no", "yes"]
+    logprobs = brute_force_logprobs(t5_dir, TEXTS, ["no", "yes"])
+    np.testing.assert_allclose(estimator.decision_function(TEXTS), logprobs[:, 1] - logprobs[:, 0], atol=1e-4)
+
+
+def test_rows_scored_alone_in_any_order_or_twice_fitted_give_the_same_answers(t5_dir):
+    estimator = classifier(t5_dir, labels=LABELS)
+    before = estimator.get_params()
+    whole = estimator.fit(TEXTS, GOLD).predict_proba(TEXTS)
+    assert estimator.get_params() == before
+    np.testing.assert_allclose(np.vstack([estimator.predict_proba([text]) for text in TEXTS]), whole, atol=1e-6)
+    order = np.random.default_rng(0).permutation(len(TEXTS))
+    np.testing.assert_allclose(estimator.predict_proba([TEXTS[i] for i in order]), whole[order], atol=1e-6)
+    np.testing.assert_array_equal(estimator.fit(TEXTS, GOLD).predict_proba(TEXTS), whole)
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(estimator)).predict_proba(TEXTS), whole)
+
+
+def test_a_pipeline_scores_what_its_steps_hand_over(t5_dir):
+    lower = FunctionTransformer(lambda texts: [text.lower() for text in texts])
+    pipeline = Pipeline([("lower", lower), ("t5", classifier(t5_dir, labels=LABELS))]).fit(TEXTS, GOLD)
+    direct = classifier(t5_dir, labels=LABELS).fit(TEXTS, GOLD)
+    np.testing.assert_array_equal(pipeline.predict_proba(TEXTS), direct.predict_proba([t.lower() for t in TEXTS]))
+    assert pipeline.score(TEXTS, GOLD) == np.mean(direct.predict([t.lower() for t in TEXTS]) == np.array(GOLD))
+
+
+def test_cross_val_score_gives_each_folds_zero_shot_accuracy(t5_dir):
+    estimator = classifier(t5_dir, labels=LABELS)
+    predictions = estimator.fit(TEXTS, GOLD).predict(TEXTS)
+    gold = np.array(GOLD)
+    folds = KFold(3).split(TEXTS)
+    expected = [np.mean(predictions[test] == gold[test]) for _, test in folds]
+    np.testing.assert_allclose(cross_val_score(estimator, TEXTS, GOLD, cv=KFold(3)), expected)
+
+
+def test_grid_search_over_template_and_mode_picks_the_most_accurate(t5_dir):
+    grid = {"template": TEMPLATES, "mode": ["sum", "mean"]}
+    gold = np.array(GOLD)
+    folds = list(KFold(2).split(TEXTS))
+    means = []
+    for params in ParameterGrid(grid):
+        predictions = classifier(t5_dir, labels=LABELS, **params).fit(TEXTS, GOLD).predict(TEXTS)
+        means.append(np.mean([np.mean(predictions[test] == gold[test]) for _, test in folds]))
+    search = GridSearchCV(classifier(t5_dir, labels=LABELS), grid, cv=KFold(2)).fit(TEXTS, GOLD)
+    np.testing.assert_allclose(search.cv_results_["mean_test_score"], means)
+    assert search.best_params_ == list(ParameterGrid(grid))[int(np.argmax(means))]
+    assert search.best_estimator_.template == search.best_params_["template"]
+
+
+@pytest.mark.parametrize(
+    ("params", "X", "y", "error", "message"),
+    [
+        ({}, TEXTS, [1, 0] * 4, ValueError, "y holds 1: classes are the label texts"),
+        ({"labels": ["a", "b"]}, TEXTS, ["a", "c"] * 4, ValueError, "y holds 'c', which is not one of labels (a, b)"),
+        ({}, TEXTS, ["a"] * 8, ValueError, "y has 1 class(es); a classifier needs at least two"),
+        ({}, TEXTS, GOLD[:3], ValueError, "X has 8 rows but y has 3 values"),
+        ({}, np.zeros((8, 2)), GOLD, ValueError, "got an array of shape (8, 2)"),
+        ({"on_null": "skip"}, TEXTS, GOLD, InputError, "on_null: unknown on null 'skip'; choose error or empty"),
+        ({"mode": "vote"}, TEXTS, GOLD, InputError, "mode: unknown mode 'vote'"),
+    ],
+)
+def test_bad_fits_say_what_to_change(t5_dir, params, X, y, error, message):
+    with pytest.raises(error) as raised:
+        classifier(t5_dir, **params).fit(X, y)
+    assert message in str(raised.value)
+
+
+def test_unfitted_and_bad_rows_are_refused(t5_dir):
+    with pytest.raises(NotFittedError):
+        classifier(t5_dir).predict(TEXTS)
+    estimator = classifier(t5_dir, labels=LABELS).fit(TEXTS, GOLD)
+    with pytest.raises(InputError, match=r"DataFrame: row at index 2: column 'text' is empty or null"):
+        estimator.predict(["fine", "good", " "])
+    with pytest.raises(InputError, match=r"'T5Classifier': 'template' reads column 'text', which DataFrame lacks"):
+        estimator.predict(pd.DataFrame({"body": TEXTS}))
+    blank = classifier(t5_dir, labels=LABELS, on_null="empty").fit(TEXTS, GOLD).predict_proba(["fine", ""])
+    assert blank.shape == (2, 3)
+
+
+def test_zero_shot_on_the_trained_model_is_as_accurate_as_t5cls_train_reported(trained_t5):
+    train, dev = pd.read_csv(trained_t5.data.train), pd.read_csv(trained_t5.data.dev)
+    estimator = T5Classifier(str(trained_t5.folder), TRAINED_LABELS, TRAINED_TEMPLATE, device="cpu")
+    accuracy = estimator.fit(train["text"], train["label"]).score(dev["text"], dev["label"])
+    training = json.loads((trained_t5.folder / "training.json").read_text())
+    assert accuracy >= training["tasks"][0]["after"]["accuracy"] >= 0.95
+
+
+def test_fine_tuning_trains_as_t5cls_train_does(trained_t5, tmp_path):
+    train, dev = pd.read_csv(trained_t5.data.train), pd.read_csv(trained_t5.data.dev)
+    settings = dict(zip(TRAIN_ARGS[::2], TRAIN_ARGS[1::2]))
+    estimator = T5Classifier(
+        str(trained_t5.base), TRAINED_LABELS, TRAINED_TEMPLATE, epochs=int(settings["--epochs"]),
+        learning_rate=float(settings["--lr"]), batch_size=int(settings["--batch-size"]),
+        class_weights=settings["--class-weights"], seed=int(settings["--seed"]), device="cpu",
+        output_dir=str(tmp_path / "model"),
+    )  # fmt: skip
+    estimator.fit(train[["text"]], train["label"], eval_set=(dev["text"], dev["label"]))
+    training = json.loads((trained_t5.folder / "training.json").read_text())["tasks"][0]
+    assert estimator.score(dev["text"], dev["label"]) >= training["after"]["accuracy"]
+    assert estimator.temperature_ == pytest.approx(training["temperature"], rel=1e-3)
+    assert clone(estimator).get_params() == estimator.get_params()
+    assert (tmp_path / "model" / "t5cls.toml").exists()
+
+
+def test_fine_tuning_holds_out_a_share_for_the_temperature_in_a_folder_removed_with_the_estimator(t5_dir):
+    estimator = classifier(t5_dir, labels=LABELS, epochs=1, validation_fraction=0.25).fit(TEXTS, GOLD)
+    folder = Path(estimator.model_)
+    training = json.loads((folder / "training.json").read_text())
+    assert (training["train"]["rows"], training["dev"]["rows"]) == (6, 2)
+    assert estimator.temperature_ == pytest.approx(training["tasks"][0]["temperature"])
+    assert estimator.predict_proba(TEXTS).shape == (8, 3)
+    del estimator
+    gc.collect()
+    assert not folder.parent.exists()
+
+
+def test_without_scikit_learn_the_import_says_how_to_get_it(monkeypatch):
+    monkeypatch.setitem(sys.modules, "sklearn.base", None)  # what an environment without scikit-learn imports
+    monkeypatch.delitem(sys.modules, "t5cls.sklearn")
+    with pytest.raises(ImportError, match=r"t5cls.sklearn needs scikit-learn: pip install 't5cls\[sklearn\]'"):
+        importlib.import_module("t5cls.sklearn")
