@@ -135,5 +135,5 @@ def test_calibrate_file_refuses_a_bad_task_name_before_the_model_loads(tmp_path)
     dev = write_dev(tmp_path, "1,good,pos\n")
     options = CalibrateOptions(dev, "label", str(tmp_path / "o.toml"), labels="neg,pos", task="no spaces")
     with pytest.raises(OptionError, match=r"^task 'no spaces' must be letters, digits, '_' or '-'"):
-        calibrate_file(options, ModelOptions(name_or_path=str(tmp_path / "no-such-model")))
+        calibrate_file(options, ModelOptions(name_or_path="no-such-org/no-such-model"))  # never loaded
     assert not (tmp_path / "o.toml").exists()
