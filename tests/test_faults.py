@@ -65,6 +65,11 @@ def same_output(out: Path, reference: Path) -> bool:
     return out.read_bytes() == reference.read_bytes()
 
 
+def resumed_files(out: Path) -> list[str]:
+    """What a finished ``--resume`` leaves in the output's folder: the output and its up-to-date record."""
+    return sorted([out.name, f".{out.name}.t5cls-done"])
+
+
 def leftovers(folder: Path) -> list[str]:
     """Temporary files anywhere under ``folder`` (a failed or killed write must leave none behind for good)."""
     return [str(p) for p in folder.rglob("*") if p.name.endswith((".tmp", ".t5cls-tmp"))]
@@ -114,7 +119,7 @@ def test_a_write_refused_at_any_moment(t5_dir, inputs, clean_runs, tmp_path, kin
         resumed = invoke(*arguments(t5_dir, inputs, out, kind), "--resume")
         assert resumed.returncode == 0, (k, resumed.stderr)
         assert same_output(out, reference), k
-        assert sorted(p.name for p in folder.iterdir()) == [out.name], k  # no parts, lock or unranked file left
+        assert sorted(p.name for p in folder.iterdir()) == resumed_files(out), k  # no parts, lock or unranked file
 
 
 def test_a_failed_part_keeps_the_finished_chunks_for_resume(t5_dir, inputs, clean_runs, tmp_path):
@@ -148,7 +153,7 @@ def test_sigkill_at_chosen_moments_then_resume(t5_dir, inputs, clean_runs, tmp_p
         resumed = invoke(*arguments(t5_dir, inputs, out, "rank"), "--resume")  # the dead run's lock died with it
         assert resumed.returncode == 0, (k, resumed.stderr)
         assert same_output(out, reference), k
-        assert sorted(p.name for p in folder.iterdir()) == [out.name], k
+        assert sorted(p.name for p in folder.iterdir()) == resumed_files(out), k
 
 
 def test_an_overlapping_run_stops_at_once_and_touches_nothing(t5_dir, inputs, tmp_path):
