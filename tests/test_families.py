@@ -16,6 +16,7 @@ from helpers.cli import invoke
 from helpers.reference import brute_force_causal_logprobs, brute_force_logprob, brute_force_logprobs
 from helpers.tiny_families import build_family
 from t5cls import LabelScorer
+from t5cls.errors import ModelLoadError
 from t5cls.models.families import FAMILIES, UnlistedFamilyWarning, sliding_window
 from t5cls.tasks.config import Task
 from t5cls.tasks.prompts import PromptTemplate
@@ -155,3 +156,14 @@ def test_mt5_head_is_never_scaled(family_dir):
     scorer = LabelScorer.from_pretrained(str(family_dir("mt5")), device="cpu")
     assert scorer.model.config.tie_word_embeddings and scorer.backend.head.scale is None
     assert LabelScorer.from_pretrained(str(family_dir("t5")), device="cpu").backend.head.scale is not None
+
+
+def test_a_local_folder_that_does_not_load_gets_no_offline_hint(family_dir, tmp_path):
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    for name in ("config.json", "tokenizer.json", "tokenizer_config.json"):
+        (broken / name).write_bytes((family_dir("t5") / name).read_bytes())
+    (broken / "model.safetensors").write_bytes(b"not weights")
+    with pytest.raises(ModelLoadError) as raised:
+        LabelScorer.from_pretrained(str(broken), device="cpu")
+    assert "could not load model" in str(raised.value) and "Offline?" not in str(raised.value)

@@ -6,9 +6,11 @@ Loading is apart from scoring: `load_pretrained` gives a model and a tokenizer, 
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import torch
+from safetensors import SafetensorError
 
 from t5cls.errors import ModelLoadError, OptionError
 from t5cls.models._hf_compat import commit_hash
@@ -79,11 +81,8 @@ def load_pretrained(options: ModelOptions):
             dtype=resolve_dtype(options.dtype, device),
             attn_implementation=attention_implementation(config),
         )
-    except (OSError, ValueError, KeyError) as err:
-        raise ModelLoadError(
-            f"could not load model {name!r}: {_first_line(err)}. Offline? Download it once where the Hugging Face "
-            "Hub is reachable and pass its local folder with --model DIR (or set T5CLS_MODEL)"
-        ) from err
+    except (OSError, ValueError, KeyError, SafetensorError) as err:  # a damaged weights file is SafetensorError
+        raise ModelLoadError(f"could not load model {name!r}: {_first_line(err)}{_offline_hint(name)}") from err
     if tokenizer.pad_token is None:  # GPT-2-style tokenizers have none; padding is masked, so EOS serves
         tokenizer.pad_token = tokenizer.eos_token
     return model.to(device), tokenizer
@@ -94,6 +93,16 @@ def attention_implementation(config) -> str | None:
     transformers' own default for a family the table does not list."""
     family = FAMILIES.get(config.model_type)
     return family.attention if family else None
+
+
+def _offline_hint(name: str) -> str:
+    """Advice for a hub name that did not load (the Hub may be out of reach); none for a local folder."""
+    if os.path.isdir(os.path.expanduser(name)):
+        return ""
+    return (
+        ". Offline? Download it once where the Hugging Face Hub is reachable and pass its local folder "
+        "with --model DIR (or set T5CLS_MODEL)"
+    )
 
 
 def _first_line(err: Exception) -> str:
