@@ -212,6 +212,15 @@ def test_eval_refuses_a_multi_label_task_by_name(tmp_path):
     assert_one_line_error(invoke("eval", path, "--gold", "label"), "task 'aspects' is multi-label")
 
 
+def test_eval_refuses_a_regression_task_by_name(tmp_path):
+    path = scored_file(
+        tmp_path / "scored.csv",
+        "text,stars,rating_p_low,rating_p_high,rating_pred,rating_entropy,rating_expected,rating_std",
+        "t,4.5,0.2,0.8,high,0.5,4.2,1.6",
+    )
+    assert_one_line_error(invoke("eval", path, "--gold", "stars"), "task 'rating' is a regression task")
+
+
 def test_a_temperature_at_a_bound_is_flagged():
     gold = np.array([0, 1] * 20)
     informative = np.where(np.eye(2)[gold] > 0, 0.0, -5.0)  # the gold class always scores higher

@@ -68,6 +68,7 @@ def _load_scored(source, path: str, gold_column: str, task: str | None) -> Score
         )
     if gold_column not in source.columns:
         raise InputError(f"{path}: no gold column {gold_column!r}; columns are: {shown}")
+    _refuse_regression(source.columns, task, path)
     blocks, gold, preds, offset = [], [], [], 0
     pred_column = f"{task}_pred" if task else "pred"
     for table in source.chunks:
@@ -104,6 +105,17 @@ def _float(path: str, value: object, name: str, row: int) -> float:
         return float(value)
     except (TypeError, ValueError):
         raise InputError(f"{path}: row {row + 1}: column {name!r} holds {value!r}, not a number") from None
+
+
+def _refuse_regression(columns, task: str | None, path: str) -> None:
+    """A regression task (its ``<task>_expected`` column) is refused by name: its gold values are numbers."""
+    expected = f"{task}_expected" if task else "expected"
+    if expected in columns:
+        name = f"task {task!r}" if task else "the task"
+        raise InputError(
+            f"{path}: {name} is a regression task (its score is {expected}, the expected value); eval measures "
+            f"tasks with one class per row: compare {expected} with the gold numbers (e.g. their MSE and MAE)"
+        )
 
 
 def _multi_label_task(preds: list, probs: np.ndarray, labels: list[str], task: str | None) -> str | None:
