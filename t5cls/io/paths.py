@@ -24,7 +24,12 @@ GLOB_CHARACTERS = "*?["
 def sidecar(path: str | Path, kind: str) -> Path:
     """The hidden ``.<name>.t5cls-<kind>`` beside ``path`` (kinds: parts, tmp, unranked, old)."""
     path = Path(path)
-    return path.with_name(f".{path.name}.t5cls-{kind}")
+    return path.with_name(sidecar_name(path.name, kind))
+
+
+def sidecar_name(name: str, kind: str) -> str:
+    """The name of the sidecar of kind ``kind`` for a file or folder named ``name``."""
+    return f".{name}.t5cls-{kind}"
 
 
 def check_output_file(output: str | Path, input_path: str | None = None) -> None:
