@@ -129,11 +129,12 @@ def test_gpu_workers_default_to_one_per_gpu(dataset, t5_dir, tmp_path):
     assert_same_as_local(out, [dataset / "a.csv", dataset / "b.csv", dataset / "more" / "c.parquet"], t5_dir, tmp_path)
 
 
-def test_glob_of_uris_with_a_task_config(dataset, t5_dir, tmp_path):
+def test_glob_of_uris_with_a_task_config_to_a_file_uri(dataset, t5_dir, tmp_path):
     out = tmp_path / "scored"
     spec = f"file://{dataset}/[ab].csv"
     config = {"config": str(Path(__file__).parents[1] / "configs" / "sentiment.toml"), "logprobs": True}
-    RayRunner(options(spec, out, **config), model_args(t5_dir), RayOptions()).run()
+    RayRunner(options(spec, f"file://{out}/", **config), model_args(t5_dir), RayOptions()).run()  # a local disk
+    assert not (tmp_path / ".scored.t5cls-parts").exists()
     assert_same_as_local(out, [f"file://{dataset}/a.csv", f"file://{dataset}/b.csv"], t5_dir, tmp_path, **config)
     assert "sentiment_p_positive" in pq.read_table(out).column_names
 

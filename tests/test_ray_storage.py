@@ -49,7 +49,7 @@ def s3():
         yield server
 
 
-@pytest.fixture(scope="module", autouse=True)
+@pytest.fixture(scope="module")
 def cluster(s3):
     """Two Ray nodes whose workers, like the driver, find the endpoint and credentials in the environment."""
     from ray.cluster_utils import Cluster
@@ -129,7 +129,7 @@ class CrashOnce(ScoreWorker):
         return super().score_chunk(file, chunk, *rest)
 
 
-def test_bucket_to_bucket_with_a_killed_actor_equals_local_runs(s3, dataset, t5_dir, tmp_path):
+def test_bucket_to_bucket_with_a_killed_actor_equals_local_runs(s3, cluster, dataset, t5_dir, tmp_path):
     """Input and output in buckets; an actor dies mid-run and its chunk is retried into the same part."""
     marker = tmp_path / "crashed"
     runner = RayRunner(options("s3://input/data/", "s3://output/scored/"), model_args(t5_dir), RayOptions(2))

@@ -86,11 +86,11 @@ class Location:
 
     def sibling(self, name: str) -> Location:
         """``name`` beside this location (in the same folder or bucket prefix)."""
-        uri_parent, path_parent = self.uri.rpartition("/")[0], self.path.rpartition("/")[0]
         if "://" in self.uri and "/" not in self.path:
             raise InputError(f"{self.uri}: name a folder inside the bucket, not the bucket itself")
-        uri = f"{uri_parent}/{name}" if uri_parent and not uri_parent.endswith(":/") else name
-        return Location(uri, self.filesystem, f"{path_parent}/{name}" if path_parent else name)
+        uri_parent, uri_sep, _ = self.uri.rpartition("/")
+        path_parent, path_sep, _ = self.path.rpartition("/")
+        return Location(uri_parent + uri_sep + name, self.filesystem, path_parent + path_sep + name)
 
     @property
     def name(self) -> str:
