@@ -19,6 +19,8 @@ from t5cls.errors import InputError
 from t5cls.io.formats import input_format
 
 GLOB_CHARACTERS = "*?["
+S3_REQUEST_SECONDS = 60.0
+S3_CONNECT_SECONDS = 10.0
 
 
 def sidecar(path: str | Path, kind: str) -> Path:
@@ -66,9 +68,25 @@ def filesystem_of(path: str) -> tuple[pafs.FileSystem, str]:
     if "://" not in path:
         return pafs.LocalFileSystem(), os.path.abspath(path)
     try:
-        return pafs.FileSystem.from_uri(path)
+        filesystem, inner = pafs.FileSystem.from_uri(path)
     except (pa.ArrowException, ValueError, OSError) as err:
         raise InputError(f"{path}: cannot open this location ({err})") from None
+    return _patient(filesystem), inner
+
+
+def _patient(filesystem: pafs.FileSystem) -> pafs.FileSystem:
+    """S3 with requests that may take up to `S3_REQUEST_SECONDS` instead of the AWS SDK's 3 s.
+
+    A batch job would rather wait than fail on a busy S3-compatible server. The filesystem is
+    rebuilt from its own pickling arguments (everything else as pyarrow read it from the URI and
+    the environment).
+    """
+    if not isinstance(filesystem, pafs.S3FileSystem):
+        return filesystem
+    rebuild, (settings,) = filesystem.__reduce__()
+    if settings.get("request_timeout", -1) >= 0:
+        return filesystem
+    return rebuild({**settings, "request_timeout": S3_REQUEST_SECONDS, "connect_timeout": S3_CONNECT_SECONDS})
 
 
 def existing_file(path: str) -> tuple[pafs.FileSystem, str]:

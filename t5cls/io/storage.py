@@ -71,7 +71,7 @@ class Location:
     @classmethod
     def of(cls, uri: str) -> Location:
         check_no_secret(uri)
-        uri = uri.rstrip("/") if "://" in uri else uri
+        uri = uri.rstrip("/") or uri  # "scored/" is the folder "scored"
         with storage_errors(uri):
             filesystem, path = filesystem_of(uri)
         return cls(uri, filesystem, path.rstrip("/"))

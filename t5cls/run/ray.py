@@ -202,7 +202,8 @@ class RayRunner:
         device = (
             self.model.device if self.model.device != "auto" else "cuda" if self.ray_options.gpus_per_worker else "cpu"
         )
-        return fingerprint(self.plan, describe_pretrained(self.model, device), self.files)
+        with storage_errors(self.plan.options.input):  # the inputs' sizes and first MiB, read again
+            return fingerprint(self.plan, describe_pretrained(self.model, device), self.files)
 
     def run(self, progress: RowProgress | None = None, stop: StopRequest | None = None) -> Summary:
         """Score every file on Ray; raises `Interrupted` after the chunk in hand when asked to stop."""
