@@ -203,7 +203,7 @@ def test_jsonl_files_are_typed_as_local_runs_type_them(t5_dir, tmp_path):
     assert_same_as_local(out, files, t5_dir, tmp_path, chunk_rows=2)
     assert pq.read_table(out / "part-000000-000000000.parquet").schema.field("id").type == pa.json_()
 
-    (tmp_path / "in" / "b.jsonl").write_text('{"id": 1, "text": "fine", "n": "three"}\n')
+    (tmp_path / "in" / "b.jsonl").write_text('{"id": [3], "text": "fine", "n": "three"}\n')
     with pytest.raises(InputError, match=r"b.jsonl: column 'n' is string, but in .*a.jsonl it is double"):
         RayRunner(options(tmp_path / "in", out), model_args(t5_dir), TWO_WORKERS)
 
@@ -269,7 +269,7 @@ def test_a_damaged_file_found_by_a_ray_read_task_is_one_line(t5_dir, tmp_path):
         (["data", "-o", "out", "--format", "csv"], ["Parquet only"]),
         (["nowhere", "-o", "out"], ["nowhere: no such file"]),
         (["empty", "-o", "out"], ["empty: no CSV, JSONL or Parquet files found there"]),
-        (["data", "-o", "s3://bucket"], ["s3://bucket: name a folder inside the bucket"]),
+        (["data", "-o", "s3://bucket?region=eu-west-1"], ["s3://bucket: name a folder inside the bucket"]),
         (["data", "-o", "taken"], ["taken: exists and is not a t5cls output folder"]),
         (["data", "-o", "out", "--num-workers", "0"], ["--num-workers must be at least 1"]),
     ],

@@ -58,6 +58,9 @@ def cluster(s3):
     os.environ.update(s3.environment())  # the raylets start with it, and so their workers
     try:
         nodes = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
+        # Cluster records its address machine-wide (/tmp/ray/ray_current_cluster), where every plain
+        # ray.init() on this machine would join it, other test runs included: the record goes at once.
+        ray._common.utils.reset_ray_address()
         nodes.add_node(num_cpus=1)
         nodes.wait_for_nodes()
     except Exception as err:  # no room for a second raylet on this machine: say so

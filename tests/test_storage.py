@@ -47,3 +47,16 @@ def test_local_locations_write_whole_files_beside_their_sidecars(tmp_path, monke
 def test_a_bucket_itself_is_not_an_output_folder():
     with pytest.raises(InputError, match=r"^s3://bucket: name a folder inside the bucket"):
         Location("s3://bucket", None, "bucket").sibling(".bucket.t5cls-parts")
+
+
+def test_a_uri_query_stays_out_of_names_and_travels_to_the_workers():
+    output = Location.of("s3://bucket/out/scored/?region=eu-west-1&endpoint_override=127.0.0.1:9")
+    sidecar = output.sibling(".scored.t5cls-parts")
+    assert (output.uri, output.path, sidecar.uri, sidecar.path) == (
+        "s3://bucket/out/scored",
+        "bucket/out/scored",
+        "s3://bucket/out/.scored.t5cls-parts",
+        "bucket/out/.scored.t5cls-parts",
+    )
+    part = Location.of(output.child("part-1.parquet").address)
+    assert part.uri == "s3://bucket/out/scored/part-1.parquet" and part.filesystem.region == "eu-west-1"

@@ -62,19 +62,31 @@ def storage_errors(uri: str) -> Iterator[None]:
 
 @dataclass(frozen=True)
 class Location:
-    """A folder (or file) on a pyarrow filesystem, named by ``uri`` as the user wrote it."""
+    """A folder (or file) on a pyarrow filesystem, named by ``uri`` as the user wrote it, less any ``?query``.
+
+    The query (``?region=...&endpoint_override=...``) is kept apart in ``query``, for `address`.
+    """
 
     uri: str
     filesystem: pafs.FileSystem
     path: str
+    query: str = ""
 
     @classmethod
     def of(cls, uri: str) -> Location:
         check_no_secret(uri)
-        uri = uri.rstrip("/") or uri  # "scored/" is the folder "scored"
-        with storage_errors(uri):
+        base, _, query = uri.partition("?") if "://" in uri else (uri, "", "")
+        base = base.rstrip("/") or base  # "scored/" is the folder "scored"
+        with storage_errors(base):
             filesystem, path = filesystem_of(uri)
-        return cls(uri, filesystem, path.rstrip("/"))
+        return cls(base, filesystem, path.rstrip("/"), query)
+
+    @property
+    def address(self) -> str:
+        """What `of` opens again elsewhere (in a Ray actor): the local path, or the URI with its query."""
+        if self.local:
+            return self.path
+        return f"{self.uri}?{self.query}" if self.query else self.uri
 
     @property
     def local(self) -> bool:
@@ -82,7 +94,7 @@ class Location:
         return isinstance(self.filesystem, pafs.LocalFileSystem)
 
     def child(self, name: str) -> Location:
-        return Location(f"{self.uri}/{name}", self.filesystem, f"{self.path}/{name}")
+        return Location(f"{self.uri}/{name}", self.filesystem, f"{self.path}/{name}", self.query)
 
     def sibling(self, name: str) -> Location:
         """``name`` beside this location (in the same folder or bucket prefix)."""
@@ -90,7 +102,7 @@ class Location:
             raise InputError(f"{self.uri}: name a folder inside the bucket, not the bucket itself")
         uri_parent, uri_sep, _ = self.uri.rpartition("/")
         path_parent, path_sep, _ = self.path.rpartition("/")
-        return Location(uri_parent + uri_sep + name, self.filesystem, path_parent + path_sep + name)
+        return Location(uri_parent + uri_sep + name, self.filesystem, path_parent + path_sep + name, self.query)
 
     @property
     def name(self) -> str:

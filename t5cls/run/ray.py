@@ -237,8 +237,7 @@ class RayRunner:
     def _summaries(self, done: set[tuple[int, int]]) -> Iterator[dict]:
         """Run the pipeline, yielding one summary per chunk as its part is written."""
         ray = _connect()
-        parts = parts_location(self.output)
-        spec = WorkerSpec(self.plan, self.model, parts.path if parts.local else parts.uri)
+        spec = WorkerSpec(self.plan, self.model, parts_location(self.output).address)
         files = ray.data.from_items(
             [{"file": i, "path": path} for i, path in enumerate(self.files)], override_num_blocks=len(self.files)
         )
