@@ -23,6 +23,10 @@ def one_line(text: str) -> str:
     return " ".join(part.strip() for part in str(text).splitlines() if part.strip())
 
 
+class T5clsWarning(UserWarning):
+    """Something the user should know that does not stop the run; the CLI shows it as ``t5cls: note: ...``."""
+
+
 class T5clsError(Exception):
     """A problem the user can fix; `str(err)` is the whole one-line message."""
 

@@ -25,7 +25,7 @@ TEXTS = [
 # Shared prefixes ("not entailment"/"not sure", "positive"/"positive review": a label that is a prefix of another).
 MULTI = ["entailment", "not entailment", "not sure", "neutral", "positive", "positive review", "mixed feelings"]
 SINGLE = ["positive", "negative", "neutral"]
-KINDS = ["gpt2", "llama", "mistral", "qwen2", "qwen3"]  # every family on `TREE_FAMILY`
+KINDS = ["gpt2", "llama", "mistral", "qwen2", "qwen3"]  # every family is in tests/test_families.py too
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +56,7 @@ def test_per_label_fallback_and_eager_attention_match_brute_force(causal_dirs, k
     np.testing.assert_allclose(scorer.score(TEXTS, MULTI).logprobs, reference, atol=1e-4)
 
 
-def test_sliding_window_models_use_the_fallback():
+def test_sliding_window_models_take_the_tree_path_only_within_the_window():
     config = MistralConfig(
         vocab_size=64,
         hidden_size=32,
@@ -66,7 +66,10 @@ def test_sliding_window_models_use_the_fallback():
         num_key_value_heads=2,
         sliding_window=16,
     )
-    assert not CausalBackend(MistralForCausalLM(config)).tree_decoding
+    backend = CausalBackend(MistralForCausalLM(config))
+    assert backend.tree_decoding and backend.window == 16
+    assert backend._within_window(torch.tensor([3, 12]), 4)  # the deepest label token is 15 after the first
+    assert not backend._within_window(torch.tensor([3, 13]), 4)
 
 
 @pytest.mark.parametrize("kind", ["gpt2", "llama"])

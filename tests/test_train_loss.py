@@ -14,6 +14,7 @@ import pytest
 import torch
 from sklearn.utils.class_weight import compute_class_weight
 
+from helpers.reference import brute_force_logprob
 from helpers.tiny_causal_models import build_causal
 from t5cls import LabelScorer
 from t5cls.models.tokens import TokenizedTexts
@@ -45,19 +46,6 @@ def task(mode: str = "sum", forms=FORMS, multi_label: bool = False, values=None)
 @pytest.fixture(scope="module")
 def models(t5_dir, bart_dir, tmp_path_factory):
     return {"t5": t5_dir, "bart": bart_dir, "llama": build_causal(tmp_path_factory.mktemp("tiny-llama"), "llama")}
-
-
-def brute_force_logprob(scorer: LabelScorer, prompt: str, form: str) -> torch.Tensor:
-    """log p(form | prompt) from one unpadded full forward, with gradients."""
-    tokenizer, model = scorer.tokenizer, scorer.model
-    if scorer.causal:
-        context = tokenizer(prompt.rstrip()).input_ids
-        ids = tokenizer(prompt.rstrip() + " " + form).input_ids
-        logprobs = model(torch.tensor([ids])).logits[0].float().log_softmax(-1)
-        return sum(logprobs[t - 1, ids[t]] for t in range(len(context), len(ids)))
-    target = torch.tensor([tokenizer(text_target=form).input_ids])
-    logits = model(**tokenizer(prompt, return_tensors="pt"), labels=target).logits[0].float()
-    return logits.log_softmax(-1)[torch.arange(target.shape[1]), target[0]].sum()
 
 
 def brute_force_scores(scorer: LabelScorer, the_task: Task, prompts: list[str]) -> torch.Tensor:

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import re
 import sys
+import warnings
 from collections.abc import Callable
 from functools import wraps
 from typing import Annotated
 
 import typer
 
-from t5cls.errors import EXIT_INTERNAL, OptionError, T5clsError, literal, one_line
+from t5cls.errors import EXIT_INTERNAL, OptionError, T5clsError, T5clsWarning, literal, one_line
 from t5cls.options import ModelOptions
 
 FLAGS: dict[str, str] = {}  # Python parameter -> the flag that sets it
@@ -39,7 +40,9 @@ def one_line_errors(command: Callable) -> Callable:
     @wraps(command)
     def run(*args, debug: bool = False, **kwargs):
         try:
-            return command(*args, **kwargs)
+            with warnings.catch_warnings():
+                warnings.showwarning = _show_notes(warnings.showwarning)
+                return command(*args, **kwargs)
         except T5clsError as err:
             if debug:
                 raise
@@ -52,6 +55,18 @@ def one_line_errors(command: Callable) -> Callable:
             fail(f"internal error: {type(err).__name__}: {err} (rerun with --debug for a traceback)", EXIT_INTERNAL)
 
     return run
+
+
+def _show_notes(show: Callable) -> Callable:
+    """``show`` for other warnings; a `T5clsWarning` (e.g. a model family scored the slow way) as one note line."""
+
+    def show_or_note(message, category, *args, **kwargs):
+        if issubclass(category, T5clsWarning):
+            print(f"t5cls: note: {one_line(message)}", file=sys.stderr, flush=True)
+        else:
+            show(message, category, *args, **kwargs)
+
+    return show_or_note
 
 
 def parse_batch_size(value: str) -> int | None:

@@ -31,10 +31,9 @@ from transformers import AttentionInterface, PretrainedConfig
 from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS, AttentionMaskInterface
 from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 
+from t5cls.models.families import EMBEDDED, T5_RELATIVE, Family, Head
 from t5cls.models.tree_attention import AttentionLayout, attend
 
-T5_FAMILY = {"t5", "mt5"}
-BART_FAMILY = {"bart", "mbart"}
 ROUTED = "t5cls_tree:"  # prefix of the attention implementations registered here, one per original
 _LAYOUT: contextvars.ContextVar[AttentionLayout | None] = contextvars.ContextVar("t5cls_layout", default=None)
 
@@ -86,7 +85,8 @@ def _routing_attention(original: str) -> Callable:
             return own(module, query, key, value, attention_mask, scaling=scaling, dropout=dropout, **kwargs)
         scale = query.shape[-1] ** -0.5 if scaling is None else scaling
         layer = getattr(module, "layer_idx", None)
-        return attend(query, key, value, layout, layer, scale, kwargs.get("position_bias")), None
+        bias, softcap = kwargs.get("position_bias"), kwargs.get("softcap")
+        return attend(query, key, value, layout, layer, scale, bias, softcap), None
 
     return route
 
@@ -98,10 +98,10 @@ def _own_attention(module, original: str) -> Callable:
     return sys.modules[type(module).__module__].eager_attention_forward
 
 
-def decoder_self_attentions(model) -> frozenset[int]:
+def decoder_self_attentions(model, family: Family) -> frozenset[int]:
     """The ids of an encoder-decoder's decoder self-attention modules (not its cross-attention)."""
     decoder = model.get_decoder()
-    if model.config.model_type in T5_FAMILY:
+    if family.positions == T5_RELATIVE:
         return frozenset(id(block.layer[0].SelfAttention) for block in decoder.block)
     return frozenset(id(layer.self_attn) for layer in decoder.layers)
 
@@ -110,17 +110,19 @@ class OutputHead:
     """The next-token head as the family's ``forward`` applies it to the decoder's last hidden states,
     computable for a slice of the vocabulary at a time (see `t5cls.models.edges`).
 
-    It reads the model's parameters at each call, so it follows the model through ``.to(dtype or device)``.
+    ``rule`` (the family table's `Head`) names what that ``forward`` reads: T5 scales hidden states
+    before its head when ``scale_decoder_outputs`` is set (mT5 never does), the BART-likes add
+    ``final_logits_bias``, Granite divides the logits, Gemma 2 and 3 soft-cap them. It reads the
+    model's parameters at each call, so it follows the model through ``.to(dtype or device)``.
     """
 
-    def __init__(self, model):
+    def __init__(self, model, rule: Head):
         config = model.config
         self.model = model
-        tied_t5 = config.model_type in T5_FAMILY and getattr(
-            config, "scale_decoder_outputs", config.tie_word_embeddings
-        )
-        self.scale = config.d_model**-0.5 if tied_t5 else None  # T5 scales hidden states before a tied head
-        self.final_bias = config.model_type in BART_FAMILY  # BART adds a bias buffer after its head
+        self.scale = config.d_model**-0.5 if rule.scale_if and getattr(config, rule.scale_if) else None
+        self.final_bias = rule.bias
+        self.divisor = getattr(config, rule.divide_by) if rule.divide_by else None
+        self.softcap = getattr(config, rule.softcap, None) if rule.softcap else None
 
     @property
     def vocab_size(self) -> int:
@@ -128,13 +130,14 @@ class OutputHead:
 
     def logits(self, hidden: torch.Tensor, vocabulary: slice) -> torch.Tensor:
         """``(..., slice)`` logits of the entries in ``vocabulary`` for ``(..., width)`` hidden states."""
-        return F.linear(self._scaled(hidden), self.model.lm_head.weight[vocabulary], self._bias(vocabulary))
+        logits = F.linear(self._scaled(hidden), self.model.lm_head.weight[vocabulary], self._bias(vocabulary))
+        return self._finished(logits)
 
     def token_logits(self, hidden: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
         """``(rows, E)`` logits of token ``tokens[e]`` from the ``(rows, E, width)`` hidden states ``hidden[:, e]``."""
         logits = torch.einsum("rew,ew->re", self._scaled(hidden), self.model.lm_head.weight[tokens])
         bias = self._bias(tokens)
-        return logits if bias is None else logits + bias
+        return self._finished(logits if bias is None else logits + bias)
 
     def _scaled(self, hidden: torch.Tensor) -> torch.Tensor:
         return hidden if self.scale is None else hidden * self.scale
@@ -143,9 +146,17 @@ class OutputHead:
         bias = self.model.lm_head.bias
         bias = None if bias is None else bias[entries]
         if self.final_bias:
-            final = self.model.final_logits_bias[0, entries]
+            final = getattr(self.model, self.final_bias)[0, entries]
             bias = final if bias is None else bias + final
         return bias
+
+    def _finished(self, logits: torch.Tensor) -> torch.Tensor:
+        """What the family's forward does to the head's output: Granite's division, Gemma's soft cap."""
+        if self.divisor is not None:
+            logits = logits / self.divisor
+        if self.softcap is not None:
+            logits = torch.tanh(logits / self.softcap) * self.softcap
+        return logits
 
 
 def cached_keys_values(cache) -> list[tuple[torch.Tensor, torch.Tensor]]:
@@ -154,16 +165,18 @@ def cached_keys_values(cache) -> list[tuple[torch.Tensor, torch.Tensor]]:
 
 
 @contextmanager
-def decoder_positions_at(model, depths: torch.Tensor, ancestors: torch.Tensor) -> Iterator[None]:
-    """Make a seq2seq decoder treat trie position ``p`` as decoder step ``depths[p]`` (T5 and BART families).
+def decoder_positions_at(model, family: Family, depths: torch.Tensor, ancestors: torch.Tensor) -> Iterator[None]:
+    """Make a seq2seq decoder treat trie position ``p`` as decoder step ``depths[p]``, by the family's scheme.
 
     T5's relative bias is computed only for the pairs tree attention visits: each position and
     its ``ancestors`` (P x D values instead of P x P).
     """
-    if model.config.model_type in T5_FAMILY:
+    if family.positions == T5_RELATIVE:
         handle = _t5_relative_bias_at(model, depths, ancestors)
+    elif family.positions == EMBEDDED:
+        handle = _embedded_positions_at(model, depths)
     else:
-        handle = _learned_positions_at(model, depths)
+        raise ValueError(f"no trie positions for the {family.positions!r} scheme of {family.model_type!r}")
     try:
         yield
     finally:
@@ -194,12 +207,14 @@ def _t5_relative_bias_at(model, depths: torch.Tensor, ancestors: torch.Tensor) -
     return attention.register_forward_pre_hook(use_tree_bias, with_kwargs=True)
 
 
-def _learned_positions_at(model, depths: torch.Tensor) -> torch.utils.hooks.RemovableHandle:
-    """Replace BART-style learned position embeddings with those of the trie depths."""
+def _embedded_positions_at(model, depths: torch.Tensor) -> torch.utils.hooks.RemovableHandle:
+    """Replace a decoder's position embeddings (BART's learned ones with their offset, Pegasus' and
+    Marian's sinusoidal table) with those of the trie depths."""
     embeddings = model.get_decoder().embed_positions
 
     def embed_depths(module, args, output):
-        return torch.nn.functional.embedding(depths + module.offset, module.weight).unsqueeze(0).to(output.dtype)
+        rows = depths + getattr(module, "offset", 0)
+        return torch.nn.functional.embedding(rows, module.weight).unsqueeze(0).to(output.dtype)
 
     return embeddings.register_forward_hook(embed_depths)
 

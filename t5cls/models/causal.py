@@ -19,15 +19,12 @@ import torch
 from t5cls.errors import InputError
 from t5cls.models import edges
 from t5cls.models._hf_compat import OutputHead, attention_by
-from t5cls.models.batching import MemoryBudget, position_bytes, row_blocks
+from t5cls.models.batching import MemoryBudget
 from t5cls.models.edges import label_sequences
+from t5cls.models.families import family_of, sliding_window
 from t5cls.models.prompt_pass import PromptPass, SharedPrefix
 from t5cls.models.tree_attention import AttentionLayout
 from t5cls.models.trie import LabelTrie, TrieTensors
-
-# Decoder-only families whose attention takes a custom 4D mask and whose positions come only from
-# `position_ids` (learned or rotary); each is checked against a brute-force forward in the tests.
-TREE_FAMILY = {"gpt2", "llama", "mistral", "qwen2", "qwen3"}
 
 
 class CausalBackend:
@@ -38,13 +35,13 @@ class CausalBackend:
     def __init__(self, model: torch.nn.Module, budget: MemoryBudget | None = None):
         self.model = model
         self.config = model.config
-        self.tree_decoding = (
-            self.config.model_type in TREE_FAMILY and getattr(self.config, "sliding_window", None) is None
-        )
+        self.family = family_of(self.config)
+        self.tree_decoding = self.family.tree
+        self.window = sliding_window(self.config)
         self.budget = budget or MemoryBudget(self.device)
         self.prompts = PromptPass(model)
         if self.tree_decoding:
-            self.head = OutputHead(model)
+            self.head = OutputHead(model, self.family.head)
 
     def session(self):
         """A scoring call: shared prompt prefixes are run once for all its batches."""
@@ -56,8 +53,9 @@ class CausalBackend:
 
     def label_logprobs(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, trie: LabelTrie) -> torch.Tensor:
         """Return a float32 ``(batch, labels)`` tensor of log p(label | prompt) for a right-padded batch."""
-        lengths = self._lengths(attention_mask, int(trie.depths.max()))
-        if self.tree_decoding:
+        deepest = int(trie.depths.max())
+        lengths = self._lengths(attention_mask, deepest)
+        if self.tree_decoding and self._within_window(lengths, deepest):
             return self._tree_logprobs(input_ids, attention_mask, lengths, trie)
         return self._per_label_logprobs(input_ids, lengths, trie)
 
@@ -76,28 +74,26 @@ class CausalBackend:
             )
         return lengths
 
+    def _within_window(self, lengths: torch.Tensor, deepest: int) -> bool:
+        """No label token of the batch is a sliding window or more away from its prompt's first token.
+
+        Tree attention has no window; where nothing falls outside it, the window changes nothing.
+        A batch that reaches past it takes the per-label path, the family's own forward.
+        """
+        return self.window is None or int(lengths.max()) + deepest <= self.window
+
     def _tree_logprobs(self, input_ids, attention_mask, lengths, trie: LabelTrie) -> torch.Tensor:
         """The shared prefix once; then per block of rows, the rows' own prompt tokens to a cache and every
         trie node in one pass; the LM head in blocks."""
         prefix = self.prompts.shared_prefix(input_ids, lengths)
-        attended = input_ids.shape[1] + trie.ancestors.shape[1]
-        blocks = self.budget.blocks(
+        return edges.trie_logprobs(
+            self.model,
+            self.head,
+            self.budget,
+            trie,
             len(input_ids),
-            trie.num_positions,
-            position_bytes(self.config, self.model.dtype, attended),
-            self.head.vocab_size,
-        )
-        nodes = TrieTensors.of(trie, input_ids.device)
-        return torch.cat(
-            [
-                edges.label_logprobs(
-                    self._trie_hidden(input_ids[rows], attention_mask[rows], lengths[rows], nodes, prefix),
-                    self.head,
-                    trie,
-                    blocks,
-                )
-                for rows in row_blocks(len(input_ids), blocks.rows)
-            ]
+            input_ids.shape[1],
+            lambda rows, nodes: self._trie_hidden(input_ids[rows], attention_mask[rows], lengths[rows], nodes, prefix),
         )
 
     def _trie_hidden(

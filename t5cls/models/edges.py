@@ -10,12 +10,34 @@ vocabulary at a time and reduced at once: memory holds ``rows x block x slice`` 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import torch
 
 from t5cls.models._hf_compat import OutputHead
-from t5cls.models.batching import Blocks
-from t5cls.models.trie import LabelTrie
+from t5cls.models.batching import Blocks, MemoryBudget, position_bytes, row_blocks
+from t5cls.models.trie import LabelTrie, TrieTensors
+
+TrieHidden = Callable[[slice, TrieTensors], torch.Tensor]  # a block of rows -> its trie's (rows, positions, width)
+
+
+def trie_logprobs(
+    model, head: OutputHead, budget: MemoryBudget, trie: LabelTrie, rows: int, context: int, hidden: TrieHidden
+):
+    """``(rows, labels)`` log-probs of a batch: the trie decoded for a block of rows at a time, the head in blocks.
+
+    Both backends decode the same way and differ only in ``hidden``, which runs the decoder over
+    the trie for a block of rows (after an encoder output, or after cached prompts) whose
+    positions also see ``context`` keys each; the blocks are sized from ``budget``.
+    """
+    attended = trie.ancestors.shape[1] + context
+    cost = position_bytes(model.config, model.dtype, attended)
+    blocks = budget.blocks(rows, trie.num_positions, cost, head.vocab_size)
+    nodes = TrieTensors.of(trie, budget.device)
+    return torch.cat(
+        [label_logprobs(hidden(block, nodes), head, trie, blocks) for block in row_blocks(rows, blocks.rows)]
+    )
 
 
 def label_logprobs(hidden: torch.Tensor, head: OutputHead, trie: LabelTrie, blocks: Blocks) -> torch.Tensor:

@@ -12,6 +12,7 @@ import torch
 
 from t5cls.errors import ModelLoadError, OptionError
 from t5cls.models._hf_compat import commit_hash
+from t5cls.models.families import FAMILIES
 from t5cls.options import ModelOptions
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -73,7 +74,10 @@ def load_pretrained(options: ModelOptions):
         auto_model = AutoModelForSeq2SeqLM if config.is_encoder_decoder else AutoModelForCausalLM
         tokenizer = AutoTokenizer.from_pretrained(name, revision=options.revision)
         model = auto_model.from_pretrained(
-            name, revision=options.revision, dtype=resolve_dtype(options.dtype, device), attn_implementation="sdpa"
+            name,
+            revision=options.revision,
+            dtype=resolve_dtype(options.dtype, device),
+            attn_implementation=attention_implementation(config),
         )
     except (OSError, ValueError, KeyError) as err:
         raise ModelLoadError(
@@ -83,6 +87,13 @@ def load_pretrained(options: ModelOptions):
     if tokenizer.pad_token is None:  # GPT-2-style tokenizers have none; padding is masked, so EOS serves
         tokenizer.pad_token = tokenizer.eos_token
     return model.to(device), tokenizer
+
+
+def attention_implementation(config) -> str | None:
+    """The family table's attention implementation (SDPA, or eager where the family has none);
+    transformers' own default for a family the table does not list."""
+    family = FAMILIES.get(config.model_type)
+    return family.attention if family else None
 
 
 def _first_line(err: Exception) -> str:

@@ -10,9 +10,10 @@ decoded once, and there is no decoder padding; the LM head runs only on trie pos
 of them at a time (`t5cls.models.edges`), so memory stays flat in the number of labels.
 
 Positions must be the depth in the trie, not the index in the flattened sequence. That needs
-one small adapter per position scheme (T5's relative bias, BART's learned embeddings; see
-`t5cls.models._hf_compat`). Models without an adapter fall back to decoding each label
-separately against the shared encoder output, which is exact but slower.
+one small adapter per position scheme (T5's relative bias, BART's learned and Pegasus' sinusoidal
+embeddings; see `t5cls.models._hf_compat`), chosen by the family table (`t5cls.models.families`).
+Families on the table's per-label path, and unlisted ones, decode each label separately against
+the shared encoder output, which is exact but slower.
 """
 
 from __future__ import annotations
@@ -23,16 +24,10 @@ import torch
 from transformers.modeling_outputs import BaseModelOutput
 
 from t5cls.models import edges
-from t5cls.models._hf_compat import (
-    BART_FAMILY,
-    T5_FAMILY,
-    OutputHead,
-    attention_by,
-    decoder_positions_at,
-    decoder_self_attentions,
-)
-from t5cls.models.batching import MemoryBudget, position_bytes, row_blocks
+from t5cls.models._hf_compat import OutputHead, attention_by, decoder_positions_at, decoder_self_attentions
+from t5cls.models.batching import MemoryBudget
 from t5cls.models.edges import label_sequences
+from t5cls.models.families import family_of
 from t5cls.models.tree_attention import AttentionLayout
 from t5cls.models.trie import LabelTrie, TrieTensors
 
@@ -45,11 +40,12 @@ class Seq2SeqBackend:
         self.config = model.config
         self.start_token_id = int(self.config.decoder_start_token_id)
         self.pad_token_id = int(self.config.pad_token_id)
-        self.tree_decoding = self.config.model_type in T5_FAMILY | BART_FAMILY
+        self.family = family_of(self.config)
+        self.tree_decoding = self.family.tree
         self.budget = budget or MemoryBudget(self.device)
         if self.tree_decoding:
-            self.self_attentions = decoder_self_attentions(model)
-            self.head = OutputHead(model)
+            self.self_attentions = decoder_self_attentions(model, self.family)
+            self.head = OutputHead(model, self.family.head)
 
     def session(self):
         """A scoring call (nothing is kept between its batches: encoders see each row whole)."""
@@ -79,30 +75,21 @@ class Seq2SeqBackend:
 
     def _tree_logprobs(self, encoder_states, attention_mask, trie: LabelTrie) -> torch.Tensor:
         """Decode every distinct label prefix once, rows and LM-head positions in blocks that fit the budget."""
-        attended = trie.ancestors.shape[1] + encoder_states.shape[1]
-        blocks = self.budget.blocks(
+        return edges.trie_logprobs(
+            self.model,
+            self.head,
+            self.budget,
+            trie,
             len(encoder_states),
-            trie.num_positions,
-            position_bytes(self.config, self.model.dtype, attended),
-            self.head.vocab_size,
-        )
-        nodes = TrieTensors.of(trie, encoder_states.device)
-        return torch.cat(
-            [
-                edges.label_logprobs(
-                    self._trie_hidden(encoder_states[rows], attention_mask[rows], nodes),
-                    self.head,
-                    trie,
-                    blocks,
-                )
-                for rows in row_blocks(len(encoder_states), blocks.rows)
-            ]
+            encoder_states.shape[1],
+            lambda rows, nodes: self._trie_hidden(encoder_states[rows], attention_mask[rows], nodes),
         )
 
     def _trie_hidden(self, encoder_states, attention_mask, nodes: TrieTensors) -> torch.Tensor:
         """``(rows, positions, width)`` last hidden states of the trie: positions at their depths, seeing ancestors."""
         layout = AttentionLayout(nodes.ancestors, nodes.depth_starts, modules=self.self_attentions)
-        with decoder_positions_at(self.model, nodes.depths, nodes.ancestors), attention_by(self.model, layout):
+        positions = decoder_positions_at(self.model, self.family, nodes.depths, nodes.ancestors)
+        with positions, attention_by(self.model, layout):
             return self.model.get_decoder()(
                 input_ids=nodes.ids.expand(len(encoder_states), -1),
                 encoder_hidden_states=encoder_states,

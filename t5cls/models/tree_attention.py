@@ -66,39 +66,56 @@ def attend(
     layer: int | None,
     scaling: float,
     bias: torch.Tensor | None = None,
+    softcap: float | None = None,
 ) -> torch.Tensor:
     """Attention output ``(rows, queries, heads, head dim)``, as transformers' attention functions return it.
 
     ``query`` is ``(rows, heads, Q, head dim)``, ``key``/``value`` ``(rows, kv heads, Q, head dim)``
     (the call's own tokens; grouped-query heads share a kv head). ``bias`` is T5's relative bias for
-    the trie: ``(1, heads, P, D)``, one value per (position, ancestor).
+    the trie: ``(1, heads, P, D)``, one value per (position, ancestor). ``softcap`` (Gemma 2) caps
+    the scaled scores at ``softcap * tanh(score / softcap)`` before masking, as the family's eager attention does.
     """
     rows, heads, length, size = query.shape
     groups = heads // key.shape[1]
     grouped = query.reshape(rows, key.shape[1], groups, length, size)
     contexts = layout.contexts_of(layer)
-    scores = [_context_scores(grouped, context) * scaling for context in contexts]
+    logits = _Logits(scaling, softcap)
+    scores = [_context_scores(grouped, context, logits) for context in contexts]
     if layout.ancestors is not None:
-        own = _ancestor_scores(grouped, key, layout) * scaling
+        own = _ancestor_scores(grouped, key, layout, logits)
         if bias is not None:
             own = own + bias.reshape(1, key.shape[1], groups, length, -1)
     else:
-        own = _causal_scores(grouped, key, layout.key_padding) * scaling
+        own = _causal_scores(grouped, key, layout.key_padding, logits)
     scores.append(own)
     weights = torch.softmax(torch.cat(scores, dim=-1).float(), dim=-1).to(value.dtype)
     out = _weighted_values(weights, contexts, value, layout)
     return out.reshape(rows, heads, length, size).transpose(1, 2)
 
 
-def _context_scores(grouped: torch.Tensor, context: Context) -> torch.Tensor:
+@dataclass(frozen=True)
+class _Logits:
+    """Raw query-key products to attention logits: scaled, then soft-capped where the family caps them."""
+
+    scaling: float
+    softcap: float | None
+
+    def __call__(self, products: torch.Tensor) -> torch.Tensor:
+        scores = products * self.scaling
+        return scores if self.softcap is None else torch.tanh(scores / self.softcap) * self.softcap
+
+
+def _context_scores(grouped: torch.Tensor, context: Context, logits: _Logits) -> torch.Tensor:
     """(rows, kv heads, groups, Q, W): every query against the context keys (broadcast when shared)."""
-    scores = torch.matmul(grouped, context.keys.unsqueeze(2).transpose(-1, -2))
+    scores = logits(torch.matmul(grouped, context.keys.unsqueeze(2).transpose(-1, -2)))
     if context.allowed is None:
         return scores
     return scores.masked_fill(~context.allowed[:, None, None, None, :], torch.finfo(scores.dtype).min)
 
 
-def _ancestor_scores(grouped: torch.Tensor, key: torch.Tensor, layout: AttentionLayout) -> torch.Tensor:
+def _ancestor_scores(
+    grouped: torch.Tensor, key: torch.Tensor, layout: AttentionLayout, logits: _Logits
+) -> torch.Tensor:
     """(rows, kv heads, groups, P, D): each trie position against its ancestors only, one depth at a time.
 
     Positions are breadth-first, so those deep enough to have an ancestor at depth ``j`` are the
@@ -108,13 +125,15 @@ def _ancestor_scores(grouped: torch.Tensor, key: torch.Tensor, layout: Attention
     scores = grouped.new_full((rows, heads, groups, length, len(layout.depth_starts)), torch.finfo(grouped.dtype).min)
     for depth, start in enumerate(layout.depth_starts):
         ancestors = key.index_select(2, layout.ancestors[start:, depth])
-        scores[..., start:, depth] = torch.einsum("bkgpd,bkpd->bkgp", grouped[..., start:, :], ancestors)
+        scores[..., start:, depth] = logits(torch.einsum("bkgpd,bkpd->bkgp", grouped[..., start:, :], ancestors))
     return scores
 
 
-def _causal_scores(grouped: torch.Tensor, key: torch.Tensor, key_padding: torch.Tensor | None) -> torch.Tensor:
+def _causal_scores(
+    grouped: torch.Tensor, key: torch.Tensor, key_padding: torch.Tensor | None, logits: _Logits
+) -> torch.Tensor:
     """(rows, kv heads, groups, W, W): a row's own tokens, each seeing itself and the real tokens before it."""
-    scores = torch.matmul(grouped, key.unsqueeze(2).transpose(-1, -2))
+    scores = logits(torch.matmul(grouped, key.unsqueeze(2).transpose(-1, -2)))
     length = key.shape[2]
     allowed = torch.ones(length, length, dtype=torch.bool, device=key.device).tril()
     if key_padding is not None:

@@ -46,3 +46,16 @@ def brute_force_causal_logprobs(model_dir, texts, labels, label_end="none"):
             row.append(sum(logprobs[t - 1, ids[t]].item() for t in range(len(prompt), len(ids))))
         rows.append(row)
     return torch.tensor(rows, dtype=torch.float64).numpy()
+
+
+def brute_force_logprob(scorer, prompt: str, label: str) -> torch.Tensor:
+    """log p(label | prompt) from one unpadded full forward of ``scorer``'s model, with gradients."""
+    tokenizer, model = scorer.tokenizer, scorer.model
+    if scorer.causal:
+        context = tokenizer(prompt.rstrip()).input_ids
+        ids = tokenizer(prompt.rstrip() + " " + label).input_ids
+        logprobs = model(torch.tensor([ids])).logits[0].float().log_softmax(-1)
+        return sum(logprobs[t - 1, ids[t]] for t in range(len(context), len(ids)))
+    target = torch.tensor([tokenizer(text_target=label).input_ids])
+    logits = model(**tokenizer(prompt, return_tensors="pt"), labels=target).logits[0].float()
+    return logits.log_softmax(-1)[torch.arange(target.shape[1]), target[0]].sum()
