@@ -49,13 +49,14 @@ def parts_location(output: Location) -> Location:
 
 def check_output(output: Location) -> None:
     """An output folder may be new, an earlier t5cls output, or one an interrupted run is writing; nothing else."""
+    state = state_folder(output)  # refuses a bucket itself, before any request to the store
     if output.local:
         check_output_folder(output.path if "://" in output.uri else output.uri, MANIFEST)
         return
     bucket = output.path.split("/")[0]
     if not Location(output.uri, output.filesystem, bucket, output.query).exists():
         raise InputError(f"{output.uri}: bucket {bucket!r} does not exist; create it first or name another -o")
-    if output.exists() and not output.child(MANIFEST).exists() and not state_folder(output).child(JOB_FILE).exists():
+    if output.exists() and not output.child(MANIFEST).exists() and not state.child(JOB_FILE).exists():
         raise InputError(f"{output.uri}: exists and is not a t5cls output folder; remove it or choose another -o")
 
 
