@@ -71,7 +71,8 @@ def dataset(tmp_path_factory):
 
 def options(source, output, **fields) -> ScoreOptions:
     fields.setdefault("labels", None if "config" in fields else LABELS)
-    return ScoreOptions(input=str(source), output=str(output), chunk_rows=CHUNK, **fields)
+    fields.setdefault("chunk_rows", CHUNK)
+    return ScoreOptions(input=str(source), output=str(output), **fields)
 
 
 def model_args(model_dir) -> ModelOptions:
@@ -135,11 +136,12 @@ def test_gpu_workers_default_to_one_per_gpu(dataset, t5_dir, tmp_path):
     assert_same_as_local(out, [dataset / "a.csv", dataset / "b.csv", dataset / "more" / "c.parquet"], t5_dir, tmp_path)
 
 
-def test_glob_of_uris_with_a_task_config(dataset, t5_dir, tmp_path):
+def test_glob_of_uris_with_a_task_config_to_a_file_uri(dataset, t5_dir, tmp_path):
     out = tmp_path / "scored"
     spec = f"file://{dataset}/[ab].csv"
     config = {"config": str(Path(__file__).parents[1] / "configs" / "sentiment.toml"), "logprobs": True}
-    ray_runner(options(spec, out, **config), model_args(t5_dir), RayOptions()).run()
+    ray_runner(options(spec, f"file://{out}/", **config), model_args(t5_dir), RayOptions()).run()  # a local disk
+    assert not (tmp_path / ".scored.t5cls-parts").exists()
     assert_same_as_local(out, [f"file://{dataset}/a.csv", f"file://{dataset}/b.csv"], t5_dir, tmp_path, **config)
     assert "sentiment_p_positive" in pq.read_table(out).column_names
 
@@ -183,9 +185,9 @@ def test_interrupted_run_resumes_to_the_same_output(dataset, t5_dir, tmp_path):
         ray_runner(job_options, model_args(t5_dir), RayOptions()).run(stop=StopAfterFirstChunk())
     assert raised.value.for_flags({"resume": "--resume"}).endswith("with --resume")  # as the CLI shows it
     assert not out.exists()
-    with open(tmp_path / ".scored.t5cls-parts" / "done.jsonl", "a") as log:
-        log.write('{"file": 0, "chunk": 1, "first')  # as if killed while logging the second chunk
-    (tmp_path / ".scored.t5cls-parts" / ".part-000000-000000002.parquet.0123.tmp").write_text("killed mid-write")
+    parts = tmp_path / ".scored.t5cls-parts"
+    (parts / ".done-000000-000000001.json.0123.tmp").write_text('{"file": 0, "chunk": 1, "first')  # killed mid-record
+    (parts / ".part-000000-000000002.parquet.0123.tmp").write_text("killed mid-write")
     changed = replace(job_options, labels="positive,negative", resume=True)
     with pytest.raises(Exception, match=r"cannot resume .*labels changed \(was positive,negative,not sure, now pos"):
         ray_runner(changed, model_args(t5_dir), RayOptions()).run()
@@ -194,6 +196,24 @@ def test_interrupted_run_resumes_to_the_same_output(dataset, t5_dir, tmp_path):
     assert summary.rows == 13 and summary.scored_now < 13
     assert_same_as_local(out, [str(dataset / "a.csv")], t5_dir, tmp_path)
     assert sorted(p.name for p in out.iterdir()) == [MANIFEST] + [f"part-000000-00000000{i}.parquet" for i in range(4)]
+
+
+def test_jsonl_files_are_typed_as_local_runs_type_them(t5_dir, tmp_path):
+    """Each JSONL file keeps the one schema a local run gives it (mixed kinds as JSON text, ints widened to floats)."""
+    (tmp_path / "in").mkdir()
+    first = [{"id": "007", "text": "good", "n": 1}, {"id": 8, "text": "bad", "n": 2.5}, {"id": None, "text": "meh"}]
+    second = [{"id": [1, 2], "text": "fine", "n": 3}]
+    for name, lines in (("a.jsonl", first), ("b.jsonl", second)):
+        (tmp_path / "in" / name).write_text("".join(json.dumps(line) + "\n" for line in lines))
+    out = tmp_path / "scored"
+    ray_runner(options(tmp_path / "in", out, chunk_rows=2), model_args(t5_dir), TWO_WORKERS).run()
+    files = [tmp_path / "in" / "a.jsonl", tmp_path / "in" / "b.jsonl"]
+    assert_same_as_local(out, files, t5_dir, tmp_path, chunk_rows=2)
+    assert pq.read_table(out / "part-000000-000000000.parquet").schema.field("id").type == pa.json_()
+
+    (tmp_path / "in" / "b.jsonl").write_text('{"id": [3], "text": "fine", "n": "three"}\n')
+    with pytest.raises(InputError, match=r"b.jsonl: column 'n' is string, but in .*a.jsonl it is double"):
+        ray_runner(options(tmp_path / "in", out), model_args(t5_dir), TWO_WORKERS)
 
 
 def test_cli_scores_a_folder_and_replaces_its_earlier_output(dataset, t5_dir, tmp_path):
@@ -257,7 +277,7 @@ def test_a_damaged_file_found_by_a_ray_read_task_is_one_line(t5_dir, tmp_path):
         (["data", "-o", "out", "--format", "csv"], ["Parquet only"]),
         (["nowhere", "-o", "out"], ["nowhere: no such file"]),
         (["empty", "-o", "out"], ["empty: no CSV, JSONL or Parquet files found there"]),
-        (["rows.jsonl", "-o", "out"], ["rows.jsonl: --engine ray reads CSV and Parquet files, not jsonl"]),
+        (["data", "-o", "s3://bucket?region=eu-west-1"], ["s3://bucket: name a folder inside the bucket"]),
         (["data", "-o", "taken"], ["taken: exists and is not a t5cls output folder"]),
         (["data", "-o", "out", "--num-workers", "0"], ["--num-workers must be at least 1"]),
     ],
@@ -266,6 +286,5 @@ def test_cli_bad_ray_input_fails_before_starting_ray(dataset, tmp_path, args, fr
     (tmp_path / "data").symlink_to(dataset)
     (tmp_path / "empty").mkdir()
     (tmp_path / "taken").mkdir()
-    (tmp_path / "rows.jsonl").write_text('{"text": "a"}\n')
     result = run_cli("score", *args, "-l", LABELS, "-m", "unused", "--engine", "ray", cwd=tmp_path, timeout=60)
     assert_one_line_error(result, *fragments)

@@ -21,12 +21,19 @@ from t5cls.io.formats import input_format
 from t5cls.io.oserrors import as_filesystem_error
 
 GLOB_CHARACTERS = "*?["
+S3_REQUEST_SECONDS = 60.0
+S3_CONNECT_SECONDS = 10.0
 
 
 def sidecar(path: str | Path, kind: str) -> Path:
     """The hidden ``.<name>.t5cls-<kind>`` beside ``path`` (kinds: parts, tmp, unranked, old, lock, done)."""
     path = Path(path)
-    return path.with_name(f".{path.name}.t5cls-{kind}")
+    return path.with_name(sidecar_name(path.name, kind))
+
+
+def sidecar_name(name: str, kind: str) -> str:
+    """The name of the sidecar of kind ``kind`` for a file or folder named ``name``."""
+    return f".{name}.t5cls-{kind}"
 
 
 def output_target(output: str | Path) -> Path:
@@ -105,9 +112,25 @@ def filesystem_of(path: str) -> tuple[pafs.FileSystem, str]:
     if "://" not in path:
         return pafs.LocalFileSystem(), os.path.abspath(path)
     try:
-        return pafs.FileSystem.from_uri(path)
+        filesystem, inner = pafs.FileSystem.from_uri(path)
     except (pa.ArrowException, ValueError, OSError) as err:
         raise InputError(f"{path}: cannot open this location ({err})") from None
+    return _patient(filesystem), inner
+
+
+def _patient(filesystem: pafs.FileSystem) -> pafs.FileSystem:
+    """S3 with requests that may take up to `S3_REQUEST_SECONDS` instead of the AWS SDK's 3 s.
+
+    A batch job would rather wait than fail on a busy S3-compatible server. The filesystem is
+    rebuilt from its own pickling arguments (everything else as pyarrow read it from the URI and
+    the environment).
+    """
+    if not isinstance(filesystem, pafs.S3FileSystem):
+        return filesystem
+    rebuild, (settings,) = filesystem.__reduce__()
+    if settings.get("request_timeout", -1) >= 0:
+        return filesystem
+    return rebuild({**settings, "request_timeout": S3_REQUEST_SECONDS, "connect_timeout": S3_CONNECT_SECONDS})
 
 
 def existing_file(path: str) -> tuple[pafs.FileSystem, str]:

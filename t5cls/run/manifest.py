@@ -1,26 +1,34 @@
-"""The output folder of a Ray run: Parquet parts, a log of finished chunks, and the final manifest.
+"""The output folder of a Ray run: Parquet parts, a record per finished chunk, and the final manifest.
 
-While a run works, its parts go to a hidden folder beside the target, ``.<name>.t5cls-parts/``,
-with the run's fingerprint (``job.json``) and one log line per finished chunk (``done.jsonl``).
-`PartsFolder.finish` checks that every chunk of every file is in, writes ``_t5cls.json`` (input
-files, their parts and counts) and moves the folder onto the target, which so never holds a
-partial result.
+While a run works, its fingerprint (``job.json``) and one record per finished chunk
+(``done-<file>-<chunk>.json``, each written whole) live in a hidden folder beside the target,
+``.<name>.t5cls-parts/``. Every part has a deterministic name, so a retried chunk rewrites the
+same part. `PartsFolder.finish` checks that every chunk of every file is in and writes the
+manifest ``_t5cls.json`` (input files, their parts and counts). Where the parts go, and how the
+output appears, depends on the filesystem:
+
+- a local disk: the parts are written into the hidden folder, which gets the manifest and is then
+  renamed onto the target; the target never holds a partial result;
+- object storage (no rename): the parts are written straight into the target prefix, and the
+  manifest is written last. A reader that reads exactly the parts a manifest lists never sees a
+  partial output. A new run (not ``--resume``) deletes an earlier manifest before anything else.
 """
 
 from __future__ import annotations
 
 import json
-import shutil
-from collections.abc import Iterable
 from pathlib import Path
 
 from t5cls import __version__
-from t5cls.io.atomic import replace_folder, write_text_atomically
+from t5cls.errors import InputError
+from t5cls.io.atomic import replace_folder
 from t5cls.io.output import check_same_run
+from t5cls.io.paths import check_output_folder, sidecar_name
+from t5cls.io.storage import Location
 
 MANIFEST = "_t5cls.json"
 JOB_FILE = "job.json"
-DONE_FILE = "done.jsonl"
+DONE_PREFIX = "done-"
 COUNTS = ("input_rows", "rows", "skipped", "truncated")  # per chunk, summed per file and per run
 
 
@@ -29,40 +37,71 @@ def part_name(file: int, chunk: int) -> str:
     return f"part-{file:06d}-{chunk:09d}.parquet"
 
 
-class PartsFolder:
-    """The hidden folder of parts, with the job's fingerprint and a log of the chunks recorded."""
+def state_folder(output: Location) -> Location:
+    """The hidden folder beside ``output`` with the run's fingerprint and records (and, locally, its parts)."""
+    return output.sibling(sidecar_name(output.name, "parts"))
 
-    def __init__(self, path: Path, fingerprint: dict[str, str], resume: bool):
-        self.path = path
+
+def parts_location(output: Location) -> Location:
+    """Where the actors write the parts: the hidden folder on a local disk, the target itself in object storage."""
+    return state_folder(output) if output.local else output
+
+
+def check_output(output: Location) -> None:
+    """An output folder may be new, an earlier t5cls output, or one an interrupted run is writing; nothing else."""
+    state = state_folder(output)  # refuses a bucket itself, before any request to the store
+    if output.local:
+        check_output_folder(output.path if "://" in output.uri else output.uri, MANIFEST)
+        return
+    bucket = output.path.split("/")[0]
+    if not Location(output.uri, output.filesystem, bucket, output.query).exists():
+        raise InputError(f"{output.uri}: bucket {bucket!r} does not exist; create it first or name another -o")
+    if output.exists() and not output.child(MANIFEST).exists() and not state.child(JOB_FILE).exists():
+        raise InputError(f"{output.uri}: exists and is not a t5cls output folder; remove it or choose another -o")
+
+
+class PartsFolder:
+    """The parts of a run, with the job's fingerprint and a record of each chunk whose part is in place."""
+
+    def __init__(self, output: Location, fingerprint: dict[str, str], resume: bool):
+        self.output = output
+        self.state = state_folder(output)
+        self.parts = parts_location(output)
         self.done: dict[tuple[int, int], dict] = {}
-        if resume and (path / JOB_FILE).exists():
-            check_same_run(json.loads((path / JOB_FILE).read_text()), fingerprint, path)
-            self.done = {(s["file"], s["chunk"]): s for s in _logged_summaries(path / DONE_FILE)}
-            _rewrite_log(path / DONE_FILE, self.done.values())  # without a cut-short last line to append after
+        if resume and self.state.child(JOB_FILE).exists():
+            check_same_run(json.loads(self.state.child(JOB_FILE).read_text()), fingerprint, output.uri)
+            self.done = {(s["file"], s["chunk"]): s for s in self._recorded()}
             return
-        if path.exists():
-            shutil.rmtree(path)
-        path.mkdir()
-        write_text_atomically(path / JOB_FILE, json.dumps(fingerprint, indent=1))
-        (path / DONE_FILE).touch()
+        self.state.remove()
+        if not output.local:  # the parts are rewritten in place: the old manifest must go first
+            output.child(MANIFEST).remove()
+            output.remove()
+        self.state.make_folder()
+        self.state.child(JOB_FILE).write_text(json.dumps(fingerprint, indent=1))
+
+    def _recorded(self) -> list[dict]:
+        return [
+            json.loads(self.state.child(name).read_text())
+            for name in self.state.names()
+            if name.startswith(DONE_PREFIX) and name.endswith(".json")
+        ]
 
     def done_chunks(self) -> set[tuple[int, int]]:
         return set(self.done)
 
     def record(self, summary: dict) -> None:
-        """Log a chunk whose part is in place (a retried chunk arrives once: Ray drops failed attempts)."""
+        """Record a chunk whose part is in place (a retried chunk arrives once: Ray drops failed attempts)."""
         key = (summary["file"], summary["chunk"])
         if key in self.done:
             raise RuntimeError(f"chunk {key} reported twice")
         self.done[key] = summary
-        with open(self.path / DONE_FILE, "a") as log:
-            log.write(json.dumps(summary) + "\n")
+        self.state.child(f"{DONE_PREFIX}{key[0]:06d}-{key[1]:09d}.json").write_text(json.dumps(summary))
 
     def counters(self) -> dict[str, int]:
         return {key: sum(summary[key] for summary in self.done.values()) for key in COUNTS}
 
-    def finish(self, files: list[str], output: Path) -> None:
-        """Check that every chunk of every file is in, write the manifest, and move the folder onto ``output``."""
+    def finish(self, files: list[str]) -> None:
+        """Check that every chunk of every file is in, then publish: the manifest last (see the module docstring)."""
         by_file: dict[int, list[dict]] = {index: [] for index in range(len(files))}
         for (file, _), summary in sorted(self.done.items()):
             by_file[file].append(summary)
@@ -74,12 +113,15 @@ class PartsFolder:
             "inputs": inputs,
             **self.counters(),
         }
-        write_text_atomically(self.path / MANIFEST, json.dumps(manifest, indent=1, ensure_ascii=False))
         keep = {summary["part"] for summary in self.done.values()} | {MANIFEST}
-        for entry in self.path.iterdir():  # the log, and temporary files of attempts killed mid-write
-            if entry.name not in keep:
-                entry.unlink()
-        replace_folder(self.path, output)
+        for name in self.parts.names():  # records, and temporary files of attempts killed mid-write
+            if name not in keep:
+                self.parts.child(name).remove()
+        self.parts.child(MANIFEST).write_text(json.dumps(manifest, indent=1, ensure_ascii=False))
+        if self.output.local:
+            replace_folder(Path(self.state.path), Path(self.output.path))
+        else:
+            self.state.remove()
 
 
 def _file_entry(path: str, summaries: list[dict]) -> dict:
@@ -96,18 +138,3 @@ def _file_entry(path: str, summaries: list[dict]) -> dict:
         "parts": [s["part"] for s in summaries],
         **{key: sum(s[key] for s in summaries) for key in COUNTS},
     }
-
-
-def _logged_summaries(log: Path) -> list[dict]:
-    """The chunks a log records; a last line cut short by a kill is dropped (its chunk is scored again)."""
-    summaries = []
-    for line in log.read_text().splitlines():
-        try:
-            summaries.append(json.loads(line))
-        except json.JSONDecodeError:
-            break
-    return summaries
-
-
-def _rewrite_log(log: Path, summaries: Iterable[dict]) -> None:
-    write_text_atomically(log, "".join(json.dumps(s) + "\n" for s in summaries))

@@ -5,11 +5,12 @@
 Read tasks cut every file into the same chunks a local run would (`t5cls.io.readers`); each chunk
 travels as one Ray row, so Ray can neither merge nor split it. An actor scores a chunk with the
 same `ChunkScorer` as a local run and writes it as one Parquet part named after (file, chunk),
-through a temporary name and a rename. That is why the actors write the parts instead of handing
+whole or not at all (`t5cls.io.storage`: renamed into place on a disk, one upload to an object
+store). That is why the actors write the parts instead of handing
 rows to `Dataset.write_parquet`, which names files per block: a task retried after its actor died
 rewrites the very same part, so no row is lost or written twice, and a rerun with ``resume``
 skips the parts already recorded. `t5cls.run.manifest` keeps the folder of parts. All workers
-must reach that folder (one machine, or a shared filesystem on a cluster).
+must reach the output: one machine, a shared filesystem, or object storage (``s3://``, ``gs://``...).
 """
 
 from __future__ import annotations
@@ -22,33 +23,32 @@ import time
 from collections.abc import Iterator
 from contextlib import closing
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 
 from t5cls import errors
 from t5cls.errors import InputError, NamesParameters, OptionError, T5clsError, literal
-from t5cls.io.atomic import write_atomically
 from t5cls.io.formats import input_format
 from t5cls.io.lock import output_lock
 from t5cls.io.oserrors import filesystem_errors
-from t5cls.io.paths import check_output_folder, list_input_files, output_target, sidecar
+from t5cls.io.paths import list_input_files, output_target
 from t5cls.io.readers import open_input
 from t5cls.io.schemas import check_types_agree
+from t5cls.io.storage import Location, check_no_secret, storage_errors
 from t5cls.io.writers import ParquetChunkWriter
 from t5cls.models.loading import describe_pretrained
 from t5cls.models.scorer import LabelScorer
 from t5cls.options import ModelOptions, RayOptions, ScoreOptions
 from t5cls.run.chunks import ChunkScorer
-from t5cls.run.manifest import MANIFEST, PartsFolder, part_name
+from t5cls.run.manifest import PartsFolder, check_output, part_name, parts_location
 from t5cls.run.plan import ScorePlan
 from t5cls.run.progress import RowProgress
 from t5cls.run.provenance import fingerprint, provenance
 from t5cls.run.summary import Summary
 from t5cls.signals import Interrupted, StopRequest
 
-RAY_INPUT_FORMATS = ("csv", "parquet")
+RAY_INPUT_FORMATS = ("csv", "jsonl", "parquet")
 WORKER_ERROR = re.compile(r"\[t5cls:(\w+)\] (.*)$", re.M)
 
 
@@ -69,7 +69,7 @@ class WorkerSpec:
 
     plan: ScorePlan
     model: ModelOptions
-    parts_dir: str
+    parts: str  # the folder of parts: a local path or a URI, opened by each actor with its own credentials
 
 
 class ScoreWorker:
@@ -82,7 +82,7 @@ class ScoreWorker:
         except T5clsError as err:
             raise WorkerError(err) from None
         self.metadata = provenance(spec.plan, scorer.identity)
-        self.parts_dir = Path(spec.parts_dir)
+        self.parts = Location.of(spec.parts)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, list]:
         rows = zip(batch["file"], batch["chunk"], batch["first_row"], batch["last"], batch["path"], batch["table"])
@@ -102,7 +102,7 @@ class ScoreWorker:
             writer.write(scored.table)
             writer.close()
 
-        write_atomically(self.parts_dir / name, write)
+        self.parts.child(name).write(write)
         return {
             "file": int(file),
             "chunk": int(chunk),
@@ -135,7 +135,7 @@ def read_chunks(
 def _file_chunks(batch, chunk_rows: int, input_format: str | None, done: set) -> Iterator[dict[str, list]]:
     for file, path in zip(batch["file"], batch["path"]):
         file, path = int(file), str(path)
-        with closing(open_input(path, chunk_rows, input_format)) as source:
+        with storage_errors(path), closing(open_input(path, chunk_rows, input_format)) as source:
             chunks = iter(source.chunks)
             current, first_row, index = next(chunks, source.empty), 0, 0
             while current is not None:
@@ -179,21 +179,23 @@ class RayRunner:
         self.plan = plan
         self.model = model
         self.ray_options = ray_options
-        self.files = list_input_files(options.input)
+        check_no_secret(options.input)
+        with storage_errors(options.input):
+            self.files = list_input_files(options.input)
         self.total_rows = self._check_files()
-        self.output = output_target(options.output)  # a symlink's target folder is replaced, not the link
-        self.parts_dir = sidecar(self.output, "parts")
-        check_output_folder(self.output, MANIFEST)
+        # a local symlink's target folder is replaced, not the link
+        self.output = Location.of(options.output if "://" in options.output else str(output_target(options.output)))
+        check_output(self.output)
 
     def _check_files(self) -> int | None:
-        """Every file must be CSV or Parquet with the columns the tasks read; returns the row total if known."""
+        """Every file must be CSV, JSONL or Parquet with the columns the tasks read; returns the row total if known."""
         total: int | None = 0
         schemas = {}
         for path in self.files:
             fmt = input_format(path, self.plan.options.input_format)
             if fmt not in RAY_INPUT_FORMATS:
-                raise OptionError(f"{literal(path)}: {{ray}} reads CSV and Parquet files, not {fmt}")
-            with closing(open_input(path, self.plan.options.chunk_rows, fmt)) as source:
+                raise OptionError(f"{literal(path)}: {{ray}} reads CSV, JSONL and Parquet files, not {fmt}")
+            with storage_errors(path), closing(open_input(path, self.plan.options.chunk_rows, fmt)) as source:
                 self.plan.check_input(source.columns, path)
                 rows, schemas[path] = source.total_rows, source.schema
             total = None if total is None or rows is None else total + rows
@@ -205,16 +207,19 @@ class RayRunner:
         device = (
             self.model.device if self.model.device != "auto" else "cuda" if self.ray_options.gpus_per_worker else "cpu"
         )
-        return fingerprint(self.plan, describe_pretrained(self.model, device), self.files)
+        with storage_errors(self.plan.options.input):  # the inputs' sizes and first MiB, read again
+            return fingerprint(self.plan, describe_pretrained(self.model, device), self.files)
 
     def run(self, progress: RowProgress | None = None, stop: StopRequest | None = None) -> Summary:
         """Score every file on Ray; raises `Interrupted` after the chunk in hand when asked to stop."""
-        with output_lock(self.output), filesystem_errors(self.parts_dir, resumable=True):
+        # Object stores offer no lock through pyarrow: there, one run per prefix is the user's to keep (README).
+        lock = self.output.path if self.output.local else None
+        with output_lock(lock), filesystem_errors(parts_location(self.output).uri, resumable=True):
             return self._run(progress or RowProgress(quiet=True), stop or StopRequest())
 
     def _run(self, progress: RowProgress, stop: StopRequest) -> Summary:
         started = time.monotonic()
-        parts = PartsFolder(self.parts_dir, self.fingerprint(), self.plan.options.resume)
+        parts = PartsFolder(self.output, self.fingerprint(), self.plan.options.resume)
         progress.start(self.total_rows, parts.counters()["input_rows"])
         scored_now = 0
         for summary in self._summaries(parts.done_chunks()):
@@ -227,17 +232,17 @@ class RayRunner:
                     stop.signum, f"interrupted; {len(parts.done)} chunks kept, rerun the same command with {{resume}}"
                 )
         progress.stop()
-        parts.finish(self.files, self.output)
+        parts.finish(self.files)
         counters = parts.counters()
         seconds = time.monotonic() - started
         return Summary(
-            counters["rows"], counters["skipped"], counters["truncated"], seconds, str(self.output), scored_now
+            counters["rows"], counters["skipped"], counters["truncated"], seconds, self.output.uri, scored_now
         )
 
     def _summaries(self, done: set[tuple[int, int]]) -> Iterator[dict]:
         """Run the pipeline, yielding one summary per chunk as its part is written."""
         ray = _connect()
-        spec = WorkerSpec(self.plan, self.model, str(self.parts_dir))
+        spec = WorkerSpec(self.plan, self.model, parts_location(self.output).address)
         files = ray.data.from_items(
             [{"file": i, "path": path} for i, path in enumerate(self.files)], override_num_blocks=len(self.files)
         )
