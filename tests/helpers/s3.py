@@ -14,6 +14,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -130,20 +131,30 @@ def start(seconds: float = 30) -> Iterator[S3Server]:
     endpoint = f"http://127.0.0.1:{_free_port()}"
     env = {**os.environ, "INITIAL_NO_AUTH_ACTION_COUNT": str(SETUP_REQUESTS)}
     command = [sys.executable, "-c", "from moto.server import main; main()", "-H", "127.0.0.1"]
-    process = subprocess.Popen(
-        [*command, "-p", endpoint.rpartition(":")[2]], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
-    try:
+    # Its log (a line per request) goes to a file: a pipe nobody reads fills up after some
+    # thousand requests, and the server then hangs on its next log line.
+    with tempfile.TemporaryFile() as log:
+        process = subprocess.Popen(
+            [*command, "-p", endpoint.rpartition(":")[2]], env=env, stdout=subprocess.DEVNULL, stderr=log
+        )
         try:
-            _wait_until_up(endpoint, process, seconds)
-            key, secret = _user_with_key(endpoint)
-        except Exception as err:
-            pytest.skip(f"no S3 endpoint: moto_server could not start on 127.0.0.1 ({err})")
-        yield S3Server(endpoint, key, secret)
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+            try:
+                _wait_until_up(endpoint, process, seconds)
+                key, secret = _user_with_key(endpoint)
+            except Exception as err:
+                pytest.skip(f"no S3 endpoint: moto_server could not start on 127.0.0.1 ({err}; {_tail(log)})")
+            yield S3Server(endpoint, key, secret)
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def _tail(log) -> str:
+    """The last line moto_server logged, for the reason of a skip."""
+    log.seek(0)
+    lines = log.read().decode(errors="replace").strip().splitlines()
+    return lines[-1] if lines else "it logged nothing"
