@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pyarrow.fs as pafs
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -60,3 +61,23 @@ def test_a_uri_query_stays_out_of_names_and_travels_to_the_workers():
     )
     part = Location.of(output.child("part-1.parquet").address)
     assert part.uri == "s3://bucket/out/scored/part-1.parquet" and part.filesystem.region == "eu-west-1"
+
+
+def test_an_object_whose_writer_fails_is_not_uploaded(tmp_path):
+    """A store shows an upload once its stream is closed, even a failed one: nothing may reach it before the end.
+
+    A `SubTreeFileSystem` is not a local disk to `Location` (no rename), and it shows its files at
+    once, so a partial object would be seen here.
+    """
+    store = Location("s3://bucket/out", pafs.SubTreeFileSystem(str(tmp_path), pafs.LocalFileSystem()), "out")
+    store.make_folder()
+
+    def fails_mid_way(stream) -> None:
+        stream.write(b"PAR1 the first half")
+        raise RuntimeError("the writer failed")
+
+    with pytest.raises(RuntimeError, match="the writer failed"):
+        store.child("part-1.parquet").write(fails_mid_way)
+    assert store.names() == []
+    store.child("part-1.parquet").write(lambda stream: stream.write(b"whole"))
+    assert (tmp_path / "out" / "part-1.parquet").read_bytes() == b"whole"

@@ -126,8 +126,12 @@ class Location:
         if self.local:
             write_atomically(Path(self.path), write)
             return
+        # Rendered in memory first: a stream that raises mid-way is still closed, which would
+        # complete its upload and publish half an object. (Parts and records are a chunk at most.)
+        buffer = pa.BufferOutputStream()
+        write(buffer)
         with storage_errors(self.uri), self.filesystem.open_output_stream(self.path) as stream:
-            write(stream)
+            stream.write(buffer.getvalue())
 
     def write_text(self, text: str) -> None:
         self.write(lambda stream: stream.write(text.encode("utf-8")))
