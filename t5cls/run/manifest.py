@@ -89,13 +89,22 @@ class PartsFolder:
     def done_chunks(self) -> set[tuple[int, int]]:
         return set(self.done)
 
-    def record(self, summary: dict) -> None:
-        """Record a chunk whose part is in place (a retried chunk arrives once: Ray drops failed attempts)."""
+    def record(self, summary: dict) -> bool:
+        """Record a chunk whose part is in place; False if it was recorded already.
+
+        A chunk may arrive twice: when a node dies, Ray rebuilds the blocks it held by running
+        their read task again, which reads the file from its start, so chunks already recorded
+        are scored once more. Scoring is deterministic, so the second attempt rewrote the same
+        part with the same rows; its summary must match the first.
+        """
         key = (summary["file"], summary["chunk"])
         if key in self.done:
-            raise RuntimeError(f"chunk {key} reported twice")
+            if self.done[key] != summary:
+                raise RuntimeError(f"chunk {key} was scored twice with different results")
+            return False
         self.done[key] = summary
         self.state.child(f"{DONE_PREFIX}{key[0]:06d}-{key[1]:09d}.json").write_text(json.dumps(summary))
+        return True
 
     def counters(self) -> dict[str, int]:
         return {key: sum(summary[key] for summary in self.done.values()) for key in COUNTS}

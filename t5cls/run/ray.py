@@ -223,9 +223,9 @@ class RayRunner:
         progress.start(self.total_rows, parts.counters()["input_rows"])
         scored_now = 0
         for summary in self._summaries(parts.done_chunks()):
-            parts.record(summary)
-            scored_now += summary["input_rows"]
-            progress.advance(summary["input_rows"])
+            if parts.record(summary):
+                scored_now += summary["input_rows"]
+                progress.advance(summary["input_rows"])
             if stop.requested:
                 progress.stop()
                 raise Interrupted(
