@@ -269,6 +269,14 @@ def test_rank_by_to_a_file_uri(ranking_data, t5_dir, tmp_path):
     assert_ranked_across_files(out, files, ranking_data, t5_dir, tmp_path)
 
 
+def test_rank_by_dry_run_shows_the_first_file(ranking_data, t5_dir, tmp_path):
+    job = options(ranking_data / "in", tmp_path / "scored", **ranking_fields(ranking_data))
+    summary = score_file(job, model_args(t5_dir), ray=RayOptions(), dry_run=True)
+    assert summary.plan.startswith("engine: ray, 2 input files; the first one:\n")
+    assert "  Query: q0 Document: the pasta was great Relevant:\n" in summary.plan
+    assert list(tmp_path.iterdir()) == []
+
+
 class StopAtCheck(StopRequest):
     """As if SIGINT arrived before the n-th look at the flag: the scoring pass looks once per chunk, the rank pass
     once per part before it starts ranking it."""
