@@ -28,6 +28,7 @@ from t5cls.options import ModelOptions, RayOptions, ScoreOptions  # noqa: E402
 from t5cls.run.job import score_file  # noqa: E402
 from t5cls.run.manifest import MANIFEST  # noqa: E402
 from t5cls.run.plan import ScorePlan  # noqa: E402
+from t5cls.run.ranking import ranks_within_groups  # noqa: E402
 from t5cls.run.ray import RayRunner, ScoreWorker  # noqa: E402
 from t5cls.signals import Interrupted, StopRequest  # noqa: E402
 
@@ -196,6 +197,121 @@ def test_interrupted_run_resumes_to_the_same_output(dataset, t5_dir, tmp_path):
     assert summary.rows == 13 and summary.scored_now < 13
     assert_same_as_local(out, [str(dataset / "a.csv")], t5_dir, tmp_path)
     assert sorted(p.name for p in out.iterdir()) == [MANIFEST] + [f"part-000000-00000000{i}.parquet" for i in range(4)]
+
+
+RELEVANCE = (
+    '[[task]]\nname = "rel"\ntemplate = "Query: {query} Document: {text} Relevant:"\n'
+    'labels = ["true", "false"]\nmode = "first"\npositive = "true"\n'
+)
+
+
+@pytest.fixture(scope="module")
+def ranking_data(tmp_path_factory):
+    """Two CSV files whose queries (the groups) span both files, repeated texts for equal scores, and a config."""
+    root = tmp_path_factory.mktemp("ray-rank")
+    (root / "in").mkdir()
+    texts = ["the pasta was great", "rude waiter, cold food", "never again", "lovely staff", "fine"]
+    for name, count, shift in (("r1.csv", 10, 0), ("r2.csv", 7, 2)):
+        rows = "".join(f'{name}-{i},q{(i + shift) % 3},"{texts[(i * 2) % 5]}"\n' for i in range(count))
+        (root / "in" / name).write_text("id,query,text\n" + rows)
+    (root / "rel.toml").write_text(RELEVANCE)
+    return root
+
+
+def ranking_files(data) -> list[Path]:
+    return [data / "in" / "r1.csv", data / "in" / "r2.csv"]
+
+
+def ranking_fields(data) -> dict:
+    return {"config": str(data / "rel.toml"), "rank_by": "query"}
+
+
+def assert_ranked_across_files(output: Path, files, data, model_dir, tmp_path):
+    """Ranks over the whole output (files in order, then rows); every other column as each file's local run."""
+    manifest, tables = ray_outputs(output)
+    assert [entry["path"] for entry in manifest["inputs"]] == [str(path) for path in files]
+    assert manifest["rankings"] == [{"score_column": "rel_score", "group_column": "query", "rank_column": "rel_rank"}]
+    locals_ = local_outputs(files, model_dir, tmp_path, **ranking_fields(data))
+    for table, local in zip(tables, locals_):
+        assert table.column_names == local.column_names
+        rank = table.column_names.index("rel_rank")
+        assert table.remove_column(rank).equals(local.remove_column(rank))
+        assert table.schema.metadata == local.schema.metadata
+    whole = pa.concat_tables(locals_)
+    expected = ranks_within_groups(whole.column("query").to_pylist(), whole.column("rel_score").to_numpy())
+    assert pq.read_table(output).column("rel_rank").to_pylist() == expected.tolist()
+    assert expected.tolist() != whole.column("rel_rank").to_pylist()  # the groups do span the files
+    assert [p.name for p in output.parent.iterdir() if p.name.startswith(".")] == []
+
+
+def test_rank_by_on_one_file_equals_the_local_run(ranking_data, t5_dir, tmp_path):
+    out = tmp_path / "scored"
+    source = ranking_data / "in" / "r1.csv"
+    summary = ray_runner(options(source, out, **ranking_fields(ranking_data)), model_args(t5_dir), TWO_WORKERS).run()
+    assert summary.rows == 10
+    assert_same_as_local(out, [source], t5_dir, tmp_path, **ranking_fields(ranking_data))
+    assert pq.read_table(out).column_names[-2:] == ["rel_score", "rel_rank"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["local-0.parquet", "scored"]
+
+
+def test_rank_by_ranks_groups_that_span_files_and_parts(ranking_data, t5_dir, tmp_path):
+    out = tmp_path / "scored"
+    job = options(ranking_data / "in", out, **ranking_fields(ranking_data))
+    ray_runner(job, model_args(t5_dir), TWO_WORKERS).run()
+    assert_ranked_across_files(out, ranking_files(ranking_data), ranking_data, t5_dir, tmp_path)
+
+
+def test_rank_by_to_a_file_uri(ranking_data, t5_dir, tmp_path):
+    out = tmp_path / "scored"
+    job = options(f"file://{ranking_data}/in/", f"file://{out}/", **ranking_fields(ranking_data))
+    ray_runner(job, model_args(t5_dir), RayOptions()).run()
+    files = [f"file://{ranking_data}/in/r1.csv", f"file://{ranking_data}/in/r2.csv"]
+    assert_ranked_across_files(out, files, ranking_data, t5_dir, tmp_path)
+
+
+def test_rank_by_dry_run_shows_the_first_file(ranking_data, t5_dir, tmp_path):
+    job = options(ranking_data / "in", tmp_path / "scored", **ranking_fields(ranking_data))
+    summary = score_file(job, model_args(t5_dir), ray=RayOptions(), dry_run=True)
+    assert summary.plan.startswith("engine: ray, 2 input files; the first one:\n")
+    assert "  Query: q0 Document: the pasta was great Relevant:\n" in summary.plan
+    assert list(tmp_path.iterdir()) == []
+
+
+class StopAtCheck(StopRequest):
+    """As if SIGINT arrived before the n-th look at the flag: the scoring pass looks once per chunk, the rank pass
+    once per part before it starts ranking it."""
+
+    def __init__(self, n: int):
+        super().__init__()
+        self.left = n
+
+    @property
+    def requested(self) -> bool:
+        self.left -= 1
+        if self.left <= 0:
+            self.signum = 2
+        return self.signum is not None
+
+
+def test_run_stopped_after_scoring_and_during_the_rank_pass_resumes(ranking_data, t5_dir, tmp_path):
+    out = tmp_path / "scored"
+    job = options(ranking_data / "in", out, **ranking_fields(ranking_data))
+    state, ranked = tmp_path / ".scored.t5cls-parts", tmp_path / ".scored.t5cls-ranked"
+    with pytest.raises(Interrupted, match=r"5 chunks kept, rerun the same command with resume$"):
+        ray_runner(job, model_args(t5_dir), TWO_WORKERS).run(stop=StopAtCheck(5))  # after the last chunk
+    assert not out.exists() and not ranked.exists()
+    assert sum(name.startswith("part-") for name in os.listdir(state)) == 5
+    resumed = ray_runner(replace(job, resume=True), model_args(t5_dir), TWO_WORKERS)
+    with pytest.raises(Interrupted, match=r"interrupted while ranking; 5 chunks kept"):
+        resumed.run(stop=StopAtCheck(3))  # two parts ranked, then the stop
+    assert not out.exists()
+    assert sorted(os.listdir(ranked)) == ["part-000000-000000000.parquet", "part-000000-000000001.parquet"]
+    (ranked / ".part-000000-000000002.parquet.0123.tmp").write_text("killed mid-write")
+    summary = resumed.run()
+    assert (summary.rows, summary.scored_now) == (17, 0)
+    assert_ranked_across_files(out, ranking_files(ranking_data), ranking_data, t5_dir, tmp_path)
+    parts = [(0, 0), (0, 1), (0, 2), (1, 0), (1, 1)]
+    assert sorted(os.listdir(out)) == [MANIFEST] + [f"part-00000{f}-00000000{c}.parquet" for f, c in parts]
 
 
 def test_jsonl_files_are_typed_as_local_runs_type_them(t5_dir, tmp_path):

@@ -26,7 +26,7 @@ S3_CONNECT_SECONDS = 10.0
 
 
 def sidecar(path: str | Path, kind: str) -> Path:
-    """The hidden ``.<name>.t5cls-<kind>`` beside ``path`` (kinds: parts, tmp, unranked, old, lock, done)."""
+    """The hidden ``.<name>.t5cls-<kind>`` beside ``path`` (kinds: parts, ranked, tmp, unranked, old, lock, done)."""
     path = Path(path)
     return path.with_name(sidecar_name(path.name, kind))
 

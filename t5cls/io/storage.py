@@ -24,6 +24,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pyarrow as pa
 import pyarrow.fs as pafs
+import pyarrow.parquet as pq
 
 from t5cls.errors import InputError
 from t5cls.io.atomic import write_atomically
@@ -139,6 +140,11 @@ class Location:
     def read_text(self) -> str:
         with storage_errors(self.uri), self.filesystem.open_input_stream(self.path) as stream:
             return stream.read().decode("utf-8")
+
+    def read_parquet(self, columns: list[str] | None = None) -> pa.Table:
+        """This Parquet file (only ``columns``, if given), with its schema's metadata."""
+        with storage_errors(self.uri), self.filesystem.open_input_file(self.path) as file:
+            return pq.read_table(file, columns=columns)
 
     def make_folder(self) -> None:
         with storage_errors(self.uri):

@@ -21,6 +21,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from t5cls.errors import OptionError
+from t5cls.io.formats import output_format
 from t5cls.io.lock import output_lock
 from t5cls.io.readers import InputSource, open_input
 from t5cls.options import ModelOptions, RayOptions, ScoreOptions
@@ -61,7 +62,9 @@ def score_file(
     if not dry_run:
         return runner.run(progress, stop)
     first = replace(options, input=runner.files[0], output=None, resume=False)
-    local = _score_locally(ScorePlan.build(first), model, None, None, dry_run=True)
+    # the Ray plan for the first file, shown as if it went to stdout (ScorePlan.build would refuse its rankings)
+    plan = replace(runner.plan, options=first, output_format=output_format(None, first.output_format))
+    local = _score_locally(plan, model, None, None, dry_run=True)
     return replace(local, plan=f"engine: ray, {len(runner.files)} input files; the first one:\n{local.plan}")
 
 

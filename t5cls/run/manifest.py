@@ -4,19 +4,31 @@ While a run works, its fingerprint (``job.json``) and one record per finished ch
 (``done-<file>-<chunk>.json``, each written whole) live in a hidden folder beside the target,
 ``.<name>.t5cls-parts/``. Every part has a deterministic name, so a retried chunk rewrites the
 same part. `PartsFolder.finish` checks that every chunk of every file is in and writes the
-manifest ``_t5cls.json`` (input files, their parts and counts). Where the parts go, and how the
-output appears, depends on the filesystem:
+manifest ``_t5cls.json`` (input files, their parts and counts, and the rankings if any). Where
+the parts go, and how the output appears, depends on the filesystem:
 
 - a local disk: the parts are written into the hidden folder, which gets the manifest and is then
   renamed onto the target; the target never holds a partial result;
 - object storage (no rename): the parts are written straight into the target prefix, and the
   manifest is written last. A reader that reads exactly the parts a manifest lists never sees a
   partial output. A new run (not ``--resume``) deletes an earlier manifest before anything else.
+
+With rankings (``rank_by``) the scoring pass writes unranked parts into the hidden folder on
+either filesystem, and a second pass (`t5cls.run.ray`) writes each part again, ranked, under the
+same name, to where the parts are published (`publish_location`): locally a second hidden folder,
+``.<name>.t5cls-ranked/``, which gets the manifest and is renamed onto the target; in object
+storage the target prefix, the manifest last. Then the unranked parts and records are removed.
+The rank pass starts afresh each time, so a run killed during it resumes with the rank pass alone.
+
+What a reader may rely on, either way: the manifest appears last, and the parts it lists are
+complete (and ranked, with rankings).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
+from dataclasses import asdict
 from pathlib import Path
 
 from t5cls import __version__
@@ -25,6 +37,7 @@ from t5cls.io.atomic import replace_folder
 from t5cls.io.output import check_same_run
 from t5cls.io.paths import check_output_folder, sidecar_name
 from t5cls.io.storage import Location
+from t5cls.run.ranking import Ranking
 
 MANIFEST = "_t5cls.json"
 JOB_FILE = "job.json"
@@ -42,9 +55,23 @@ def state_folder(output: Location) -> Location:
     return output.sibling(sidecar_name(output.name, "parts"))
 
 
-def parts_location(output: Location) -> Location:
-    """Where the actors write the parts: the hidden folder on a local disk, the target itself in object storage."""
-    return state_folder(output) if output.local else output
+def ranked_folder(output: Location) -> Location:
+    """The hidden folder beside a local ``output`` where the rank pass writes the ranked parts."""
+    return output.sibling(sidecar_name(output.name, "ranked"))
+
+
+def parts_location(output: Location, ranked: bool) -> Location:
+    """Where the actors write the parts: the hidden folder on a local disk, or when ranks are still to be added
+    (the target never shows an unranked part); else (object storage) the target itself."""
+    return state_folder(output) if output.local or ranked else output
+
+
+def publish_location(output: Location, ranked: bool) -> Location:
+    """Where the finished parts are and the manifest goes: the parts' own location, or with ranks, where the rank
+    pass writes them (locally a second hidden folder that is renamed onto the target, else the target itself)."""
+    if not ranked:
+        return parts_location(output, ranked)
+    return ranked_folder(output) if output.local else output
 
 
 def check_output(output: Location) -> None:
@@ -61,19 +88,26 @@ def check_output(output: Location) -> None:
 
 
 class PartsFolder:
-    """The parts of a run, with the job's fingerprint and a record of each chunk whose part is in place."""
+    """The parts of a run, with the job's fingerprint and a record of each chunk whose part is in place.
 
-    def __init__(self, output: Location, fingerprint: dict[str, str], resume: bool):
+    With ``rankings`` the parts are unranked until the rank pass has written them again to `published`.
+    """
+
+    def __init__(self, output: Location, fingerprint: dict[str, str], resume: bool, rankings: Sequence[Ranking] = ()):
         self.output = output
+        self.rankings = tuple(rankings)
         self.state = state_folder(output)
-        self.parts = parts_location(output)
+        self.parts = parts_location(output, bool(self.rankings))
+        self.published = publish_location(output, bool(self.rankings))
         self.done: dict[tuple[int, int], dict] = {}
         if resume and self.state.child(JOB_FILE).exists():
             check_same_run(json.loads(self.state.child(JOB_FILE).read_text()), fingerprint, output.uri)
             self.done = {(s["file"], s["chunk"]): s for s in self._recorded()}
             return
         self.state.remove()
-        if not output.local:  # the parts are rewritten in place: the old manifest must go first
+        if output.local:  # what a killed ranked run left
+            ranked_folder(output).remove()
+        else:  # the parts are rewritten in place: the old manifest must go first
             output.child(MANIFEST).remove()
             output.remove()
         self.state.make_folder()
@@ -109,12 +143,33 @@ class PartsFolder:
     def counters(self) -> dict[str, int]:
         return {key: sum(summary[key] for summary in self.done.values()) for key in COUNTS}
 
-    def finish(self, files: list[str]) -> None:
-        """Check that every chunk of every file is in, then publish: the manifest last (see the module docstring)."""
+    def part_names(self) -> list[str]:
+        """The recorded parts in input order (files in listing order, then chunks): the output read as one table."""
+        return [summary["part"] for _, summary in sorted(self.done.items())]
+
+    def check_complete(self, files: list[str]) -> list[dict]:
+        """Every chunk of every file must be in, in sequence; returns each file's entry of the manifest."""
         by_file: dict[int, list[dict]] = {index: [] for index in range(len(files))}
         for (file, _), summary in sorted(self.done.items()):
             by_file[file].append(summary)
-        inputs = [_file_entry(path, by_file[index]) for index, path in enumerate(files)]
+        return [_file_entry(path, by_file[index]) for index, path in enumerate(files)]
+
+    def begin_rank_pass(self) -> Location:
+        """Make `published` ready for the ranked parts and return it; every rank pass starts afresh.
+
+        Locally: an empty hidden folder. In object storage: the target, its manifest (if a run was
+        killed just after writing it) removed before any part is written again.
+        """
+        if self.output.local:
+            self.published.remove()
+            self.published.make_folder()
+        else:
+            self.published.child(MANIFEST).remove()
+        return self.published
+
+    def finish(self, files: list[str]) -> None:
+        """Check that every chunk of every file is in, then publish: the manifest last (see the module docstring)."""
+        inputs = self.check_complete(files)
         any_summary = next(iter(self.done.values()))
         manifest = {
             "t5cls_version": __version__,
@@ -122,15 +177,16 @@ class PartsFolder:
             "inputs": inputs,
             **self.counters(),
         }
-        keep = {summary["part"] for summary in self.done.values()} | {MANIFEST}
-        for name in self.parts.names():  # records, and temporary files of attempts killed mid-write
+        if self.rankings:
+            manifest["rankings"] = [asdict(ranking) for ranking in self.rankings]
+        keep = set(self.part_names()) | {MANIFEST}
+        for name in self.published.names():  # records, and temporary files of attempts killed mid-write
             if name not in keep:
-                self.parts.child(name).remove()
-        self.parts.child(MANIFEST).write_text(json.dumps(manifest, indent=1, ensure_ascii=False))
+                self.published.child(name).remove()
+        self.published.child(MANIFEST).write_text(json.dumps(manifest, indent=1, ensure_ascii=False))
         if self.output.local:
-            replace_folder(Path(self.state.path), Path(self.output.path))
-        else:
-            self.state.remove()
+            replace_folder(Path(self.published.path), Path(self.output.path))
+        self.state.remove()  # gone already if it was the folder published
 
 
 def _file_entry(path: str, summaries: list[dict]) -> dict:

@@ -1,4 +1,4 @@
-"""Ranks within groups (``rank_by``), added to a finished scored file in a second pass.
+"""Ranks within groups (``rank_by``), added to a finished scored output in a second pass.
 
 A row's rank depends on every row of its group, and a group's rows may be spread over the
 whole input, so ranks cannot be streamed out with the scores. With ``rank_by`` the scores are
@@ -6,12 +6,16 @@ written (resumably, as usual) to a hidden file beside the output; `add_ranks` th
 the group and score columns (a key and a float per row in memory), ranks every group, and
 streams the file once more with ``<task>_rank`` after ``<task>_score`` into a temporary file
 that is renamed onto the output. The output path never holds a file without its ranks.
+
+A Ray run (`t5cls.run.ray`) makes the same second pass over its folder of parts, read as one
+table in part order: `ranks_of` over the parts' group and score columns, then `with_ranks` on
+each part, so its ranks are those of a local run over the concatenated rows.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,15 +66,16 @@ def add_ranks(scored: str, target: str, fmt: str, rankings: Sequence[Ranking], m
     if os.path.getsize(scored) == 0:  # JSONL without rows: nothing to rank
         os.replace(scored, target)
         return
-    ranks = _ranks(scored, fmt, rankings)
+    with closing(open_input(scored, SCAN_CHUNK_ROWS, fmt)) as source:
+        ranks = ranks_of(source.chunks, rankings)
 
     def write(stream) -> None:
         with closing(open_input(scored, SCAN_CHUNK_ROWS, fmt)) as source:
-            schema = _with_ranks(source.empty, rankings, ranks, 0).schema
+            schema = with_ranks(source.empty, rankings, ranks, 0).schema
             writer = open_writer(fmt, stream, schema, metadata=metadata)
             done = 0
             for table in source.chunks:
-                writer.write(_with_ranks(table, rankings, ranks, done))
+                writer.write(with_ranks(table, rankings, ranks, done))
                 done += table.num_rows
         writer.close()
 
@@ -78,7 +83,7 @@ def add_ranks(scored: str, target: str, fmt: str, rankings: Sequence[Ranking], m
     os.remove(scored)
 
 
-def _with_ranks(table: pa.Table, rankings: Sequence[Ranking], ranks: dict[str, np.ndarray], done: int) -> pa.Table:
+def with_ranks(table: pa.Table, rankings: Sequence[Ranking], ranks: dict[str, np.ndarray], done: int) -> pa.Table:
     """``table`` (rows ``done`` onwards of the file) with each rank column after its score column."""
     for ranking in rankings:
         after = table.column_names.index(ranking.score_column) + 1
@@ -87,16 +92,26 @@ def _with_ranks(table: pa.Table, rankings: Sequence[Ranking], ranks: dict[str, n
     return table
 
 
-def _ranks(scored: str, fmt: str, rankings: Sequence[Ranking]) -> dict[str, np.ndarray]:
-    """Read the group and score columns of every ranking and rank them."""
+def ranking_columns(rankings: Sequence[Ranking]) -> list[str]:
+    """The group and score columns the rankings read (all a second pass needs of the scored rows)."""
+    columns: list[str] = []
+    for ranking in rankings:
+        columns += [name for name in (ranking.group_column, ranking.score_column) if name not in columns]
+    return columns
+
+
+def ranks_of(tables: Iterable[pa.Table], rankings: Sequence[Ranking]) -> dict[str, np.ndarray]:
+    """Each ranking's ranks over the rows of ``tables`` taken as one table, in order (a rank column's name: its ranks).
+
+    Only the group and score columns are read; they are all that is kept in memory.
+    """
     groups: dict[str, list] = {ranking.rank_column: [] for ranking in rankings}
     scores: dict[str, list[np.ndarray]] = {ranking.rank_column: [] for ranking in rankings}
-    with closing(open_input(scored, SCAN_CHUNK_ROWS, fmt)) as source:
-        for table in source.chunks:
-            for ranking in rankings:
-                groups[ranking.rank_column].extend(table.column(ranking.group_column).to_pylist())
-                score = pc.cast(table.column(ranking.score_column), pa.float64())
-                scores[ranking.rank_column].append(score.to_numpy(zero_copy_only=False))
+    for table in tables:
+        for ranking in rankings:
+            groups[ranking.rank_column].extend(table.column(ranking.group_column).to_pylist())
+            score = pc.cast(table.column(ranking.score_column), pa.float64())
+            scores[ranking.rank_column].append(score.to_numpy(zero_copy_only=False))
     return {
         name: ranks_within_groups(groups[name], np.concatenate(scores[name]) if scores[name] else np.zeros(0))
         for name in groups

@@ -11,6 +11,16 @@ rows to `Dataset.write_parquet`, which names files per block: a task retried aft
 rewrites the very same part, so no row is lost or written twice, and a rerun with ``resume``
 skips the parts already recorded. `t5cls.run.manifest` keeps the folder of parts. All workers
 must reach the output: one machine, a shared filesystem, or object storage (``s3://``, ``gs://``...).
+
+With rankings (``rank_by``) a second pass follows once every chunk is recorded. The output is
+read as one table, parts in input order (files in listing order, then rows), as a local run
+reads its one file: the driver reads only the group and score columns of every part (a key and
+a float per row in memory) and ranks them with `t5cls.run.ranking.ranks_of`, so ranks are
+within each group over the whole output, a group spanning files and parts. Then one Ray task
+per part (`rank_part`), given its slice of the ranks, writes the part again whole, with
+``<task>_rank`` after ``<task>_score`` and its Parquet metadata kept, under the same name where
+`t5cls.run.manifest` publishes it. A run stopped or killed during this pass resumes with the
+rank pass alone; the manifest, written last, lists only ranked parts.
 """
 
 from __future__ import annotations
@@ -45,6 +55,7 @@ from t5cls.run.manifest import PartsFolder, check_output, part_name, parts_locat
 from t5cls.run.plan import ScorePlan
 from t5cls.run.progress import RowProgress
 from t5cls.run.provenance import fingerprint, provenance
+from t5cls.run.ranking import Ranking, ranking_columns, ranks_of, with_ranks
 from t5cls.run.summary import Summary
 from t5cls.signals import Interrupted, StopRequest
 
@@ -172,10 +183,6 @@ class RayRunner:
         """Checks every input file's format and columns and the output folder; starts neither Ray nor a model."""
         options = plan.options
         _check_ray_options(options)
-        if plan.rankings:
-            raise OptionError(
-                "ranking (rank_by) needs a second pass over the whole output, which {ray} does not make; score locally"
-            )
         self.plan = plan
         self.model = model
         self.ray_options = ray_options
@@ -214,12 +221,13 @@ class RayRunner:
         """Score every file on Ray; raises `Interrupted` after the chunk in hand when asked to stop."""
         # Object stores offer no lock through pyarrow: there, one run per prefix is the user's to keep (README).
         lock = self.output.path if self.output.local else None
-        with output_lock(lock), filesystem_errors(parts_location(self.output).uri, resumable=True):
+        parts = parts_location(self.output, bool(self.plan.rankings))
+        with output_lock(lock), filesystem_errors(parts.uri, resumable=True):
             return self._run(progress or RowProgress(quiet=True), stop or StopRequest())
 
     def _run(self, progress: RowProgress, stop: StopRequest) -> Summary:
         started = time.monotonic()
-        parts = PartsFolder(self.output, self.fingerprint(), self.plan.options.resume)
+        parts = PartsFolder(self.output, self.fingerprint(), self.plan.options.resume, self.plan.rankings)
         progress.start(self.total_rows, parts.counters()["input_rows"])
         scored_now = 0
         for summary in self._summaries(parts.done_chunks()):
@@ -232,6 +240,9 @@ class RayRunner:
                     stop.signum, f"interrupted; {len(parts.done)} chunks kept, rerun the same command with {{resume}}"
                 )
         progress.stop()
+        if self.plan.rankings:
+            parts.check_complete(self.files)  # ranks over a missing chunk would be wrong
+            self._rank_pass(parts, stop)
         parts.finish(self.files)
         counters = parts.counters()
         seconds = time.monotonic() - started
@@ -242,7 +253,7 @@ class RayRunner:
     def _summaries(self, done: set[tuple[int, int]]) -> Iterator[dict]:
         """Run the pipeline, yielding one summary per chunk as its part is written."""
         ray = _connect()
-        spec = WorkerSpec(self.plan, self.model, parts_location(self.output).address)
+        spec = WorkerSpec(self.plan, self.model, parts_location(self.output, bool(self.plan.rankings)).address)
         files = ray.data.from_items(
             [{"file": i, "path": path} for i, path in enumerate(self.files)], override_num_blocks=len(self.files)
         )
@@ -273,6 +284,45 @@ class RayRunner:
         except Exception as err:  # a worker's error reaches here wrapped in Ray's traceback text
             raise _worker_error(err) from err
 
+    def _rank_pass(self, parts: PartsFolder, stop: StopRequest) -> None:
+        """Rank the recorded parts as one table and write each again with its ranks (see the module docstring)."""
+        rankings = self.plan.rankings
+        names = parts.part_names()
+        rows: list[int] = []
+
+        def group_and_score_columns() -> Iterator[pa.Table]:
+            for name in names:
+                table = parts.parts.child(name).read_parquet(ranking_columns(rankings))
+                rows.append(table.num_rows)
+                yield table
+
+        ranks = ranks_of(group_and_score_columns(), rankings)
+        target = parts.begin_rank_pass()
+        ray = _connect()
+        task = ray.remote(rank_part)
+        in_flight = max(2, 2 * int(ray.cluster_resources().get("CPU", 1)))
+        pending: list = []
+        start = 0
+        try:
+            for name, count in zip(names, rows):
+                if stop.requested:
+                    break
+                if len(pending) >= in_flight:
+                    finished, pending = ray.wait(pending, num_returns=1)
+                    ray.get(finished)
+                part_ranks = {column: values[start : start + count] for column, values in ranks.items()}
+                source, ranked = parts.parts.child(name).address, target.child(name).address
+                pending.append(task.remote(source, ranked, rankings, part_ranks))
+                start += count
+            ray.get(pending)  # a stop waits for the parts in hand, as the scoring pass does
+        except Exception as err:  # a task's error reaches here wrapped in Ray's traceback text
+            raise _worker_error(err) from err
+        if stop.requested:
+            raise Interrupted(
+                stop.signum,
+                f"interrupted while ranking; {len(parts.done)} chunks kept, rerun the same command with {{resume}}",
+            )
+
     def pool_size(self, ray) -> int:
         """Actors to start: as asked, else one per ``gpus_per_worker`` GPUs of the cluster, else one."""
         layout = self.ray_options
@@ -284,6 +334,24 @@ class RayRunner:
         if gpus < layout.gpus_per_worker:
             raise OptionError(f"{{gpus_per_worker}} {layout.gpus_per_worker:g}: the Ray cluster has {gpus:g} GPUs")
         return int(gpus // layout.gpus_per_worker)
+
+
+def rank_part(source: str, target: str, rankings: tuple[Ranking, ...], ranks: dict[str, np.ndarray]) -> None:
+    """A Ray task of the rank pass: the part at ``source`` written whole to ``target`` with its ``ranks`` added.
+
+    The part keeps its schema's metadata (provenance); ``target`` has the part's name, so a rerun rewrites it.
+    """
+    try:
+        table = with_ranks(Location.of(source).read_parquet(), rankings, ranks, 0)
+
+        def write(sink) -> None:
+            writer = ParquetChunkWriter(sink, table.schema)
+            writer.write(table)
+            writer.close()
+
+        Location.of(target).write(write)
+    except T5clsError as err:
+        raise WorkerError(err) from None
 
 
 def _check_ray_options(options: ScoreOptions) -> None:
