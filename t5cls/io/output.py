@@ -2,11 +2,22 @@
 
 A file output is written as numbered part files in a hidden folder beside the target,
 ``.<name>.t5cls-parts/``, with a ``checkpoint.json`` that lists the finished parts and the
-fingerprint of the run (input file, model, labels, template, options). Parts and checkpoint are
-each written to a temporary name and renamed, so a SIGKILL at any moment leaves a consistent
-checkpoint. When the input is exhausted the parts are concatenated into a temporary file beside
-the target and renamed onto it: the target path never holds a partial file. A FIFO or device
-output is written as it comes, like stdout (`t5cls.io.paths.is_stream`).
+fingerprint of the run (input file, model, labels, template, options). The target is a local path
+or a URI (`t5cls.io.storage.Location`); parts and checkpoint are each written whole (locally: to a
+temporary name, then renamed; in object storage: in one upload), so a SIGKILL at any moment leaves
+a consistent checkpoint. When the input is exhausted the parts are joined:
+
+- on a local disk into the fixed temporary ``.<name>.t5cls-tmp`` beside the target, renamed onto
+  it: the target path never holds a partial file;
+- in object storage (Parquet only: `t5cls.run.plan`) streamed, a row group at a time, into one
+  upload to the target, which the store shows only when the upload completes; a killed process
+  never completes it. A join that raises discards the Parquet writer (no footer) and deletes at
+  once the object that closing the upload may have completed; the parts stay for ``--resume``.
+  So a Parquet object at the target is complete, and during a run only the hidden prefix holds
+  objects (HDFS shows a file while it is written: there the prefix's removal marks the end).
+
+Then the hidden folder is removed. A FIFO or device output is written as it comes, like stdout
+(`t5cls.io.paths.is_stream`).
 """
 
 from __future__ import annotations
