@@ -162,9 +162,10 @@ def test_ranking_to_object_storage_is_refused(reviews, tmp_path):
         ScorePlan.build(job)
 
 
-def test_a_secret_in_the_output_uri_is_refused(reviews):
-    with pytest.raises(Exception, match=r"^s3://scores/x.parquet: credentials in a URI") as raised:
-        ScorePlan.build(options(reviews, "s3://key:hunter2@scores/x.parquet"))
+@pytest.mark.parametrize("name", ["x.parquet", "x.csv", "x.tsv"])
+def test_a_secret_in_the_output_uri_is_refused_first(reviews, name):
+    with pytest.raises(Exception, match=rf"^s3://scores/{name}: credentials in a URI") as raised:
+        ScorePlan.build(options(reviews, f"s3://key:hunter2@scores/{name}"))
     assert "hunter2" not in str(raised.value)
 
 

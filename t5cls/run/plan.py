@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from t5cls.errors import InputError, OptionError, literal
 from t5cls.io.formats import output_format
 from t5cls.io.paths import check_output_file, file_uri_path, is_stream
-from t5cls.io.storage import check_output_object, storage_errors
+from t5cls.io.storage import check_no_secret, check_output_object, storage_errors
 from t5cls.options import ScoreOptions
 from t5cls.run.ranking import Ranking
 from t5cls.tasks.columns import added_columns
@@ -46,8 +46,11 @@ class ScorePlan:
             raise OptionError(
                 "ranking (rank_by) needs an output file ({output} PATH): ranks are known only once every row is scored"
             )
+        if not options.to_stdout:
+            check_no_secret(options.output)  # before any message could name it
         if not folder_output and not options.to_stdout:
-            options = replace(options, output=file_uri_path(options.output))  # file:// is a local path
+            local = file_uri_path(options.output)  # file:// is a local path, with all its guarantees
+            options = options if local == options.output else replace(options, output=local)
         fmt = None if folder_output else output_format(options.output, options.output_format)
         if not folder_output and not options.to_stdout and "://" in options.output:
             _check_output_uri(options, fmt, rankings)
