@@ -187,7 +187,14 @@ TextColumn = Annotated[str, option("text_column", "--text-column", help="Column 
 Gold = Annotated[str, option("gold", "--gold", "-g", help="Column holding the true label of each row.")]
 Task = Annotated[str | None, option("task", "--task", help="Use task NAME's columns (NAME_p_<label>, NAME_entropy).")]
 Output = Annotated[
-    str | None, option("output", "--output", "-o", shown="-o", help="Output file (.csv, .jsonl, .parquet).")
+    str | None,
+    option(
+        "output",
+        "--output",
+        "-o",
+        shown="-o",
+        help="Output file (.csv, .jsonl, .parquet); Parquet may go to an s3://, gs://, abfs:// or hdfs:// URI.",
+    ),
 ]
 InputFormat = Annotated[
     str | None, option("input_format", "--input-format", help="csv, jsonl or parquet, when the extension does not say.")

@@ -8,6 +8,9 @@ killed run never leaves a stale lock: the file may stay, but nobody holds it. A 
 the lock held and stops at once with `OutputBusyError` (exit 2), naming the holder that the first
 run wrote into the file (pid, host, since when).
 
+Object storage has no such lock (`output_lock` does nothing for a URI): there, one run per output
+is the user's to keep.
+
 Within one process the lock is re-entrant (the CLI takes it before the model loads, the library
 again when it opens the output). On a filesystem without locks (some network mounts), the run
 warns and goes on unlocked.
@@ -41,9 +44,10 @@ def output_lock(output: str | Path | None) -> Iterator[None]:
     """Hold the lock of ``output`` (a file or a folder) for the ``with`` block; `OutputBusyError` if another has it.
 
     Stdout (``None``, ``-``) and streams (a FIFO, a device) have nothing to lock: writes to them do
-    not replace anything.
+    not replace anything. A URI (object storage) is not locked either: pyarrow offers no lock
+    there, so keeping one run per URI is the user's to do.
     """
-    if output in (None, "-") or is_stream(output):
+    if output in (None, "-") or "://" in str(output) or is_stream(output):
         yield
         return
     lock = sidecar(output_target(output), "lock")

@@ -2,17 +2,28 @@
 
 A file output is written as numbered part files in a hidden folder beside the target,
 ``.<name>.t5cls-parts/``, with a ``checkpoint.json`` that lists the finished parts and the
-fingerprint of the run (input file, model, labels, template, options). Parts and checkpoint are
-each written to a temporary name and renamed, so a SIGKILL at any moment leaves a consistent
-checkpoint. When the input is exhausted the parts are concatenated into a temporary file beside
-the target and renamed onto it: the target path never holds a partial file. A FIFO or device
-output is written as it comes, like stdout (`t5cls.io.paths.is_stream`).
+fingerprint of the run (input file, model, labels, template, options). The target is a local path
+or a URI (`t5cls.io.storage.Location`); parts and checkpoint are each written whole (locally: to a
+temporary name, then renamed; in object storage: in one upload), so a SIGKILL at any moment leaves
+a consistent checkpoint. When the input is exhausted the parts are joined:
+
+- on a local disk into the fixed temporary ``.<name>.t5cls-tmp`` beside the target, renamed onto
+  it: the target path never holds a partial file;
+- in object storage (Parquet only: `t5cls.run.plan`) streamed, a row group at a time, into one
+  upload to the target, which the store shows only when the upload completes; a killed process
+  never completes it. A join that raises discards the Parquet writer (no footer) and deletes at
+  once the object that closing the upload may have completed; the parts stay for ``--resume``.
+  So a Parquet object at the target is complete, and during a run only the hidden prefix holds
+  objects (HDFS shows a file while it is written: there the prefix's removal marks the end).
+
+Then the hidden folder is removed. A FIFO or device output is written as it comes, like stdout
+(`t5cls.io.paths.is_stream`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
-import shutil
 import sys
 from pathlib import Path
 from typing import ClassVar
@@ -20,10 +31,11 @@ from typing import ClassVar
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from t5cls.io.atomic import write_atomically, write_text_atomically
+from t5cls.errors import T5clsError
 from t5cls.io.oserrors import filesystem_errors
-from t5cls.io.paths import sidecar
+from t5cls.io.paths import sidecar_name
 from t5cls.io.resume_check import check_same_run
+from t5cls.io.storage import Location
 from t5cls.io.writers import ChunkWriter, open_writer
 
 CHECKPOINT = "checkpoint.json"
@@ -87,7 +99,7 @@ class TableOutput:
 
 
 class FileOutput:
-    """Atomic, resumable output to ``path`` through checkpointed part files, every one of ``schema``."""
+    """Atomic, resumable output to ``path`` (a local path or a URI) through checkpointed part files of ``schema``."""
 
     def __init__(
         self,
@@ -98,14 +110,14 @@ class FileOutput:
         metadata: dict[str, str],
         resume: bool,
     ):
-        self.path = Path(path)
+        self.target = Location.of(path)
         self.fmt = fmt
         self.schema = schema
         self.metadata = metadata
         self.description = path
-        self.parts_dir = sidecar(self.path, "parts")
+        self.parts_dir = self.target.sibling(sidecar_name(self.target.name, "parts"))
         self.fingerprint = fingerprint
-        with filesystem_errors(self.parts_dir, resumable=resume):
+        with filesystem_errors(self.parts_dir.uri, resumable=resume):
             self.state = self._load_or_start(fingerprint, resume)
 
     @property
@@ -118,25 +130,25 @@ class FileOutput:
         return dict(self.state["counters"])
 
     def _load_or_start(self, fingerprint: dict[str, str], resume: bool) -> dict:
-        checkpoint = self.parts_dir / CHECKPOINT
+        checkpoint = self.parts_dir.child(CHECKPOINT)
         if resume and checkpoint.exists():
             state = json.loads(checkpoint.read_text())
-            check_same_run(state["fingerprint"], fingerprint, self.path, len(state["parts"]))
+            shown = Path(self.description) if self.target.local else self.target.uri
+            check_same_run(state["fingerprint"], fingerprint, shown, len(state["parts"]))
             self._remove_unlisted_parts(state)
             return state
-        if self.parts_dir.exists():
-            shutil.rmtree(self.parts_dir)
-        self.parts_dir.mkdir()
+        self.parts_dir.remove()
+        self.parts_dir.prepare_folder()
         state = {"fingerprint": fingerprint, "parts": [], "counters": {}}
         self._save(state)
         return state
 
     def _remove_unlisted_parts(self, state: dict) -> None:
-        """Drop a part that was renamed into place but never recorded (killed in between)."""
+        """Drop a part that was written but never recorded (killed in between)."""
         listed = {part["file"] for part in state["parts"]} | {CHECKPOINT}
-        for entry in self.parts_dir.iterdir():
-            if entry.name not in listed:
-                entry.unlink()
+        for name in self.parts_dir.names():
+            if name not in listed:
+                self.parts_dir.child(name).remove()
 
     def write_chunk(self, table: pa.Table, input_rows: int, counters: dict[str, int]) -> None:
         """Write one finished chunk as a part, then record it in the checkpoint."""
@@ -144,8 +156,9 @@ class FileOutput:
         header = not self.state["parts"]
         part = {"file": name, "input_rows": input_rows, "rows": table.num_rows}
         state = {**self.state, "parts": [*self.state["parts"], part], "counters": counters}
-        with filesystem_errors(self.parts_dir / name, resumable=True):
-            write_atomically(self.parts_dir / name, lambda stream: self._write(stream, [table], header))
+        target = self.parts_dir.child(name)
+        with filesystem_errors(target.uri, resumable=True):
+            target.write(lambda stream: self._write(stream, [table], header))
             self._save(state)
         self.state = state
 
@@ -160,34 +173,33 @@ class FileOutput:
         writer.close()
 
     def _save(self, state: dict) -> None:
-        write_text_atomically(self.parts_dir / CHECKPOINT, json.dumps(state, indent=1))
+        self.parts_dir.child(CHECKPOINT).write_text(json.dumps(state, indent=1))
 
     def finish(self) -> None:
-        """Concatenate the parts beside the target, rename onto it, and drop the checkpoint."""
-        parts = [self.parts_dir / part["file"] for part in self.state["parts"]]
+        """Join the parts into the target (see the module docstring), then drop the parts and the checkpoint."""
+        parts = [self.parts_dir.child(part["file"]) for part in self.state["parts"]]
 
         def concatenate(sink) -> None:
             if self.fmt == "parquet" or not parts:  # no parts: the schema's empty file (a CSV header)
                 self._write(sink, _parquet_row_groups(parts))
                 return
             for part in parts:
-                with open(part, "rb") as source:
-                    shutil.copyfileobj(source, sink)
+                part.read_bytes_into(sink)
 
-        # A fixed temporary name: a kill during the join leaves one file that the next join overwrites.
-        with filesystem_errors(self.path, resumable=True):
-            write_atomically(self.path, concatenate, fixed_temporary=True)
-            shutil.rmtree(self.parts_dir)
+        with filesystem_errors(self.description, resumable=True):
+            self.target.write(concatenate, streamed=True)
+            self.parts_dir.remove()
 
     def abort(self) -> None:
         """After a failure: finished parts stay for ``--resume``; a folder without any is removed."""
         if not self.state["parts"]:
-            shutil.rmtree(self.parts_dir, ignore_errors=True)
+            with contextlib.suppress(OSError, T5clsError):
+                self.parts_dir.remove()
 
 
-def _parquet_row_groups(parts: list[Path]):
+def _parquet_row_groups(parts: list[Location]):
     """Every row group of every Parquet part, in order, one at a time."""
     for part in parts:
-        with pq.ParquetFile(part) as source:
+        with pq.ParquetFile(part.path, filesystem=part.filesystem) as source:
             for group in range(source.num_row_groups):
                 yield source.read_row_group(group)

@@ -36,6 +36,13 @@ def sidecar_name(name: str, kind: str) -> str:
     return f".{name}.t5cls-{kind}"
 
 
+def file_uri_path(output: str) -> str:
+    """A ``file://`` URI as the local path it names (so every guarantee of a local path holds); else ``output``."""
+    if not output.lower().startswith("file://"):
+        return output
+    return filesystem_of(output)[1]
+
+
 def output_target(output: str | Path) -> Path:
     """The file an output path names: a symlink's target (written there, in its folder), else the path itself.
 

@@ -15,6 +15,7 @@ Credentials and endpoints are pyarrow's, read from the environment (``AWS_ACCESS
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -30,6 +31,8 @@ from t5cls.errors import InputError
 from t5cls.io.atomic import write_atomically
 from t5cls.io.paths import filesystem_of
 
+BUCKET_STORES = ("s3", "gcs", "abfs")  # pyarrow's type_name of a filesystem whose URIs start with a bucket (container)
+FOLDERLESS_STORES = ("s3", "gcs")  # where a folder is only an empty marker object
 SECRET_QUERY_KEYS = ("access_key", "secret_key", "session_token", "password", "token", "credential", "sas")
 
 
@@ -59,6 +62,18 @@ def storage_errors(uri: str) -> Iterator[None]:
             f"{uri}: {str(err).splitlines()[0] if str(err) else type(err).__name__}; check the location "
             "and the credentials in the environment (AWS_*, GOOGLE_APPLICATION_CREDENTIALS, AZURE_*)"
         ) from None
+
+
+def check_output_object(uri: str) -> None:
+    """An output file named by a URI: its bucket must exist, and the name must not be a folder (one line each)."""
+    target = Location.of(uri)  # no secret in it
+    target.sibling(target.name)  # not a bucket itself, before any request to the store
+    if target.filesystem.type_name in BUCKET_STORES:
+        bucket = target.path.split("/")[0]
+        if not Location(target.uri, target.filesystem, bucket, target.query).exists():
+            raise InputError(f"{target.uri}: bucket {bucket!r} does not exist; create it first or name another -o")
+    if target.kind() == pafs.FileType.Directory:
+        raise InputError(f"{target.uri}: is a folder; name an output file")
 
 
 @dataclass(frozen=True)
@@ -122,10 +137,30 @@ class Location:
             infos = self.filesystem.get_file_info(pafs.FileSelector(self.path, allow_not_found=True))
         return sorted(info.base_name for info in infos if info.type == pafs.FileType.File)
 
-    def write(self, write: Callable[[BinaryIO], None]) -> None:
-        """``write(stream)`` to this file, which appears whole or not at all (see the module docstring)."""
+    def write(self, write: Callable[[BinaryIO], None], *, streamed: bool = False) -> None:
+        """``write(stream)`` to this file, which appears whole or not at all (see the module docstring).
+
+        ``streamed`` is for a file too large to hold in memory (a joined output). On a local disk it
+        goes through the fixed temporary ``.<name>.t5cls-tmp``, which a kill leaves as one file that
+        the next attempt overwrites. In a store its bytes are uploaded as ``write`` makes them: a
+        killed process never completes the upload, so no object appears; but a stream is completed
+        when it is closed, even after ``write`` raised, so the object is then deleted at once (best
+        effort). ``write`` must leave what it wrote unreadable as a whole file when it raises (a
+        Parquet writer discarded before its footer), for the moment that object may be seen.
+        """
         if self.local:
-            write_atomically(Path(self.path), write)
+            # the path as the user wrote it (relative or not): what a message about it names
+            write_atomically(Path(self.uri if "://" not in self.uri else self.path), write, fixed_temporary=streamed)
+            return
+        if streamed:
+            with storage_errors(self.uri):
+                try:
+                    with self.filesystem.open_output_stream(self.path) as stream:
+                        write(stream)
+                except BaseException:
+                    with contextlib.suppress(OSError, pa.ArrowException):
+                        self.filesystem.delete_file(self.path)
+                    raise
             return
         # Rendered in memory first: a stream that raises mid-way is still closed, which would
         # complete its upload and publish half an object. (Parts and records are a chunk at most.)
@@ -149,6 +184,26 @@ class Location:
     def make_folder(self) -> None:
         with storage_errors(self.uri):
             self.filesystem.create_dir(self.path, recursive=False)
+
+    def prepare_folder(self) -> None:
+        """Make this new folder to write files into, where folders are real.
+
+        On a local disk it is made as ``mkdir`` would (its parent exists: output paths are checked
+        first); on HDFS or Azure with its parents. Object stores (S3, GCS) need none: an object's
+        name is its whole path, and a folder there would be an empty marker object left behind.
+        """
+        if self.local:
+            with storage_errors(self.uri):
+                os.mkdir(self.path)
+            return
+        if self.filesystem.type_name not in FOLDERLESS_STORES:
+            with storage_errors(self.uri):
+                self.filesystem.create_dir(self.path, recursive=True)
+
+    def read_bytes_into(self, sink: BinaryIO) -> None:
+        """Copy this file's bytes as stored into ``sink``, a block at a time."""
+        with storage_errors(self.uri), self.filesystem.open_input_stream(self.path, compression=None) as source:
+            shutil.copyfileobj(source, sink)
 
     def remove(self) -> None:
         """Remove this file, or this folder and all it holds; nothing there is fine."""

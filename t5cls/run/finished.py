@@ -6,7 +6,8 @@ fingerprint (the one a checkpoint holds: input file, model, labels, template, op
 written beside the output in ``.<name>.t5cls-done``, with the output's size and modification
 time. A later ``--resume`` whose fingerprint is the same, finding the output as that run left
 it, is up to date: it exits 0 having loaded no weights and scored nothing. Anything else (a
-changed input or option, an output touched since) runs as before.
+changed input or option, an output touched since) runs as before. Only local outputs are
+recorded; a URI output is scored again.
 """
 
 from __future__ import annotations
@@ -25,7 +26,10 @@ def record_finished(output: str, fingerprint: dict[str, str], resume: bool) -> N
     """After a run with ``resume``, write ``output``'s record: the run's fingerprint and the file as it stands.
 
     A run without ``resume`` leaves no hidden file behind, and drops the record of an earlier one.
+    An output in object storage (a URI) gets no record: a ``--resume`` after it finished scores again.
     """
+    if "://" in output:
+        return
     record = sidecar(output, "done")
     if resume:
         write_text_atomically(record, json.dumps({"fingerprint": fingerprint, "output": _stat(output)}, indent=1))
@@ -39,7 +43,7 @@ def up_to_date(plan: ScorePlan, model: ModelOptions) -> bool:
     Reads the model's config and tokenizer (its identity is part of the fingerprint), not its weights.
     """
     options = plan.options
-    if not options.resume or options.to_stdout or options.input == "-":
+    if not options.resume or options.to_stdout or options.input == "-" or "://" in options.output:
         return False
     try:
         record = json.loads(sidecar(options.output, "done").read_text())

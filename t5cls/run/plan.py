@@ -13,7 +13,8 @@ from dataclasses import dataclass, replace
 
 from t5cls.errors import InputError, OptionError, literal
 from t5cls.io.formats import output_format
-from t5cls.io.paths import check_output_file, is_stream
+from t5cls.io.paths import check_output_file, file_uri_path, is_stream
+from t5cls.io.storage import check_no_secret, check_output_object, storage_errors
 from t5cls.options import ScoreOptions
 from t5cls.run.ranking import Ranking
 from t5cls.tasks.columns import added_columns
@@ -45,8 +46,15 @@ class ScorePlan:
             raise OptionError(
                 "ranking (rank_by) needs an output file ({output} PATH): ranks are known only once every row is scored"
             )
-        fmt = None if folder_output else output_format(options.output, options.output_format)
+        if not options.to_stdout:
+            check_no_secret(options.output)  # before any message could name it
         if not folder_output and not options.to_stdout:
+            local = file_uri_path(options.output)  # file:// is a local path, with all its guarantees
+            options = options if local == options.output else replace(options, output=local)
+        fmt = None if folder_output else output_format(options.output, options.output_format)
+        if not folder_output and not options.to_stdout and "://" in options.output:
+            _check_output_uri(options, fmt, rankings)
+        elif not folder_output and not options.to_stdout:
             check_output_file(options.output, options.input)
             if options.resume and is_stream(options.output):
                 raise OptionError(
@@ -100,6 +108,31 @@ class ScorePlan:
         twice = [name for name in names if names.count(name) > 1]
         if twice:
             raise InputError(f"{self.config.path}: two tasks would both write column {twice[0]!r}; rename one of them")
+
+
+def _check_output_uri(options: ScoreOptions, fmt: str, rankings: tuple[Ranking, ...]) -> None:
+    """A local run's output in object storage: Parquet only, no ranking pass, an existing bucket (checked early).
+
+    Parquet only because a Parquet file is readable only with its footer, which is written last:
+    an upload cut short can never be read as a shorter file. CSV and JSONL have no such mark.
+    """
+    uri = literal(options.output)
+    if fmt != "parquet":
+        raise OptionError(
+            f"{{output}} {uri}: object storage takes Parquet output only (name it .parquet or set "
+            f"{{output_format}} parquet): a Parquet file is readable only with its footer, written last, so an "
+            f"upload cut short is never read as a shorter file; {fmt.upper()} has no such mark, so write it to a "
+            "local path"
+        )
+    if rankings:
+        raise OptionError(
+            f"ranking ({{rank_by}}) needs a second pass over a local output file, and {{output}} {uri} is in object "
+            "storage: write to a local path, or score with {ray}, whose rank pass writes to object storage"
+        )
+    if options.output == options.input:
+        raise InputError(f"{options.output}: output path is the input file; write to a different path")
+    with storage_errors(options.output):
+        check_output_object(options.output)
 
 
 def _with_rank_by(task_set: TaskSet, rank_by: str | None) -> TaskSet:
