@@ -158,7 +158,7 @@ def test_ranking_to_object_storage_is_refused(reviews, tmp_path):
         '[[task]]\nname = "s"\ntemplate = "{text}"\nlabels = ["positive", "negative"]\npositive = "positive"\n'
     )
     job = ScoreOptions(str(reviews), output=f"s3://{BUCKET}/x.parquet", config=str(config), rank_by="label")
-    with pytest.raises(OptionError, match=r"rank_by.*object storage.*local path, or score with \{ray\}"):
+    with pytest.raises(OptionError, match=r"rank_by.*object storage.*local path, or score with ray, whose"):
         ScorePlan.build(job)
 
 
