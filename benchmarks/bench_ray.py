@@ -11,7 +11,8 @@ review-like rows each. It times
   (c) ray, object storage: (b) with the files in a bucket and ``-o s3://...``, against a local S3
       endpoint (``moto_server`` on 127.0.0.1, as in the tests; skipped without ``moto[server]``);
 
-checks that (b) and (c) wrote exactly the rows and probabilities of (a), and prints rows/s and the
+checks that (b) and (c) wrote the rows and predictions of (a), probabilities up to float rounding
+(one thread per actor against two), and prints rows/s and the
 ratios. All get all the machine's cores: (a) as torch threads, (b) and (c) as one core per worker
 (the S3 server shares them).
 """
@@ -51,10 +52,20 @@ def cli(*args: str, env: dict[str, str] | None = None) -> float:
 
 
 def check_parts(manifest: dict, read_part, files: list[Path], root: Path, what: str) -> None:
-    """Each input's parts, read back with ``read_part(name)``, equal its local run."""
+    """Each input's parts, read back with ``read_part(name)``, equal its local run.
+
+    Up to float rounding: the local runs use every core's thread, each Ray actor one, and a matrix
+    product summed in another order differs in its last bits. (The tests check bit equality at
+    equal thread counts.) Every row, text and prediction must be the same.
+    """
     for entry, path in zip(manifest["inputs"], files):
         parts = pd.concat([read_part(part) for part in entry["parts"]], ignore_index=True)
-        assert parts.equals(pq.read_table(root / f"{path.stem}.parquet").to_pandas()), f"{what}: {path}: outputs differ"
+        local = pq.read_table(root / f"{path.stem}.parquet").to_pandas()
+        try:
+            pd.testing.assert_frame_equal(parts, local, check_exact=False, rtol=1e-5, atol=1e-7)
+            assert parts["pred"].equals(local["pred"])
+        except AssertionError as err:
+            raise AssertionError(f"{what}: {path}: outputs differ ({err})") from None
 
 
 def object_storage_run(root: Path, files: list[Path], workers: int) -> float | None:
@@ -111,7 +122,7 @@ def main() -> None:
         check_parts(manifest, lambda part: pd.read_parquet(root / "ray" / part), files, root, "ray")
         s3 = object_storage_run(root, files, args.workers)
         total = args.files * args.rows
-        print(f"{args.files} files x {args.rows} rows; outputs identical")
+        print(f"{args.files} files x {args.rows} rows; outputs equal (up to float rounding)")
         print(f"local, file by file: {local:6.1f} s  {total / local:6.1f} rows/s")
         print(f"ray, {args.workers} workers:     {ray:6.1f} s  {total / ray:6.1f} rows/s  ({local / ray:.2f}x local)")
         if s3 is not None:
