@@ -95,8 +95,8 @@ def dataset(s3, tmp_path_factory):
 
 
 def options(source, output, **fields) -> ScoreOptions:
-    fields.setdefault("chunk_rows", CHUNK)
-    return ScoreOptions(input=str(source), output=str(output), labels=LABELS, **fields)
+    fields = {"chunk_rows": CHUNK, "labels": LABELS, **fields}
+    return ScoreOptions(input=str(source), output=str(output), **fields)
 
 
 def ray_runner(job: ScoreOptions, model: ModelOptions, layout: RayOptions) -> RayRunner:
@@ -197,6 +197,34 @@ def test_storage_errors_are_one_line_naming_the_uri(s3, dataset, source, output,
     )  # fmt: skip
     assert_one_line_error(result, *fragments)
     assert s3.secret not in result.stderr.decode() and ":pw@" not in result.stderr.decode()
+
+
+RELEVANCE = (
+    '[[task]]\nname = "rel"\ntemplate = "Query: {query} Document: {text} Relevant:"\n'
+    'labels = ["true", "false"]\nmode = "first"\npositive = "true"\n'
+)
+
+
+def test_rank_by_in_a_bucket_equals_the_local_run(s3, cluster, t5_dir, tmp_path):
+    """The rank pass on object storage: the prefix shows only ranked parts and the manifest, as a local run ranks."""
+    texts = ["the pasta was great", "rude waiter, cold food", "never again", "lovely staff", "fine"]
+    source = tmp_path / "r.csv"
+    source.write_text("id,query,text\n" + "".join(f'{i},q{i % 3},"{texts[(i * 2) % 5]}"\n' for i in range(11)))
+    (tmp_path / "rel.toml").write_text(RELEVANCE)
+    s3.upload(source, "s3://input/rank/r.csv")
+    fields = {"config": str(tmp_path / "rel.toml"), "rank_by": "query", "labels": None}
+    summary = ray_runner(
+        options("s3://input/rank/r.csv", "s3://output/ranked", **fields), model_args(t5_dir), RayOptions(2)
+    ).run()
+    assert summary.rows == 11
+    written = s3.objects("output/ranked")
+    manifest = json.loads(written[MANIFEST])
+    assert sorted(written) == sorted([MANIFEST, *manifest["inputs"][0]["parts"]])
+    assert not s3.objects("output/.ranked.t5cls-parts"), "the unranked parts were left behind"
+    score_file(options(source, tmp_path / "local.parquet", **fields), LabelScorer.from_options(model_args(t5_dir)))
+    local = pq.read_table(tmp_path / "local.parquet")
+    table = pa.concat_tables([pq.read_table(pa.BufferReader(written[part])) for part in manifest["inputs"][0]["parts"]])
+    assert table.equals(local) and table.schema.metadata == local.schema.metadata
 
 
 class OnNode(ScoreWorker):
