@@ -68,10 +68,7 @@ def check_output_object(uri: str) -> None:
     """An output file named by a URI: its bucket must exist, and the name must not be a folder (one line each)."""
     target = Location.of(uri)  # no secret in it
     target.sibling(target.name)  # not a bucket itself, before any request to the store
-    if target.filesystem.type_name in BUCKET_STORES:
-        bucket = target.path.split("/")[0]
-        if not Location(target.uri, target.filesystem, bucket, target.query).exists():
-            raise InputError(f"{target.uri}: bucket {bucket!r} does not exist; create it first or name another -o")
+    target.check_bucket()
     if target.kind() == pafs.FileType.Directory:
         raise InputError(f"{target.uri}: is a folder; name an output file")
 
@@ -119,6 +116,14 @@ class Location:
         uri_parent, uri_sep, _ = self.uri.rpartition("/")
         path_parent, path_sep, _ = self.path.rpartition("/")
         return Location(uri_parent + uri_sep + name, self.filesystem, path_parent + path_sep + name, self.query)
+
+    def check_bucket(self) -> None:
+        """In a store whose URIs start with a bucket (S3, GCS, Azure): that bucket must exist, one line if not."""
+        if self.filesystem.type_name not in BUCKET_STORES:
+            return
+        bucket = self.path.split("/")[0]
+        if not Location(self.uri, self.filesystem, bucket, self.query).exists():
+            raise InputError(f"{self.uri}: bucket {bucket!r} does not exist; create it first or name another -o")
 
     @property
     def name(self) -> str:

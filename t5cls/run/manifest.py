@@ -80,9 +80,7 @@ def check_output(output: Location) -> None:
     if output.local:
         check_output_folder(output.path if "://" in output.uri else output.uri, MANIFEST)
         return
-    bucket = output.path.split("/")[0]
-    if not Location(output.uri, output.filesystem, bucket, output.query).exists():
-        raise InputError(f"{output.uri}: bucket {bucket!r} does not exist; create it first or name another -o")
+    output.check_bucket()
     if output.exists() and not output.child(MANIFEST).exists() and not state.child(JOB_FILE).exists():
         raise InputError(f"{output.uri}: exists and is not a t5cls output folder; remove it or choose another -o")
 
