@@ -22,6 +22,7 @@ from helpers.cli import SINGLE_THREAD, assert_one_line_error, run_cli
 ray = pytest.importorskip("ray")
 pytestmark = pytest.mark.timeout(300)  # a scheduling deadlock (reads starved by actors) hangs rather than fails
 
+from helpers.ray_workers import CrashOnce  # noqa: E402
 from t5cls.errors import InputError  # noqa: E402
 from t5cls.models.scorer import LabelScorer  # noqa: E402
 from t5cls.options import ModelOptions, RayOptions, ScoreOptions  # noqa: E402
@@ -29,7 +30,7 @@ from t5cls.run.job import score_file  # noqa: E402
 from t5cls.run.manifest import MANIFEST  # noqa: E402
 from t5cls.run.plan import ScorePlan  # noqa: E402
 from t5cls.run.ranking import ranks_within_groups  # noqa: E402
-from t5cls.run.ray import RayRunner, ScoreWorker  # noqa: E402
+from t5cls.run.ray import RayRunner  # noqa: E402
 from t5cls.signals import Interrupted, StopRequest  # noqa: E402
 
 LABELS = "positive,negative,not sure"
@@ -145,18 +146,6 @@ def test_glob_of_uris_with_a_task_config_to_a_file_uri(dataset, t5_dir, tmp_path
     assert not (tmp_path / ".scored.t5cls-parts").exists()
     assert_same_as_local(out, [f"file://{dataset}/a.csv", f"file://{dataset}/b.csv"], t5_dir, tmp_path, **config)
     assert "sentiment_p_positive" in pq.read_table(out).column_names
-
-
-class CrashOnce(ScoreWorker):
-    """Kills its own process on the first chunk of the second file, once (a marker file remembers)."""
-
-    marker: str
-
-    def score_chunk(self, file, chunk, *rest):
-        if (int(file), int(chunk)) == (1, 0) and not os.path.exists(self.marker):
-            Path(self.marker).touch()
-            os._exit(1)
-        return super().score_chunk(file, chunk, *rest)
 
 
 def test_crashed_actor_is_retried_without_losing_or_duplicating_rows(dataset, t5_dir, tmp_path):

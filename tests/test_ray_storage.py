@@ -28,6 +28,7 @@ from helpers.cli import SINGLE_THREAD, assert_one_line_error, run_cli
 ray = pytest.importorskip("ray")
 pytestmark = pytest.mark.timeout(600)  # generous: a Ray cluster and an S3 server on a shared 2-core machine
 
+from helpers.ray_workers import CrashOnce  # noqa: E402
 from t5cls.models.scorer import LabelScorer  # noqa: E402
 from t5cls.options import ModelOptions, RayOptions, ScoreOptions  # noqa: E402
 from t5cls.run.job import score_file  # noqa: E402
@@ -123,18 +124,6 @@ def assert_same_as_local(s3, prefix: str, dataset: Path, model_dir, tmp_path, ch
         assert table.schema.metadata == local.schema.metadata
     assert not s3.objects(f"output/.{prefix.rpartition('/')[2]}.t5cls-parts"), "the run's records were left behind"
     assert not any(s3.secret.encode() in data for data in written.values()), "a secret was written to the output"
-
-
-class CrashOnce(ScoreWorker):
-    """Kills its own process on the first chunk of the second file, once (a marker file remembers)."""
-
-    marker: str
-
-    def score_chunk(self, file, chunk, *rest):
-        if (int(file), int(chunk)) == (1, 0) and not os.path.exists(self.marker):
-            Path(self.marker).touch()
-            os._exit(1)
-        return super().score_chunk(file, chunk, *rest)
 
 
 def test_bucket_to_bucket_with_a_killed_actor_equals_local_runs(s3, cluster, dataset, t5_dir, tmp_path):
