@@ -22,7 +22,7 @@ from t5cls.models.scorer import LabelScorer
 from t5cls.options import DEFAULT_CHUNK_ROWS, CalibrateOptions, ModelOptions
 from t5cls.probability import softmax
 from t5cls.task_scorer import TaskScorer
-from t5cls.tasks.config import CONFORMAL_KEYS, Task, conformal_refusal, load_tasks, write_config
+from t5cls.tasks.config import Task, conformal_refusal, load_tasks, write_config
 
 
 def calibrate_file(options: CalibrateOptions, model: ModelOptions) -> Calibration:
@@ -54,8 +54,6 @@ def calibrate_file(options: CalibrateOptions, model: ModelOptions) -> Calibratio
         result = replace(calibrate(scores[keep], dev.gold[keep]), left_out=int((~keep).sum()))
         table = task_set.table(task, os.path.dirname(options.output))
         table["temperature"] = float(result.temperature)
-        for key in CONFORMAL_KEYS:  # a q read from the config belongs to its old temperature
-            table.pop(key, None)
         if options.coverage is not None:
             probs = softmax(scores[keep], result.temperature)
             result = replace(result, sets=fit_sets(probs, dev.gold[keep], options.coverage, options.conformal))

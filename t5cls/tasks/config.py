@@ -177,6 +177,8 @@ class TaskSet:
 
         A task from labels has its name, template, text column and labels. A relative examples
         ``file`` is rewritten relative to ``folder``, where the written config reads it from.
+        Prediction sets (`CONFORMAL_KEYS`) are left out: ``calibrate`` and ``train`` write the task
+        with a new temperature, and a set threshold fits only the probabilities it was fitted on.
         """
         if self.config is None:
             return {
@@ -186,6 +188,8 @@ class TaskSet:
                 "labels": list(task.classes),
             }
         table = self.config.table(task.name)
+        for key in CONFORMAL_KEYS:
+            table.pop(key, None)
         if task.examples is not None:
             table["examples"]["file"] = task.examples.file_from(folder)
         return table
