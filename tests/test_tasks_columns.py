@@ -33,10 +33,10 @@ def test_set_columns_hold_the_classes_with_p_at_least_1_minus_q_in_label_order(n
     assert added_columns([task], logprobs=True)[-5:-3] == [f"{prefix}set", f"{prefix}set_size"]
 
 
-def test_aps_set_columns_take_classes_down_the_ranking_while_their_mass_stays_at_most_q():
-    task = task_with_sets("", threshold=0.86, method="aps")
+def test_aps_set_columns_take_classes_down_the_ranking_while_the_mass_above_is_at_most_q():
+    task = task_with_sets("", threshold=0.5, method="aps")
     columns = output_columns(task, TaskResult(np.log(PROBS), PROBS, np.zeros(4, dtype=bool)), logprobs=False)
-    assert columns["set"].to_pylist() == ["positive", "positive", "positive,negative", "neutral"]
+    assert columns["set"].to_pylist() == ["positive", "positive,negative", "positive,negative", "neutral"]
 
 
 def test_a_task_without_sets_has_no_set_columns():

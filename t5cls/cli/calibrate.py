@@ -49,8 +49,8 @@ Conformal = Annotated[
     option(
         "conformal",
         "--conformal",
-        help="With --coverage: lac (every class with p ≥ 1 − q) or aps (classes by descending p while their "
-        "mass stays ≤ q).",
+        help="With --coverage: lac (every class with p ≥ 1 − q) or aps (classes by descending p while the mass "
+        "above the next is ≤ q).",
     ),
 ]
 

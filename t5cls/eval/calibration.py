@@ -171,10 +171,14 @@ def fitted_comment(calibration: Calibration, dev_file: str, model: str) -> str:
 def sets_line(result: Calibration) -> str:
     """What ``--coverage`` fitted: the method, the level and q (the set rule `t5cls score` applies)."""
     sets = result.sets
-    rule = "p_c ≥ 1 − q" if sets.method == "lac" else "the mass of the classes ranked down to c ≤ q"
+    rule = (
+        "every class c with p_c ≥ 1 − q"
+        if sets.method == "lac"
+        else "its classes by descending p while the mass ranked above the next one is ≤ q"
+    )
     return (
         f"prediction sets ({sets.method}, coverage {sets.coverage:g}): q = {sets.threshold:.6g}, "
-        f"fitted on the {result.rows} calibrated dev rows; a row's set is every class c with {rule}"
+        f"fitted on the {result.rows} calibrated dev rows; a row's set is {rule}"
     )
 
 

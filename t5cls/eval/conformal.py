@@ -12,11 +12,14 @@ Two scores (``METHODS``):
   set is every class with p_c ≥ 1 − q. The smallest sets on average; they can be empty, and they
   are uneven across classes (hard classes are covered less often).
 - ``aps`` (adaptive prediction sets, Romano et al. 2020), non-randomized: s(x, c) is the
-  probability mass of the classes ranked at or above c (descending probability, ties to the
-  earlier class), so a set takes classes from the most probable down while their mass stays
-  ≤ q. Sets grow on rows whose probability is spread out. Without the randomization (and without
-  always adding the class that crosses q) the sets are those of the score itself, so the
-  guarantee holds as for ``lac``; a set can be empty.
+  probability mass of the classes ranked above c (descending probability, ties to the earlier
+  class), so a set takes classes from the most probable down while the mass before the next
+  one is ≤ q: the most probable class is always in, and sets grow on rows whose probability is
+  spread out. This is Romano et al.'s randomized score u·p_c + (mass above c) with u = 0, so the
+  sets are those of the score itself and the guarantee holds as for ``lac``. Every row whose
+  gold class ranks first scores 0, a tie that can put coverage above the level (at least the
+  model's accuracy); the randomized score breaks it, at the price of a row's set changing
+  from run to run.
 
 The scores of a set and of the fit are computed by the same function (`class_scores`), so a dev
 row's gold class is in its own set exactly when its score is ≤ q, whatever the rounding.
@@ -78,7 +81,9 @@ def class_scores(probs: np.ndarray, method: str) -> np.ndarray:
     if method == "lac":
         return 1.0 - probs
     order = np.argsort(-probs, axis=1, kind="stable")  # descending, ties to the earlier class
-    mass = np.cumsum(np.take_along_axis(probs, order, axis=1), axis=1)
+    ranked = np.take_along_axis(probs, order, axis=1)
+    mass = np.zeros_like(probs)
+    np.cumsum(ranked[:, :-1], axis=1, out=mass[:, 1:])  # the mass ranked above each class
     scores = np.empty_like(probs)
     np.put_along_axis(scores, order, mass, axis=1)
     return scores
