@@ -6,7 +6,7 @@ import pytest
 
 from t5cls.errors import InputError
 from t5cls.eval.conformal import ConformalSets
-from t5cls.tasks.config import load_config
+from t5cls.tasks.config import load_config, load_tasks
 
 TASK = '[[task]]\nname = "s"\ntemplate = "{text}"\nlabels = ["positive", "negative"]\n'
 SETS = 'coverage = 0.9\nconformal = "lac"\nconformal_threshold = 0.25\n'
@@ -47,3 +47,12 @@ def test_bad_set_keys_name_the_file_task_and_key(tmp_path, body, message):
     with pytest.raises(InputError) as caught:
         load(tmp_path, body)
     assert str(caught.value).startswith(f"{tmp_path / 'c.toml'}: task 's': ") and message in str(caught.value)
+
+
+def test_a_task_written_back_leaves_its_set_keys_out(tmp_path):
+    """`calibrate` and `train` write a task with a new temperature: its old q would not fit the new probabilities."""
+    path = tmp_path / "c.toml"
+    path.write_text(TASK + "temperature = 0.5\n" + SETS)
+    task_set = load_tasks(None, str(path))
+    table = task_set.table(task_set.tasks[0], str(tmp_path))
+    assert table == {"name": "s", "template": "{text}", "labels": ["positive", "negative"], "temperature": 0.5}
