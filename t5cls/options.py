@@ -12,6 +12,7 @@ import os
 from dataclasses import dataclass
 
 from t5cls.errors import OptionError, literal
+from t5cls.eval.conformal import DEFAULT_METHOD, check_coverage, check_method
 from t5cls.io.formats import INPUT_FORMATS, OUTPUT_FORMATS
 from t5cls.tasks.labels import parse_labels
 from t5cls.tasks.prompts import DEFAULT_TEXT_COLUMN
@@ -186,7 +187,8 @@ class CalibrateOptions:
     """A temperature fit: the labelled ``dev`` file, its ``gold`` column, the task, and the config to write.
 
     The task is ``labels`` (with ``template`` and ``text_column``; called ``task`` in the written
-    config) or the task ``task`` of ``config`` (``None``: its only task).
+    config) or the task ``task`` of ``config`` (``None``: its only task). ``coverage`` also fits
+    prediction sets of that level with the ``conformal`` method (`t5cls.eval.conformal`).
     """
 
     dev: str
@@ -197,6 +199,8 @@ class CalibrateOptions:
     template: str | None = None
     text_column: str = DEFAULT_TEXT_COLUMN
     task: str | None = None
+    coverage: float | None = None
+    conformal: str = DEFAULT_METHOD
 
     def __post_init__(self):
         if self.labels is not None:
@@ -204,6 +208,11 @@ class CalibrateOptions:
         check_task_source(self.labels, self.config, self.template, self.text_column)
         if not self.gold.strip():
             raise OptionError("{gold} must name the column of the gold labels")
+        check_method(self.conformal)
+        if self.coverage is not None:
+            check_coverage(self.coverage)
+        elif self.conformal != DEFAULT_METHOD:
+            raise OptionError("{conformal} chooses how prediction sets are fitted: give their level with {coverage}")
 
     @property
     def task_name(self) -> str | None:

@@ -250,3 +250,18 @@ def test_rank_by_is_refused_with_where_ranks_can_be_had(tmp_path):
     )
     with pytest.raises(InputError, match="task 't' sets rank_by, which is not available for frames"):
         score_frame(pd.DataFrame({"text": ["a"], "g": ["x"]}), config=str(config), model=StubScorer())
+
+
+def test_a_config_with_prediction_sets_gives_the_set_columns(tmp_path):
+    """`calibrate --coverage` writes q into the task; score_frame adds the same set columns `t5cls score` does."""
+    config = tmp_path / "fitted.toml"
+    config.write_text(
+        '[[task]]\nname = "mood"\ntemplate = "{text}"\nlabels = ["positive", "negative", "not sure"]\n'
+        'coverage = 0.9\nconformal = "lac"\nconformal_threshold = 0.7\n'
+    )
+    frame = pd.DataFrame({"text": [f"text {i}" * (i % 4 + 1) for i in range(12)]})
+    scored = score_frame(frame, config=str(config), model=StubScorer())
+    probs = scored[[f"mood_p_{label}" for label in LABELS]].to_numpy()
+    expected = [",".join(label for label, p in zip(LABELS, row) if 1.0 - p <= 0.7) for row in probs]
+    assert scored["mood_set"].tolist() == expected and len(set(expected)) > 1
+    assert scored["mood_set_size"].tolist() == [sum(1.0 - p <= 0.7 for p in row) for row in probs]

@@ -35,6 +35,24 @@ TaskName = Annotated[
         "With --labels: the task's name in the written config \\[default: default].",
     ),
 ]
+Coverage = Annotated[
+    float | None,
+    option(
+        "coverage",
+        "--coverage",
+        help="Also fit prediction sets that hold the true label for this share of rows, e.g. 0.9 "
+        "(score writes <task>_set and <task>_set_size).",
+    ),
+]
+Conformal = Annotated[
+    str,
+    option(
+        "conformal",
+        "--conformal",
+        help="With --coverage: lac (every class with p ≥ 1 − q) or aps (classes by descending p while the mass "
+        "above the next is ≤ q).",
+    ),
+]
 
 
 @one_line_errors
@@ -49,6 +67,8 @@ def calibrate_command(
     template: o.Template = None,
     text_column: o.TextColumn = CALIBRATE["text_column"],
     task: TaskName = CALIBRATE["task"],
+    coverage: Coverage = CALIBRATE["coverage"],
+    conformal: Conformal = CALIBRATE["conformal"],
     device: o.Device = MODEL["device"],
     dtype: o.Dtype = MODEL["dtype"],
     batch_size: o.BatchSize = "auto",
@@ -61,11 +81,12 @@ def calibrate_command(
 
     The task is --labels (with --template, --text-column) or one task of a --config file, scored as `score` would.
     Fit with the model options you will score with (--label-end, --chat, --max-length): T belongs to those scores.
+    --coverage 0.9 also fits prediction sets on the calibrated dev probabilities (split conformal prediction).
     """
     flags = locals()  # the model flags, by name (`model_options`)
     from rich.console import Console
 
-    from t5cls.eval.calibration import bound_warning, calibration_table
+    from t5cls.eval.calibration import bound_warning, calibration_table, sets_line
     from t5cls.run.calibrate import calibrate_file
 
     options = CalibrateOptions(
@@ -77,10 +98,14 @@ def calibrate_command(
         template=None if template is None else unescape(template, "template"),
         text_column=text_column,
         task=task,
+        coverage=coverage,
+        conformal=conformal,
     )
     settings = model_options(flags)
     result = calibrate_file(options, settings)
     Console().print(calibration_table(result))
+    if result.sets is not None:
+        print(f"t5cls: {sets_line(result)}", file=sys.stderr)
     if warning := bound_warning(result):
         print(f"t5cls: warning: {warning}", file=sys.stderr)
     print(f"t5cls: wrote {output}", file=sys.stderr)

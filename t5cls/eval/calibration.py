@@ -19,6 +19,7 @@ import numpy as np
 
 from t5cls.errors import InputError
 from t5cls.eval import metrics
+from t5cls.eval.conformal import ConformalSets
 from t5cls.io.readers import SCAN_CHUNK_ROWS, open_input
 from t5cls.probability import scaled_nll, softmax
 from t5cls.tasks.prompts import PromptTemplate
@@ -114,6 +115,7 @@ class Calibration:
     ece_before: float
     ece_after: float
     left_out: int = 0  # dev rows left out of the fit: the task's own few-shot demonstrations
+    sets: ConformalSets | None = None  # prediction sets fitted on the calibrated probabilities (--coverage)
 
 
 def calibrate(logprobs: np.ndarray, gold: np.ndarray) -> Calibration:
@@ -163,6 +165,20 @@ def fitted_comment(calibration: Calibration, dev_file: str, model: str) -> str:
         f"fitted by t5cls calibrate on {toml_string(dev_file)} ({calibration.rows} rows{left_out}) with model "
         f"{toml_string(model)}: NLL {calibration.nll_before:.4f} -> {calibration.nll_after:.4f}, "
         f"ECE {calibration.ece_before:.4f} -> {calibration.ece_after:.4f}"
+    )
+
+
+def sets_line(result: Calibration) -> str:
+    """What ``--coverage`` fitted: the method, the level and q (the set rule `t5cls score` applies)."""
+    sets = result.sets
+    rule = (
+        "every class c with p_c ≥ 1 − q"
+        if sets.method == "lac"
+        else "its classes by descending p while the mass ranked above the next one is ≤ q"
+    )
+    return (
+        f"prediction sets ({sets.method}, coverage {sets.coverage:g}): q = {sets.threshold:.6g}, "
+        f"fitted on the {result.rows} calibrated dev rows; a row's set is {rule}"
     )
 
 

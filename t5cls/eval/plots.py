@@ -1,4 +1,4 @@
-"""PNG plots for `t5cls eval --plots DIR`: reliability diagram, confusion matrix, entropy.
+"""PNG plots for `t5cls eval --plots DIR`: reliability diagram, confusion matrix, entropy; set sizes.
 
 Figures are built with `matplotlib.figure.Figure` and rendered by the Agg canvas that
 `Figure.savefig` uses, never through `pyplot`: no GUI backend is touched (so this works
@@ -34,7 +34,7 @@ def plot_folder(folder: str) -> Path:
 
 
 def write_plots(scored: ScoredFile, directory: Path) -> list[Path]:
-    """Write the three PNGs into ``directory``; their names carry the task, if any."""
+    """Write the PNGs into ``directory`` (set sizes too when the file has prediction sets); names carry the task."""
     prefix = f"{scored.task}_" if scored.task else ""
     pred = metrics.predictions(scored.probs)
     known = scored.known
@@ -47,6 +47,11 @@ def write_plots(scored: ScoredFile, directory: Path) -> list[Path]:
             probability.entropy(scored.probs), pred == scored.gold_index, len(scored.labels)
         ),
     }
+    if scored.sets is not None:
+        sets = scored.sets[known]
+        figures["set_size.png"] = set_size_histogram(
+            sets.sum(axis=1), sets[np.arange(len(sets)), scored.gold_index[known]]
+        )
     paths = []
     for name, figure in figures.items():
         path = directory / f"{prefix}{name}"
@@ -123,5 +128,20 @@ def entropy_histogram(entropy: np.ndarray, correct: np.ndarray, n_labels: int) -
     axes.set(
         xlabel=f"entropy (nats; max log {n_labels} = {np.log(n_labels):.2f})", ylabel="rows", title="Prediction entropy"
     )
+    axes.legend()
+    return figure
+
+
+def set_size_histogram(sizes: np.ndarray, covered: np.ndarray) -> Figure:
+    """Rows per prediction-set size, split by whether the set holds the gold label: where the coverage comes from."""
+    figure = Figure(figsize=(6, 4), layout="constrained")
+    axes = figure.subplots()
+    counts = [np.bincount(sizes[part], minlength=sizes.max(initial=0) + 1) for part in (covered, ~covered)]
+    positions = np.arange(len(counts[0]))
+    axes.bar(positions, counts[0], color="tab:green", label=f"gold in set ({covered.sum()})")
+    axes.bar(positions, counts[1], bottom=counts[0], color="tab:red", label=f"gold not in set ({(~covered).sum()})")
+    axes.set_xticks(positions)
+    coverage = covered.mean() if len(covered) else float("nan")
+    axes.set(xlabel="set size (classes)", ylabel="rows", title=f"Prediction sets (coverage {coverage:.3f})")
     axes.legend()
     return figure

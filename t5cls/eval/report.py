@@ -23,8 +23,10 @@ from rich.text import Text
 
 from t5cls.errors import InputError
 from t5cls.eval import metrics
+from t5cls.eval.conformal import set_report
 from t5cls.eval.scored_tasks import choose_task, is_multi_label, tasks_hint
 from t5cls.io.readers import SCAN_CHUNK_ROWS, open_input
+from t5cls.tasks.columns import split_classes
 
 SUM_TOLERANCE = 1e-3
 SHOWN_UNKNOWN_VALUES = 10
@@ -41,6 +43,7 @@ class ScoredFile:
     probs: np.ndarray  # (N, L) float64
     gold: list[str]  # gold values as text; a null is ""
     gold_index: np.ndarray  # (N,) index into labels, -1 when the gold value is not a label
+    sets: np.ndarray | None = None  # (N, L) bool: the prediction set of each row, when the file has one
 
     @property
     def known(self) -> np.ndarray:
@@ -69,18 +72,21 @@ def _load_scored(source, path: str, gold_column: str, task: str | None) -> Score
     if gold_column not in source.columns:
         raise InputError(f"{path}: no gold column {gold_column!r}; columns are: {shown}")
     _refuse_regression(source.columns, task, path)
-    blocks, gold, preds, offset = [], [], [], 0
+    blocks, gold, preds, sets, offset = [], [], [], [], 0
     pred_column = f"{task}_pred" if task else "pred"
+    set_column = f"{task}_set" if task else "set"
+    labels = [name.removeprefix(prefix) for name in prob_columns]
     for table in source.chunks:
         blocks.append(np.column_stack([_floats(path, table.column(name), name, offset) for name in prob_columns]))
         gold.extend("" if value is None else str(value) for value in table.column(gold_column).to_pylist())
         if pred_column in source.columns:
             preds.extend(table.column(pred_column).to_pylist())
+        if set_column in source.columns:
+            sets.append(_sets(path, table.column(set_column).to_pylist(), set_column, labels, offset))
         offset += table.num_rows
     if not gold:
         raise InputError(f"{path}: no rows to evaluate")
     probs = np.concatenate(blocks)
-    labels = [name.removeprefix(prefix) for name in prob_columns]
     _check_distributions(path, probs, prob_columns, lambda: _multi_label_task(preds, probs, labels, task))
     position = {label: index for index, label in enumerate(labels)}
     gold_index = np.array([position.get(value, -1) for value in gold])
@@ -89,7 +95,21 @@ def _load_scored(source, path: str, gold_column: str, task: str | None) -> Score
             f"{path}: none of the gold values in {gold_column!r} is a label ({', '.join(labels)}); "
             f"first gold value is {gold[0]!r}"
         )
-    return ScoredFile(path, task, gold_column, labels, probs, gold, gold_index)
+    return ScoredFile(path, task, gold_column, labels, probs, gold, gold_index, np.concatenate(sets) if sets else None)
+
+
+def _sets(path: str, values: list, name: str, labels: list[str], offset: int) -> np.ndarray:
+    """A chunk of a ``set`` column as (rows, L) bool; a null is the empty set (CSV writes it as nothing)."""
+    chosen = np.zeros((len(values), len(labels)), dtype=bool)
+    for row, value in enumerate(values):
+        indexes = split_classes("" if value is None else str(value), labels)
+        if indexes is None:
+            raise InputError(
+                f"{path}: row {offset + row + 1}: column {name!r} holds {value!r}, not classes of "
+                f"{', '.join(labels)} joined by commas in that order"
+            )
+        chosen[row, indexes] = True
+    return chosen
 
 
 def _floats(path: str, column: pa.ChunkedArray, name: str, offset: int) -> np.ndarray:
@@ -184,7 +204,30 @@ def build_report(scored: ScoredFile) -> dict:
         "ece_bins": metrics.ECE_BINS,
         "confusion_matrix": metrics.confusion_matrix(scored.gold_index, pred, count).tolist(),
         "unknown_gold": {"rows": sum(unknown.values()), "values": dict(unknown.most_common())},
+        "sets": None if scored.sets is None else _sets_report(scored),
     }
+
+
+def _sets_report(scored: ScoredFile) -> dict:
+    """Empirical coverage and mean set size over the rows with a known gold label, overall and per gold class."""
+    sets = set_report(scored.sets[scored.known], scored.gold_index[scored.known])
+    return {
+        "rows": int(scored.known.sum()),
+        "coverage": sets.coverage,
+        "mean_size": sets.mean_size,
+        "classes": [
+            {"label": label, "coverage": _number(coverage), "mean_size": _number(size), "support": int(rows)}
+            for label, coverage, size, rows in zip(
+                scored.labels, sets.class_coverage, sets.class_mean_size, sets.class_rows
+            )
+        ],
+        "size_counts": sets.size_counts.tolist(),
+    }
+
+
+def _number(value: float) -> float | None:
+    """A per-class figure, or None (JSON null) for a class without rows."""
+    return None if np.isnan(value) else float(value)
 
 
 def render_report(report: dict, console: Console) -> None:
@@ -196,6 +239,8 @@ def render_report(report: dict, console: Console) -> None:
         console.print(_unknown_gold_note(report), style="yellow")
     console.print(_class_table(report))
     console.print(_confusion_table(report))
+    if report["sets"] is not None:
+        console.print(_sets_table(report["sets"]))
 
 
 def _summary_table(report: dict) -> Table:
@@ -240,4 +285,20 @@ def _confusion_table(report: dict) -> Table:
         table.add_column(Text(label), justify="right")
     for label, counts in zip(report["labels"], report["confusion_matrix"]):
         table.add_row(Text(label), *(str(count) for count in counts))
+    return table
+
+
+def _sets_table(sets: dict) -> Table:
+    """Coverage and mean set size overall, then per gold class (where LAC's coverage is uneven)."""
+    table = Table(title="Prediction sets (rows with a known gold label)", title_justify="left")
+    table.add_column("gold label")
+    for header in ("coverage", "mean set size", "rows"):
+        table.add_column(header, justify="right")
+    table.add_row("all", f"{sets['coverage']:.4f}", f"{sets['mean_size']:.4f}", str(sets["rows"]), end_section=True)
+    for row in sets["classes"]:
+        shown = (
+            "-" if row[key] is None else f"{row[key]:{spec}}"
+            for key, spec in (("coverage", ".4f"), ("mean_size", ".3f"))
+        )
+        table.add_row(Text(row["label"]), *shown, str(row["support"]))
     return table

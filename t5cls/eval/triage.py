@@ -24,7 +24,7 @@ from t5cls.io.writers import open_writer
 
 UNLIMITED_WIDTH = 1_000_000  # columns a piped table may take: in effect, no limit
 DECIMALS = 4  # every number to the same places, so a column of probabilities lines up
-TASK_COLUMNS = ("pred", "entropy", "expected", "std", "score", "rank")
+TASK_COLUMNS = ("pred", "entropy", "expected", "std", "score", "rank", "set", "set_size")
 
 
 def run_inspect(
@@ -109,7 +109,7 @@ def _entropies(path: str, values: pa.ChunkedArray, name: str, offset: int) -> np
 
 
 def _display(table: pa.Table, prefix: str) -> pa.Table:
-    """What a terminal has room for: the task's entropy, prediction and probabilities (prefix
+    """What a terminal has room for: the task's entropy, prediction, prediction set and probabilities (prefix
     dropped, numbers as numbers even from CSV), then the input columns; ``-o`` keeps every column.
 
     Output columns are recognised by the prefixes of the file's ``entropy`` columns.
@@ -123,6 +123,8 @@ def _display(table: pa.Table, prefix: str) -> pa.Table:
     shown = {"entropy": pc.cast(table.column(prefix + "entropy"), pa.float64())}
     if prefix + "pred" in columns:
         shown["pred"] = table.column(prefix + "pred")
+    if prefix + "set" in columns:  # the classes a person chooses among (`calibrate --coverage`)
+        shown["set"] = table.column(prefix + "set")
     probabilities = [name for name in columns if name.startswith(prefix + "p_")]
     shown.update({name.removeprefix(prefix): pc.cast(table.column(name), pa.float64()) for name in probabilities})
     shown.update({name: table.column(name) for name in columns if not is_output(name) and name not in shown})

@@ -13,14 +13,16 @@ from dataclasses import replace
 
 import numpy as np
 
-from t5cls.errors import InputError
+from t5cls.errors import InputError, OptionError, literal
 from t5cls.eval.calibration import Calibration, DevSet, calibrate, fitted_comment, read_dev_file
+from t5cls.eval.conformal import check_rows, fit_sets
 from t5cls.io.lock import output_lock
 from t5cls.io.paths import check_output_file
 from t5cls.models.scorer import LabelScorer
 from t5cls.options import DEFAULT_CHUNK_ROWS, CalibrateOptions, ModelOptions
+from t5cls.probability import softmax
 from t5cls.task_scorer import TaskScorer
-from t5cls.tasks.config import Task, load_tasks, write_config
+from t5cls.tasks.config import Task, conformal_refusal, load_tasks, write_config
 
 
 def calibrate_file(options: CalibrateOptions, model: ModelOptions) -> Calibration:
@@ -28,13 +30,16 @@ def calibrate_file(options: CalibrateOptions, model: ModelOptions) -> Calibratio
 
     Everything that needs no model (the task, its name, the output path, every dev row) is
     checked before the model loads. The written task keeps every key of its config table
-    (few-shot ``examples`` too, its ``file`` relative to the written config), with the fitted ``temperature``.
+    (few-shot ``examples`` too, its ``file`` relative to the written config), with the fitted ``temperature``,
+    and with ``options.coverage`` the prediction sets fitted on the same rows' calibrated probabilities.
     """
     task_set = load_tasks(
         options.labels, options.config, options.template, options.text_column, options.task_name
     ).only(options.task)
     [task] = task_set.tasks
     check_output_file(options.output, options.dev)
+    if options.coverage is not None:
+        check_sets(task, task_set.where(task))
     if task.multi_label:
         raise InputError(
             f"{task_set.where(task)}: a multi-label task has no softmax over classes to fit a temperature to"
@@ -42,13 +47,27 @@ def calibrate_file(options: CalibrateOptions, model: ModelOptions) -> Calibratio
     with output_lock(options.output):  # one calibration per config file at a time
         dev = read_dev_file(options.dev, task.template, list(task.classes), options.gold)
         keep = rows_to_fit(task, options.dev, len(dev.gold))
+        if options.coverage is not None:
+            check_rows(int(keep.sum()), options.coverage, options.dev)
         scorer = LabelScorer.from_options(model)
         scores = class_scores(TaskScorer(task, scorer, task_set.where(task)), dev)
         result = replace(calibrate(scores[keep], dev.gold[keep]), left_out=int((~keep).sum()))
         table = task_set.table(task, os.path.dirname(options.output))
         table["temperature"] = float(result.temperature)
+        if options.coverage is not None:
+            probs = softmax(scores[keep], result.temperature)
+            result = replace(result, sets=fit_sets(probs, dev.gold[keep], options.coverage, options.conformal))
+            table.update(coverage=result.sets.coverage, conformal=result.sets.method)
+            table["conformal_threshold"] = result.sets.threshold
         write_config(options.output, [table], [fitted_comment(result, options.dev, scorer.name_or_path)])
     return result
+
+
+def check_sets(task: Task, where: str) -> None:
+    """Refuse ``coverage`` for a task whose rows have no one true class (`conformal_refusal`), naming the task."""
+    if refusal := conformal_refusal(task.classes, task.multi_label, task.values):
+        name = where or f"task {task.name!r}"
+        raise OptionError(f"{literal(name)}: {{coverage}}: {literal(refusal)}")
 
 
 def class_scores(task: TaskScorer, dev: DevSet) -> np.ndarray:

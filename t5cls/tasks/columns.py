@@ -1,4 +1,8 @@
-"""A task's scores as output columns: ``p_<class>``, ``pred``, ``entropy`` and the rest, in order."""
+"""A task's scores as output columns: ``p_<class>``, ``pred``, ``entropy`` and the rest, in order.
+
+A column that holds several classes (a multi-label ``pred``, a prediction ``set``) joins them
+with commas in label order (`joined_classes`); `split_classes` reads such a value back.
+"""
 
 from __future__ import annotations
 
@@ -36,7 +40,7 @@ class TaskResult:
 
 
 def output_columns(task: Task, result: TaskResult, logprobs: bool) -> dict[str, pa.Array]:
-    """The task's columns in output order: p_<class>, pred, entropy, expected/std, score, logp_<class>."""
+    """The task's columns in output order: p_<class>, pred, entropy, expected/std, score, set/set_size, logp_<class>."""
     columns = {task.column(f"p_{name}"): _floats(result.probs[:, i]) for i, name in enumerate(task.classes)}
     columns[task.column("pred")] = _predictions(task, result.probs)
     entropy = probability.binary_entropy if task.multi_label else probability.entropy
@@ -47,6 +51,10 @@ def output_columns(task: Task, result: TaskResult, logprobs: bool) -> dict[str, 
         columns[task.column("std")] = _floats(std)
     if task.positive is not None:
         columns[task.column("score")] = _floats(result.probs[:, task.classes.index(task.positive)])
+    if task.conformal is not None:
+        chosen = task.conformal.sets(result.probs)
+        columns[task.column("set")] = joined_classes(task.classes, chosen)
+        columns[task.column("set_size")] = pa.array(chosen.sum(axis=1), pa.int64())
     if logprobs:
         columns.update(
             {task.column(f"logp_{name}"): _floats(result.log_scores[:, i]) for i, name in enumerate(task.classes)}
@@ -70,9 +78,38 @@ def added_columns(tasks: Sequence[Task], logprobs: bool) -> list[str]:
 def _predictions(task: Task, probs: np.ndarray) -> pa.Array:
     """The argmax class (ties to the first), or for a multi-label task every class above the threshold."""
     if task.multi_label:
-        chosen = probs > MULTI_LABEL_THRESHOLD
-        return pa.array([",".join(name for name, yes in zip(task.classes, row) if yes) for row in chosen], pa.string())
+        return joined_classes(task.classes, probs > MULTI_LABEL_THRESHOLD)
     return pa.array([task.classes[i] for i in probs.argmax(axis=1)], pa.string())
+
+
+def joined_classes(classes: Sequence[str], chosen: np.ndarray) -> pa.Array:
+    """Each row's chosen classes of the (N, C) bool ``chosen``, comma-joined in label order; none is ""."""
+    return pa.array([",".join(name for name, yes in zip(classes, row) if yes) for row in chosen], pa.string())
+
+
+def split_classes(value: str, classes: Sequence[str]) -> list[int] | None:
+    """The class indexes of a `joined_classes` value, or ``None`` when it is not one.
+
+    Class names may hold commas themselves, so a value is matched against the names in label
+    order (trying each name that fits at each point), not split blindly.
+    """
+    if value == "":
+        return []
+    if not any("," in name for name in classes):
+        position = {name: index for index, name in enumerate(classes)}
+        indexes = [position.get(part, -1) for part in value.split(",")]
+        return indexes if min(indexes) >= 0 and indexes == sorted(set(indexes)) else None
+    return _match(value, classes, 0)
+
+
+def _match(value: str, classes: Sequence[str], start: int) -> list[int] | None:
+    for index in range(start, len(classes)):
+        name = classes[index]
+        if value == name:
+            return [index]
+        if value.startswith(name + ",") and (rest := _match(value[len(name) + 1 :], classes, index + 1)) is not None:
+            return [index, *rest]
+    return None
 
 
 def _floats(values: np.ndarray) -> pa.Array:

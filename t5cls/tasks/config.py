@@ -24,6 +24,7 @@ from itertools import pairwise
 import tomli_w
 
 from t5cls.errors import InputError, OptionError, literal
+from t5cls.eval.conformal import METHODS, ConformalSets, is_level
 from t5cls.io.atomic import write_text_atomically
 from t5cls.tasks.examples import Examples, load_examples, parse_spec
 from t5cls.tasks.modes import CONTENT_FREE_MODES, MODES
@@ -45,7 +46,11 @@ KEYS = (
     "positive",
     "rank_by",
     "examples",
+    "coverage",
+    "conformal",
+    "conformal_threshold",
 )
+CONFORMAL_KEYS = ("coverage", "conformal", "conformal_threshold")  # written together by `calibrate --coverage`
 NAME_PATTERN = re.compile(r"[A-Za-z0-9_-]+")
 NAME_RULE = "must be letters, digits, '_' or '-' (it prefixes the output columns)"
 
@@ -72,6 +77,7 @@ class Task:
     positive: str | None = None
     rank_by: str | None = None
     examples: Examples | None = None
+    conformal: ConformalSets | None = None  # prediction sets: `calibrate --coverage` fitted them
 
     def column(self, suffix: str) -> str:
         """An output column of this task: ``<name>_<suffix>``, or just ``suffix`` on the quick path."""
@@ -171,6 +177,8 @@ class TaskSet:
 
         A task from labels has its name, template, text column and labels. A relative examples
         ``file`` is rewritten relative to ``folder``, where the written config reads it from.
+        Prediction sets (`CONFORMAL_KEYS`) are left out: ``calibrate`` and ``train`` write the task
+        with a new temperature, and a set threshold fits only the probabilities it was fitted on.
         """
         if self.config is None:
             return {
@@ -180,6 +188,8 @@ class TaskSet:
                 "labels": list(task.classes),
             }
         table = self.config.table(task.name)
+        for key in CONFORMAL_KEYS:
+            table.pop(key, None)
         if task.examples is not None:
             table["examples"]["file"] = task.examples.file_from(folder)
         return table
@@ -297,6 +307,7 @@ def _task(where: _Where, table: dict) -> Task:
         positive=_positive(where, table, classes, multi_label),
         rank_by=_rank_by(where, table),
         examples=_examples(where, table, template, dict(zip(classes, forms)), multi_label),
+        conformal=_conformal(where, table, classes, multi_label),
     )
 
 
@@ -452,6 +463,44 @@ def _examples(
         return load_examples(parse_spec(table["examples"], where.path), template, forms)
     except InputError as err:
         raise where.error(f"'examples': {err}") from None
+
+
+def conformal_refusal(classes: Sequence[str], multi_label: bool, values: object) -> str | None:
+    """Why a task cannot have prediction sets, or ``None``: sets are of classes, one of which is the row's.
+
+    A multi-label task has no one true class per row; a regression task (``values``, or class
+    names that are all numbers) is measured by its expected value, and `t5cls eval` refuses it.
+    """
+    if multi_label:
+        return "a multi-label task has no single true class per row to cover; prediction sets need one"
+    if values is not None or all(_number(name) is not None for name in classes):
+        return (
+            "a regression task (its classes are numbers) is scored by its expected value; "
+            "prediction sets are for tasks with one class per row"
+        )
+    return None
+
+
+def _conformal(where: _Where, table: dict, classes: tuple[str, ...], multi_label: bool) -> ConformalSets | None:
+    """The set rule ``calibrate --coverage`` wrote: the three keys together, checked as the fit made them."""
+    present = [key for key in CONFORMAL_KEYS if key in table]
+    if not present:
+        return None
+    if len(present) < len(CONFORMAL_KEYS):
+        missing = ", ".join(repr(key) for key in CONFORMAL_KEYS if key not in table)
+        raise where.error(
+            f"{', '.join(map(repr, present))} needs {missing} too; `t5cls calibrate --coverage` writes all three"
+        )
+    if refusal := conformal_refusal(classes, multi_label, table.get("values")):
+        raise where.error(f"'coverage': {refusal}")
+    coverage, method, threshold = (table[key] for key in CONFORMAL_KEYS)
+    if not is_level(coverage):
+        raise where.error(f"'coverage' must be a level strictly between 0 and 1, got {coverage!r}")
+    if method not in METHODS:
+        raise where.error(f"'conformal' must be {' or '.join(map(repr, METHODS))}, got {method!r}")
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 <= threshold < math.inf:
+        raise where.error(f"'conformal_threshold' must be a number ≥ 0, got {threshold!r}")
+    return ConformalSets(method, float(coverage), float(threshold))
 
 
 def _check_unique_names(path: str, tasks: list[Task]) -> None:
