@@ -63,6 +63,16 @@ from t5cls.signals import Interrupted, StopRequest
 
 RAY_INPUT_FORMATS = ("csv", "jsonl", "parquet")
 WORKER_ERROR = re.compile(r"\[t5cls:(\w+)\] (.*)$", re.M)
+FAILED_CHUNK = {
+    "first_row": 0,
+    "last": False,
+    "part": "",
+    "input_rows": 0,
+    "rows": 0,
+    "skipped": 0,
+    "truncated": 0,
+    "provenance": "",
+}  # a failed chunk's summary: the columns of every other, so Ray's blocks agree
 
 
 class WorkerError(Exception):
@@ -101,11 +111,17 @@ class ScoreWorker:
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, list]:
         rows = zip(batch["file"], batch["chunk"], batch["first_row"], batch["last"], batch["path"], batch["table"])
-        try:
-            summaries = [self.score_chunk(*row) for row in rows]
-        except T5clsError as err:
-            raise WorkerError(err) from None
+        summaries = [self.score_or_fail(*row) for row in rows]
         return {key: [summary[key] for summary in summaries] for key in summaries[0]}
+
+    def score_or_fail(self, file: int, chunk: int, *rest) -> dict:
+        """A chunk's summary with ``error`` empty; or, when it fails (a part the disk refuses, a bad row), a summary
+        whose ``error`` is the `WorkerError` line. Returned, not raised: the driver then records every chunk that
+        came before it, so ``--resume`` keeps them, as a local run keeps its finished chunks."""
+        try:
+            return {**self.score_chunk(file, chunk, *rest), "error": ""}
+        except T5clsError as err:
+            return {**FAILED_CHUNK, "file": int(file), "chunk": int(chunk), "error": str(WorkerError(err))}
 
     def score_chunk(self, file: int, chunk: int, first_row: int, last: bool, path: str, data: bytes) -> dict:
         table = pa.ipc.open_stream(data).read_all()  # with its file's schema: the parts of a file share it
@@ -260,7 +276,10 @@ class RayRunner:
         parts = PartsFolder(self.output, self.fingerprint(), self.plan.options.resume, self.plan.rankings)
         progress.start(self.total_rows, parts.counters()["input_rows"])
         scored_now = 0
-        for summary in self._summaries(parts.done_chunks()):
+        for row in self._summaries(parts.done_chunks()):
+            summary = dict(row)
+            if error := summary.pop("error"):  # a chunk that failed: the ones recorded before it stay for resume
+                raise _worker_error(RuntimeError(error))
             if parts.record(summary):
                 scored_now += summary["input_rows"]
                 progress.advance(summary["input_rows"])
