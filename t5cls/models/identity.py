@@ -76,10 +76,11 @@ class ModelFiles:
 
 def model_identity(options: ModelOptions, files: ModelFiles, device: str | torch.device) -> ModelIdentity:
     """The identity of the model in ``files``, run with ``options`` on ``device``: the one builder of an identity."""
+    dtype = files.loaded_dtype if files.loaded_dtype is not None else resolve_dtype(options.dtype, device)
     return ModelIdentity(
         name=files.name,
         revision=str(commit_hash(files.config) or "local"),
-        dtype=dtype_name(files.loaded_dtype or resolve_dtype(options.dtype, device)),
+        dtype=dtype_name(dtype),
         max_length=options.max_length or model_max_length(files.config, files.tokenizer),
         label_end=options.label_end or default_label_end(files.config),
         chat=options.chat,
