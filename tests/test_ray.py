@@ -22,8 +22,8 @@ from helpers.cli import SINGLE_THREAD, assert_one_line_error, run_cli
 ray = pytest.importorskip("ray")
 pytestmark = pytest.mark.timeout(300)  # a scheduling deadlock (reads starved by actors) hangs rather than fails
 
-from helpers.ray_workers import CrashOnce  # noqa: E402
-from t5cls.errors import InputError  # noqa: E402
+from helpers.ray_workers import CrashOnce, FullDiskOnce  # noqa: E402
+from t5cls.errors import FileSystemError, InputError  # noqa: E402
 from t5cls.models.scorer import LabelScorer  # noqa: E402
 from t5cls.options import ModelOptions, RayOptions, ScoreOptions  # noqa: E402
 from t5cls.run.job import score_file  # noqa: E402
@@ -157,6 +157,28 @@ def test_crashed_actor_is_retried_without_losing_or_duplicating_rows(dataset, t5
     assert marker.exists(), "the injected crash did not happen"
     files = [dataset / "a.csv", dataset / "b.csv", dataset / "more" / "c.parquet"]
     assert_same_as_local(tmp_path / "scored", files, t5_dir, tmp_path)
+
+
+def test_a_part_that_cannot_be_written_stops_the_run_in_one_line_and_resumes(dataset, t5_dir, tmp_path):
+    """A worker's disk is full for one part: exit 5 naming it, the chunks written before kept, --resume finishes."""
+    marker, out = tmp_path / "full", tmp_path / "scored"
+    job_options = options(dataset, out)
+    runner = ray_runner(job_options, model_args(t5_dir), RayOptions())
+    runner.worker_class = type("FullDiskHere", (FullDiskOnce,), {"marker": str(marker)})
+    with pytest.raises(FileSystemError) as raised:
+        runner.run()
+    assert marker.exists(), "the injected fault did not happen"
+    parts = tmp_path / ".scored.t5cls-parts"
+    message = str(raised.value)
+    assert raised.value.exit_code == 5 and "\n" not in message
+    assert message.startswith(f"{parts}/part-0000") and ": cannot write: No space left on device; " in message
+    assert message.endswith("(or raise the quota), then rerun with --resume")
+    assert not out.exists()
+    kept = sorted(p.name for p in parts.iterdir() if p.name.startswith("done-"))
+    assert len(kept) == 2  # the chunks finished before the fault, kept for --resume
+    summary = ray_runner(replace(job_options, resume=True), model_args(t5_dir), RayOptions()).run()
+    assert summary.scored_now < summary.rows == 32
+    assert_same_as_local(out, [dataset / "a.csv", dataset / "b.csv", dataset / "more" / "c.parquet"], t5_dir, tmp_path)
 
 
 class StopAfterFirstChunk(StopRequest):

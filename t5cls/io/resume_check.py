@@ -61,11 +61,25 @@ def _json_object(text: str | None) -> dict | None:
     return value if isinstance(value, dict) else None
 
 
+def model_files_changed(saved: dict[str, str], current: dict[str, str]) -> bool:
+    """Whether the model of fingerprint ``current`` is the same folder as ``saved``'s with other content."""
+    before, after = _json_object(saved.get("model")), _json_object(current.get("model"))
+    if before is None or after is None or before.get("name") != after.get("name"):
+        return False
+    return before.get("files") != after.get("files")
+
+
 def _field_changes(before: dict, after: dict) -> list[str]:
     changes = []
     for field in sorted(set(before) | set(after)):
         was, now = before.get(field), after.get(field)
         if was == now or (field == "on_null" and was == "error"):
+            continue
+        if field == "files":  # a local folder's content digest: no flag sets it, and its values say nothing to a user
+            if before.get("name") == after.get("name"):
+                changes.append(
+                    f"the files of model {literal(after.get('name'))} changed (weights, config or tokenizer)"
+                )
             continue
         parameter = PARAMETERS.get(field, field)
         changes.append(f"{{{parameter}}} changed (was {literal(_shown(was))}, now {literal(_shown(now))})")

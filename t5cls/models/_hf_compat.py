@@ -30,6 +30,7 @@ import torch.nn.functional as F
 from transformers import AttentionInterface, PretrainedConfig
 from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS, AttentionMaskInterface
 from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
+from transformers.utils import CHAT_TEMPLATE_DIR  # noqa: F401 (the tokenizer's subfolder of extra chat templates)
 
 from t5cls.models.families import EMBEDDED, T5_RELATIVE, Family, Head
 from t5cls.models.tree_attention import AttentionLayout, attend

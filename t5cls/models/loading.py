@@ -7,13 +7,11 @@ Loading is apart from scoring: `load_pretrained` gives a model and a tokenizer, 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 
 import torch
 from safetensors import SafetensorError
 
 from t5cls.errors import ModelLoadError, OptionError
-from t5cls.models._hf_compat import commit_hash
 from t5cls.models.families import FAMILIES
 from t5cls.options import ModelOptions
 
@@ -129,39 +127,3 @@ def default_label_end(config) -> str:
 
 def dtype_name(dtype: torch.dtype) -> str:
     return str(dtype).removeprefix("torch.")
-
-
-@dataclass(frozen=True)
-class ModelIdentity:
-    """What a run's output depends on about its model: part of the resume fingerprint and the provenance."""
-
-    name: str
-    revision: str  # the Hub commit, or "local"
-    dtype: str
-    max_length: int
-    label_end: str
-    chat: bool
-
-
-def describe_pretrained(options: ModelOptions, device: str) -> ModelIdentity:
-    """The identity of ``options`` loaded on ``device``, from the config and tokenizer alone (no weights).
-
-    Ray's driver records this before its workers load the model; a local run reads the same
-    fields off its `LabelScorer`, through the same rules, so both fingerprints agree.
-    """
-    from transformers import AutoConfig, AutoTokenizer
-
-    quiet_model_loading()
-    try:
-        config = AutoConfig.from_pretrained(options.name, revision=options.revision)
-        tokenizer = AutoTokenizer.from_pretrained(options.name, revision=options.revision)
-    except (OSError, ValueError, KeyError) as err:
-        raise ModelLoadError(f"could not load model {options.name!r}: {_first_line(err)}") from err
-    return ModelIdentity(
-        name=options.name,
-        revision=str(commit_hash(config) or "local"),
-        dtype=dtype_name(resolve_dtype(options.dtype, device)),
-        max_length=options.max_length or model_max_length(config, tokenizer),
-        label_end=options.label_end or default_label_end(config),
-        chat=options.chat,
-    )

@@ -21,10 +21,11 @@ import torch
 
 from t5cls import probability
 from t5cls.errors import OptionError
-from t5cls.models._hf_compat import commit_hash
+from t5cls.models import identity as identities
 from t5cls.models.batching import LengthBatcher
 from t5cls.models.causal import CausalBackend
-from t5cls.models.loading import ModelIdentity, default_label_end, dtype_name, load_pretrained, model_max_length
+from t5cls.models.identity import ModelFiles, ModelIdentity
+from t5cls.models.loading import default_label_end, load_pretrained, model_max_length
 from t5cls.models.seq2seq import Seq2SeqBackend
 from t5cls.models.tokens import PromptTokenizer, TokenizedTexts
 from t5cls.models.trie import LabelTrie
@@ -83,8 +84,11 @@ class LabelScorer:
         label_end: str | None = None,
         chat: bool = False,
         name_or_path: str | None = None,
+        folder: str | None = None,
     ):
-        ModelOptions(batch_size=batch_size, max_length=max_length, label_end=label_end, chat=chat)  # validates
+        """``folder`` is the local folder the model was just loaded from (`from_options`): its files' content
+        is then the model's identity. A model handed in is known by its name (and Hub commit) only."""
+        self.options = ModelOptions(batch_size=batch_size, max_length=max_length, label_end=label_end, chat=chat)
         self.model = model.eval()
         self.causal = not model.config.is_encoder_decoder
         self.backend = CausalBackend(self.model) if self.causal else Seq2SeqBackend(self.model)
@@ -101,6 +105,7 @@ class LabelScorer:
         self.batches = LengthBatcher(batch_size, self.device, self.tokens.pad_token_id, model.dtype)
         self.label_sets = LabelSets(self.tokens, self.backend.start_token_id)
         self.name_or_path = name_or_path or getattr(model.config, "name_or_path", "") or type(model).__name__
+        self.folder = folder
 
     @classmethod
     def from_pretrained(cls, name_or_path: str | None = None, **options) -> LabelScorer:
@@ -118,6 +123,7 @@ class LabelScorer:
             label_end=options.label_end,
             chat=options.chat,
             name_or_path=options.name,
+            folder=identities.local_folder(options.name),
         )
 
     @property
@@ -132,17 +138,11 @@ class LabelScorer:
     def batch_size(self, value: int) -> None:
         self.batches.batch_size = value
 
-    @property
+    @cached_property
     def identity(self) -> ModelIdentity:
-        """What scores depend on about this model (for resume fingerprints and provenance)."""
-        return ModelIdentity(
-            self.name_or_path,
-            str(commit_hash(self.model.config) or "local"),
-            dtype_name(self.model.dtype),
-            self.max_length,
-            self.label_end,
-            self.chat,
-        )
+        """What scores depend on about this model (for resume fingerprints and provenance): `model_identity`'s."""
+        files = ModelFiles(self.name_or_path, self.model.config, self.tokenizer, self.folder, self.model.dtype)
+        return identities.model_identity(self.options, files, self.device)
 
     def label_ids(self, labels: Sequence[str]) -> list[list[int]]:
         """Each label's token ids as scored (with the label end: EOS for seq2seq); validates the label set."""

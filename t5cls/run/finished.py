@@ -2,11 +2,12 @@
 
 ``t5cls score ... -o out.csv --resume`` in cron is safe to rerun: after a finished run, the next
 one must not score the whole file again. When a local run with ``--resume`` finishes, its
-fingerprint (the one a checkpoint holds: input file, model, labels, template, options) is
+fingerprint (the one a checkpoint holds: input file, model, labels, template, options; a local
+model folder is known by the digest of its files, `t5cls.models.identity`) is
 written beside the output in ``.<name>.t5cls-done``, with the output's size and modification
 time. A later ``--resume`` whose fingerprint is the same, finding the output as that run left
 it, is up to date: it exits 0 having loaded no weights and scored nothing. Anything else (a
-changed input or option, an output touched since) runs as before. Only local outputs are
+changed input, option or model file, an output touched since) runs as before. Only local outputs are
 recorded; a URI output is scored again.
 """
 
@@ -14,10 +15,13 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from pathlib import Path
 
+from t5cls.errors import T5clsWarning
 from t5cls.io.atomic import write_text_atomically
 from t5cls.io.paths import sidecar
+from t5cls.io.resume_check import model_files_changed
 from t5cls.options import ModelOptions
 from t5cls.run.plan import ScorePlan
 
@@ -40,7 +44,9 @@ def record_finished(output: str, fingerprint: dict[str, str], resume: bool) -> N
 def up_to_date(plan: ScorePlan, model: ModelOptions) -> bool:
     """Whether a ``--resume`` of ``plan`` would rewrite the same output that an identical run finished.
 
-    Reads the model's config and tokenizer (its identity is part of the fingerprint), not its weights.
+    Reads the model's config and tokenizer and, for a local folder, the digest of its files (its identity
+    is part of the fingerprint; `t5cls.models.identity`), but loads no weights. When the reasons to score again
+    include a local model's changed files, a note says so.
     """
     options = plan.options
     if not options.resume or options.to_stdout or options.input == "-" or "://" in options.output:
@@ -51,15 +57,20 @@ def up_to_date(plan: ScorePlan, model: ModelOptions) -> bool:
         return False
     if not os.path.exists(options.output) or record.get("output") != _stat(options.output):
         return False
-    return record.get("fingerprint") == _fingerprint(plan, model)
+    recorded, current = record.get("fingerprint"), _fingerprint(plan, model)
+    if recorded == current:
+        return True
+    if isinstance(recorded, dict) and model_files_changed(recorded, current):
+        message = f"the model's files changed since {options.output} was written; scoring it again"
+        warnings.warn(message, T5clsWarning, stacklevel=2)
+    return False
 
 
 def _fingerprint(plan: ScorePlan, model: ModelOptions) -> dict[str, str]:
-    from t5cls.models.loading import describe_pretrained, resolve_device
+    from t5cls.models.identity import describe_pretrained
     from t5cls.run.provenance import fingerprint
 
-    identity = describe_pretrained(model, str(resolve_device(model.device)))
-    return fingerprint(plan, identity, [plan.options.input])
+    return fingerprint(plan, describe_pretrained(model), [plan.options.input])
 
 
 def _stat(path: str) -> list[int]:

@@ -11,7 +11,7 @@ from dataclasses import asdict
 
 from t5cls import __version__
 from t5cls.io.paths import file_identity
-from t5cls.models.loading import ModelIdentity
+from t5cls.models.identity import ModelIdentity
 from t5cls.run.plan import ScorePlan
 
 
@@ -44,6 +44,8 @@ def provenance(plan: ScorePlan, model: ModelIdentity) -> dict[str, str]:
     prefix can be rebuilt from the output alone.
     """
     metadata = {"t5cls.version": __version__, "t5cls.model": model.name, "t5cls.model_revision": model.revision}
+    if model.files is not None:  # a local folder: the digest of its files (`t5cls.models.identity`)
+        metadata["t5cls.model_files"] = model.files
     if plan.config is None:
         metadata["t5cls.labels"] = json.dumps(list(plan.tasks[0].classes), ensure_ascii=False)
         metadata["t5cls.template"] = plan.tasks[0].template.template

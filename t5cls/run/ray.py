@@ -32,7 +32,8 @@ import re
 import time
 from collections.abc import Iterator
 from contextlib import closing
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import cached_property
 
 import numpy as np
 import pyarrow as pa
@@ -47,7 +48,8 @@ from t5cls.io.readers import open_input
 from t5cls.io.schemas import check_types_agree
 from t5cls.io.storage import Location, check_no_secret, storage_errors
 from t5cls.io.writers import ParquetChunkWriter
-from t5cls.models.loading import describe_pretrained
+from t5cls.models.identity import ModelIdentity, describe_pretrained
+from t5cls.models.loading import resolve_device
 from t5cls.models.scorer import LabelScorer
 from t5cls.options import ModelOptions, RayOptions, ScoreOptions
 from t5cls.run.chunks import ChunkScorer
@@ -61,6 +63,16 @@ from t5cls.signals import Interrupted, StopRequest
 
 RAY_INPUT_FORMATS = ("csv", "jsonl", "parquet")
 WORKER_ERROR = re.compile(r"\[t5cls:(\w+)\] (.*)$", re.M)
+FAILED_CHUNK = {
+    "first_row": 0,
+    "last": False,
+    "part": "",
+    "input_rows": 0,
+    "rows": 0,
+    "skipped": 0,
+    "truncated": 0,
+    "provenance": "",
+}  # a failed chunk's summary: the columns of every other, so Ray's blocks agree
 
 
 class WorkerError(Exception):
@@ -79,7 +91,8 @@ class WorkerSpec:
     """What every actor needs to score chunks exactly as a local run would (picklable)."""
 
     plan: ScorePlan
-    model: ModelOptions
+    model: ModelOptions  # its device the workers' own (`RayRunner.worker_model`)
+    identity: ModelIdentity  # the model as the run's fingerprint knows it: every worker must load this one
     parts: str  # the folder of parts: a local path or a URI, opened by each actor with its own credentials
 
 
@@ -89,6 +102,7 @@ class ScoreWorker:
     def __init__(self, spec: WorkerSpec):
         try:
             scorer = LabelScorer.from_options(spec.model)
+            _check_same_model(scorer.identity, spec.identity)
             self.chunks = ChunkScorer(spec.plan, scorer)
         except T5clsError as err:
             raise WorkerError(err) from None
@@ -97,11 +111,17 @@ class ScoreWorker:
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, list]:
         rows = zip(batch["file"], batch["chunk"], batch["first_row"], batch["last"], batch["path"], batch["table"])
-        try:
-            summaries = [self.score_chunk(*row) for row in rows]
-        except T5clsError as err:
-            raise WorkerError(err) from None
+        summaries = [self.score_or_fail(*row) for row in rows]
         return {key: [summary[key] for summary in summaries] for key in summaries[0]}
+
+    def score_or_fail(self, file: int, chunk: int, *rest) -> dict:
+        """A chunk's summary with ``error`` empty; or, when it fails (a part the disk refuses, a bad row), a summary
+        whose ``error`` is the `WorkerError` line. Returned, not raised: the driver then records every chunk that
+        came before it, so ``--resume`` keeps them, as a local run keeps its finished chunks."""
+        try:
+            return {**self.score_chunk(file, chunk, *rest), "error": ""}
+        except T5clsError as err:
+            return {**FAILED_CHUNK, "file": int(file), "chunk": int(chunk), "error": str(WorkerError(err))}
 
     def score_chunk(self, file: int, chunk: int, first_row: int, last: bool, path: str, data: bytes) -> dict:
         table = pa.ipc.open_stream(data).read_all()  # with its file's schema: the parts of a file share it
@@ -126,6 +146,19 @@ class ScoreWorker:
             "truncated": scored.truncated,
             "provenance": json.dumps(self.metadata),
         }
+
+
+def _check_same_model(loaded: ModelIdentity, recorded: ModelIdentity) -> None:
+    """A worker must score with the model the run's fingerprint names: a folder rewritten after the run began
+    (or a worker whose dtype differs) would mix two models in one output."""
+    differing = [key for key in vars(recorded) if getattr(loaded, key) != getattr(recorded, key)]
+    if not differing:
+        return
+    changed = ", ".join(f"{key} was {getattr(recorded, key)}, here {getattr(loaded, key)}" for key in differing)
+    raise InputError(
+        f"model {recorded.name!r} on this worker is not the one the run started with ({changed}); keep the model's "
+        "files unchanged while a run works and give every worker the same kind of device, then rerun without --resume"
+    )
 
 
 def read_chunks(
@@ -209,13 +242,26 @@ class RayRunner:
         check_types_agree(schemas)
         return total
 
+    @cached_property
+    def worker_model(self) -> ModelOptions:
+        """The model options the workers load, with the device they have: as asked, or for ``auto`` what
+        `resolve_device` answers in a Ray task given a worker's resources (a GPU Ray schedules may be one torch
+        cannot see), so the driver's identity is the workers' and nothing is guessed on this machine."""
+        if self.model.device != "auto":
+            return self.model
+        ray = _connect()
+        probe = ray.remote(_auto_device).options(num_gpus=self.ray_options.gpus_per_worker or 0, num_cpus=0)
+        return replace(self.model, device=ray.get(probe.remote()))
+
+    @cached_property
+    def identity(self) -> ModelIdentity:
+        """The model as every worker must load it (config, tokenizer and files read here; no weights)."""
+        return describe_pretrained(self.worker_model)
+
     def fingerprint(self) -> dict[str, str]:
         """What must be unchanged for ``resume`` to continue the parts already written."""
-        device = (
-            self.model.device if self.model.device != "auto" else "cuda" if self.ray_options.gpus_per_worker else "cpu"
-        )
         with storage_errors(self.plan.options.input):  # the inputs' sizes and first MiB, read again
-            return fingerprint(self.plan, describe_pretrained(self.model, device), self.files)
+            return fingerprint(self.plan, self.identity, self.files)
 
     def run(self, progress: RowProgress | None = None, stop: StopRequest | None = None) -> Summary:
         """Score every file on Ray; raises `Interrupted` after the chunk in hand when asked to stop."""
@@ -230,7 +276,10 @@ class RayRunner:
         parts = PartsFolder(self.output, self.fingerprint(), self.plan.options.resume, self.plan.rankings)
         progress.start(self.total_rows, parts.counters()["input_rows"])
         scored_now = 0
-        for summary in self._summaries(parts.done_chunks()):
+        for row in self._summaries(parts.done_chunks()):
+            summary = dict(row)
+            if error := summary.pop("error"):  # a chunk that failed: the ones recorded before it stay for resume
+                raise _worker_error(RuntimeError(error))
             if parts.record(summary):
                 scored_now += summary["input_rows"]
                 progress.advance(summary["input_rows"])
@@ -253,7 +302,8 @@ class RayRunner:
     def _summaries(self, done: set[tuple[int, int]]) -> Iterator[dict]:
         """Run the pipeline, yielding one summary per chunk as its part is written."""
         ray = _connect()
-        spec = WorkerSpec(self.plan, self.model, parts_location(self.output, bool(self.plan.rankings)).address)
+        location = parts_location(self.output, bool(self.plan.rankings)).address
+        spec = WorkerSpec(self.plan, self.worker_model, self.identity, location)
         files = ray.data.from_items(
             [{"file": i, "path": path} for i, path in enumerate(self.files)], override_num_blocks=len(self.files)
         )
@@ -352,6 +402,11 @@ def rank_part(source: str, target: str, rankings: tuple[Ranking, ...], ranks: di
         Location.of(target).write(write)
     except T5clsError as err:
         raise WorkerError(err) from None
+
+
+def _auto_device() -> str:
+    """A Ray task's answer to ``--device auto``, on a worker with the workers' resources."""
+    return str(resolve_device("auto"))
 
 
 def _check_ray_options(options: ScoreOptions) -> None:

@@ -41,7 +41,7 @@ def train(
         None if options.dev is None else read_labelled(options.dev, plan.task_set, plan.gold_columns, options.on_null)
     )
     work = WorkFolder(options.output)
-    with output_lock(work.output), filesystem_errors(work.root, resumable=True):
+    with output_lock(work.output), filesystem_errors(work.root, resumable=True), work.write_errors():
         checkpoint = work.start(_fingerprint(plan, model), options.resume)
         outcome = train_model(
             plan, model, (train_rows, dev_rows), work, checkpoint, progress or ProgressOptions(), stop or StopRequest()

@@ -11,18 +11,28 @@ when the kill came has no readable ``trainer_state.json``, which the `Trainer` w
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+from safetensors import SafetensorError
+
 from t5cls import __version__
+from t5cls.errors import FileSystemError
 from t5cls.io.atomic import replace_folder, write_text_atomically
+from t5cls.io.oserrors import as_filesystem_error
 from t5cls.io.output import check_same_run
 from t5cls.io.paths import file_identity, output_target, sidecar
 
 RUN_FILE = "run.json"
 TRAINER_STATE = "trainer_state.json"
 CHECKPOINT_NAME = re.compile(r"checkpoint-(\d+)")
+# What torch.save (PyTorchFileWriter) and safetensors say when a write fails: no errno, no OSError
+WRITE_FAILURE = re.compile(r"PytorchStreamWriter|inline_container|file write failed|unexpected pos|IoError|os error")
+PROBE_BYTES = 1 << 20
 
 
 class WorkFolder:
@@ -48,6 +58,47 @@ class WorkFolder:
         write_text_atomically(run_file, json.dumps({"fingerprint": fingerprint}, indent=1))
         return None
 
+    @contextmanager
+    def write_errors(self) -> Iterator[None]:
+        """The `Trainer`'s and ``save_pretrained``'s failed writes as a `FileSystemError` with the OS's reason (exit 5).
+
+        ``torch.save`` raises a RuntimeError (``unexpected pos ...``) and safetensors a `SafetensorError`,
+        neither saying why. When such an error comes and a write into the work folder fails now too,
+        that write's error is the reason: it goes up, naming the checkpoint being written, and the
+        incomplete checkpoint is removed (the complete ones stay for ``--resume``). Any other error,
+        or one whose probe write succeeds, is raised as it was: it is not the filesystem's.
+        """
+        try:
+            yield
+        except (RuntimeError, SafetensorError) as err:
+            refusal = self._write_refusal() if WRITE_FAILURE.search(str(err)) else None
+            if refusal is None:
+                raise
+            for incomplete in self._incomplete_checkpoints():
+                shutil.rmtree(incomplete, ignore_errors=True)
+            raise refusal from err
+
+    def _write_refusal(self) -> FileSystemError | None:
+        """The OS's error for a write of a MiB into the work folder, naming the checkpoint being written; None if
+        it succeeds."""
+        probe = self.root / ".write-probe"
+        try:
+            with open(probe, "wb") as stream:
+                stream.write(bytes(PROBE_BYTES))
+                stream.flush()
+                os.fsync(stream.fileno())
+        except OSError as err:
+            incomplete = self._incomplete_checkpoints()
+            return as_filesystem_error(err, incomplete[-1] if incomplete else self.root, resumable=True)
+        finally:
+            probe.unlink(missing_ok=True)
+        return None
+
+    def _incomplete_checkpoints(self) -> list[Path]:
+        """Checkpoints without a readable trainer state (the `Trainer` writes it last), oldest first."""
+        numbered = [path for path in self.checkpoints.glob("checkpoint-*") if CHECKPOINT_NAME.fullmatch(path.name)]
+        return sorted(filter(_unfinished, numbered), key=lambda path: int(path.name.removeprefix("checkpoint-")))
+
     def publish(self) -> None:
         """Rename the assembled ``final/`` onto the output (replacing an earlier one) and drop the work folder."""
         replace_folder(self.final, self.output)
@@ -71,6 +122,14 @@ def last_complete_checkpoint(folder: Path) -> str | None:
             continue
         return str(path)
     return None
+
+
+def _unfinished(checkpoint: Path) -> bool:
+    try:
+        json.loads((checkpoint / TRAINER_STATE).read_text())
+    except (OSError, ValueError):
+        return True
+    return False
 
 
 def fingerprint(options: dict, model: dict, tasks: str, train: str, dev: str | None) -> dict[str, str]:

@@ -11,9 +11,11 @@ from pathlib import Path
 
 import ray
 
+from helpers import faults
 from t5cls.run.ray import ScoreWorker
 
 ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
+ray.cloudpickle.register_pickle_by_value(faults)
 
 
 class CrashOnce(ScoreWorker):
@@ -29,3 +31,22 @@ class CrashOnce(ScoreWorker):
             Path(self.marker).touch()
             os._exit(1)
         return super().score_chunk(file, chunk, *rest)
+
+
+class FullDiskOnce(ScoreWorker):
+    """The third chunk this actor scores cannot be written: every write under the parts folder fails with ENOSPC
+    (`WriteFaults`). Once: a marker file remembers. The chunks before it are written as usual.
+
+    Subclass it with the marker's path: ``type("FullDiskHere", (FullDiskOnce,), {"marker": path})``.
+    """
+
+    marker: str
+    scored = 0
+
+    def score_chunk(self, *chunk):
+        self.scored += 1
+        if self.scored == 3 and not os.path.exists(self.marker):
+            Path(self.marker).touch()
+            with faults.WriteFaults(Path(self.parts.path), fail_at=1):
+                return super().score_chunk(*chunk)
+        return super().score_chunk(*chunk)

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from t5cls import probability
-from t5cls.models.loading import ModelIdentity
+from t5cls.models.identity import ModelIdentity
 from t5cls.models.scorer import LabelScores
 from t5cls.models.tokens import TokenizedTexts
 
