@@ -5,6 +5,8 @@ template, text column, mode), written as ``t5cls calibrate`` and ``t5cls train``
 read back by the same loader, so a bad parameter fails with the config's own message.
 `predict_proba` is `t5cls.score_frame` with that config (``p_<class>`` in `classes_` order),
 `decision_function` its ``logp_<class>`` columns (the class log-scores before the temperature),
+``classes_`` sorted as scikit-learn's scorers assume (`numpy.unique`'s order), whatever the order
+of ``labels``, which is kept only where it means something: the prompt's ``{labels}``;
 and ``fit`` with ``epochs > 0`` is `t5cls.train.train` on the rows given, with the temperature
 fitted on ``eval_set`` or on a held-out ``validation_fraction`` (as ``t5cls train --dev``).
 
@@ -50,7 +52,8 @@ class T5Classifier(ClassifierMixin, BaseEstimator):
 
     ``X`` is a list, array or Series of texts (read as ``text_column``), or a DataFrame (pandas,
     polars) or `pyarrow.Table` with every column the template reads. ``labels`` fixes the classes
-    and their order; by default they are the sorted distinct values of ``y``. ``epochs=0`` (the
+    (and their order in the prompt's ``{labels}``); by default they are the distinct values of ``y``.
+    `classes_` is always sorted, as scikit-learn's scorers assume. ``epochs=0`` (the
     default) is zero-shot: ``fit`` only records the classes. ``epochs > 0`` fine-tunes as
     ``t5cls train`` does (label-set loss) and writes the model to ``output_dir`` (default: a
     temporary folder removed with the estimator).
@@ -105,10 +108,13 @@ class T5Classifier(ClassifierMixin, BaseEstimator):
         """Set `classes_` (and with ``epochs > 0`` fine-tune); ``eval_set=(X_dev, y_dev)`` fits the temperature."""
         self._check_parameters()
         frame = self._frame(X)
-        gold = _gold(y, _rows(frame))
-        self.classes_ = self._classes(gold)
+        given = _given_labels(self.labels)
+        gold = _gold(y, _rows(frame), given)
+        labels = given if given is not None else _labels_of(gold)
+        self.labels_ = np.array(sorted(labels), dtype=object)
+        self.classes_ = np.arange(len(labels)) if _codes(y) else self.labels_
         self.model_ = self.model
-        self.config_ = _task_config(self.classes_, self.template, self.text_column, self.mode)
+        self.config_ = _task_config(labels, self.template, self.text_column, self.mode)
         self.fit_id_ = None
         if self.epochs > 0:
             self._fine_tune(frame, gold, eval_set)
@@ -124,7 +130,7 @@ class T5Classifier(ClassifierMixin, BaseEstimator):
         return scores[:, 1] - scores[:, 0] if len(self.classes_) == 2 else scores
 
     def predict(self, X) -> np.ndarray:
-        """The most probable class of each row (ties go to the first class, as ``pred`` in ``t5cls score``)."""
+        """The most probable class of each row (ties go to the first class of `classes_`)."""
         probabilities = self.predict_proba(X)
         return self.classes_[probabilities.argmax(axis=1)]
 
@@ -137,7 +143,7 @@ class T5Classifier(ClassifierMixin, BaseEstimator):
             config.write_text(self.config_, encoding="utf-8")
             options = ScoreOptions(input=frame.name, config=str(config), logprobs=True, on_null=self.on_null)
             scored = run_frame(frame, options, self._scorer(), self.progress)
-        columns = [np.asarray(scored[f"{TASK}_{kind}_{name}"], dtype=np.float64) for name in self.classes_]
+        columns = [np.asarray(scored[f"{TASK}_{kind}_{name}"], dtype=np.float64) for name in self.labels_]
         return np.column_stack(columns)
 
     def _scorer(self) -> LabelScorer:
@@ -159,18 +165,6 @@ class T5Classifier(ClassifierMixin, BaseEstimator):
                 f"got an array of shape {texts.shape}"
             )
         return pd.DataFrame({self.text_column: texts})
-
-    def _classes(self, gold: np.ndarray) -> np.ndarray:
-        found = sorted(set(gold))
-        if self.labels is None:
-            if len(found) < 2:
-                raise ValueError(f"y has {len(found)} class(es); a classifier needs at least two, or give labels")
-            return np.array(found, dtype=object)
-        labels = self.labels.split(",") if isinstance(self.labels, str) else list(self.labels)
-        unknown = [name for name in found if name not in labels]
-        if unknown:
-            raise ValueError(f"y holds {unknown[0]!r}, which is not one of labels ({', '.join(labels)})")
-        return np.array(labels, dtype=object)
 
     def _check_parameters(self) -> None:
         one_of("mode", self.mode, MODES)
@@ -211,7 +205,7 @@ class T5Classifier(ClassifierMixin, BaseEstimator):
         frame = _pandas(frame)
         if eval_set is not None:
             dev_frame = _pandas(self._frame(eval_set[0]))
-            dev_gold = _gold(eval_set[1], len(dev_frame))
+            dev_gold = _gold(eval_set[1], len(dev_frame), list(self.labels_))
         elif self.validation_fraction > 0:
             train_rows, dev_rows = train_test_split(
                 np.arange(len(frame)),
@@ -245,9 +239,9 @@ def _load(options: ModelOptions, fit_id: str | None) -> LabelScorer:
     return LabelScorer.from_options(options)
 
 
-def _task_config(classes: np.ndarray, template: str | None, text_column: str, mode: str) -> str:
-    """The estimator's task as a config file's text, as ``t5cls calibrate`` writes one."""
-    task = quick_task([str(name) for name in classes], template or DEFAULT_TEMPLATE, text_column, name=TASK)
+def _task_config(labels: list[str], template: str | None, text_column: str, mode: str) -> str:
+    """The estimator's task as a config file's text, as ``t5cls calibrate`` writes one (``labels`` in prompt order)."""
+    task = quick_task([str(name) for name in labels], template or DEFAULT_TEMPLATE, text_column, name=TASK)
     table = TaskSet(None, (task,)).table(task, ".") | {"mode": mode}
     return config_toml([table], ["written by t5cls.sklearn.T5Classifier"])
 
@@ -259,15 +253,51 @@ def _stratifiable(gold: np.ndarray, share: float) -> bool:
     return counts.min() >= 2 and min(held_out, len(gold) - held_out) >= len(classes)
 
 
-def _gold(y, rows: int) -> np.ndarray:
+def _given_labels(labels) -> list[str] | None:
+    """The ``labels`` parameter as a list, in its order (the prompt's ``{labels}``)."""
+    if labels is None:
+        return None
+    return labels.split(",") if isinstance(labels, str) else [str(label) for label in labels]
+
+
+def _labels_of(gold: np.ndarray) -> list[str]:
+    """The classes of ``y`` when no ``labels`` are given: its distinct values."""
+    found = sorted(set(gold))
+    if len(found) < 2:
+        raise ValueError(f"y has {len(found)} class(es); a classifier needs at least two, or give labels")
+    return found
+
+
+def _codes(y) -> bool:
+    """Whether ``y`` holds whole numbers: codes of the sorted labels, as `LabelEncoder` (and so
+    ``cross_val_predict(method="predict_proba")`` and ``CalibratedClassifierCV``) hands them over."""
+    values = np.asarray(y).ravel()
+    return values.dtype.kind in "iu" or (
+        values.dtype == object and len(values) > 0 and all(isinstance(v, (int, np.integer)) for v in values)
+    )
+
+
+def _gold(y, rows: int, labels: list[str] | None) -> np.ndarray:
+    """``y`` as label texts: texts as they are, codes (with ``labels``) as the sorted labels they number."""
     gold = np.asarray(y, dtype=object).ravel()
     if len(gold) != rows:
         raise ValueError(f"X has {rows} rows but y has {len(gold)} values")
+    if labels is not None and _codes(gold):
+        names = sorted(labels)
+        bad = [code for code in gold if not 0 <= code < len(names)]
+        if bad:
+            raise ValueError(f"y holds {bad[0]!r}, which is not a class code 0..{len(names) - 1} of the sorted labels")
+        return np.array([names[code] for code in gold], dtype=object)
     bad = [value for value in gold if not isinstance(value, str) or not value.strip()]
     if bad:
         raise ValueError(
-            f"y holds {bad[0]!r}: classes are the label texts the model scores (map numbers to words first)"
+            f"y holds {bad[0]!r}: classes are the label texts the model scores (map numbers to words first, "
+            "or give labels: the codes 0, 1, ... then stand for the sorted labels)"
         )
+    if labels is not None:
+        unknown = sorted(set(gold) - set(labels))
+        if unknown:
+            raise ValueError(f"y holds {unknown[0]!r}, which is not one of labels ({', '.join(labels)})")
     return gold
 
 

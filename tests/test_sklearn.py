@@ -26,9 +26,13 @@ import pandas as pd
 import polars as pl
 import pyarrow as pa
 import pytest
+from scipy.optimize import minimize_scalar
 from sklearn.base import clone
+from sklearn.calibration import CalibratedClassifierCV
 from sklearn.exceptions import NotFittedError
-from sklearn.model_selection import GridSearchCV, KFold, ParameterGrid, cross_val_score
+from sklearn.frozen import FrozenEstimator
+from sklearn.metrics import get_scorer
+from sklearn.model_selection import GridSearchCV, KFold, ParameterGrid, cross_val_predict, cross_val_score
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer
 from sklearn.utils import estimator_checks
@@ -46,6 +50,8 @@ LABELS = ["positive", "negative", "neutral"]
 TEXTS = ["Great film", "awful plot", "it was fine", "loved the acting", "boring", "okay I guess", "superb", "meh"]
 GOLD = ["positive", "negative", "neutral", "positive", "negative", "neutral", "positive", "neutral"]
 TEMPLATES = ["{text}\nSentiment:", "Review: {text}\nOptions: {labels}\nAnswer:"]
+UNSORTED = ["positive", "negative", "neutral", "mixed"]  # the README's order, not scikit-learn's
+GOLD4 = ["positive", "negative", "neutral", "mixed", "mixed", "neutral", "negative", "positive"]
 
 APPLICABLE_CHECKS = [
     estimator_checks.check_estimator_cloneable,
@@ -75,10 +81,11 @@ def test_probabilities_are_the_softmax_of_the_exact_label_scores_for_every_kind_
     estimator = classifier(t5_dir, labels=LABELS, template=TEMPLATES[0]).fit(TEXTS, GOLD)
     prompts = PromptTemplate(TEMPLATES[0]).render({"text": TEXTS}, LABELS)
     logprobs = brute_force_logprobs(t5_dir, prompts, LABELS)
-    np.testing.assert_allclose(estimator.predict_proba(TEXTS), probability.softmax(logprobs), atol=1e-5)
-    np.testing.assert_allclose(estimator.decision_function(TEXTS), logprobs, atol=1e-4)
+    order = np.argsort(LABELS)  # classes_ is sorted, as scikit-learn assumes
+    np.testing.assert_allclose(estimator.predict_proba(TEXTS), probability.softmax(logprobs)[:, order], atol=1e-5)
+    np.testing.assert_allclose(estimator.decision_function(TEXTS), logprobs[:, order], atol=1e-4)
     assert list(estimator.predict(TEXTS)) == [LABELS[i] for i in logprobs.argmax(axis=1)]
-    assert list(estimator.classes_) == LABELS  # labels fix the order, not sorted(y)
+    assert list(estimator.classes_) == sorted(LABELS)
     expected = estimator.predict_proba(TEXTS)
     frame = pd.DataFrame({"text": TEXTS, "other": range(len(TEXTS))}, index=list("abcdefgh"))
     for X in (np.array(TEXTS), pd.Series(TEXTS), frame, pa.Table.from_pandas(frame), pl.from_pandas(frame)):
@@ -91,6 +98,68 @@ def test_two_classes_sorted_from_y_and_a_one_column_decision_function(t5_dir):
     assert list(estimator.classes_) == ["no", "yes"]
     logprobs = brute_force_logprobs(t5_dir, TEXTS, ["no", "yes"])
     np.testing.assert_allclose(estimator.decision_function(TEXTS), logprobs[:, 1] - logprobs[:, 0], atol=1e-4)
+
+
+def unsorted_reference(t5_dir) -> dict[str, np.ndarray]:
+    """Each label's brute-force probability per row of TEXTS, the prompt listing UNSORTED in its order."""
+    prompts = PromptTemplate(TEMPLATES[1]).render({"text": TEXTS}, UNSORTED)
+    return dict(zip(UNSORTED, probability.softmax(brute_force_logprobs(t5_dir, prompts, UNSORTED)).T))
+
+
+def pairwise_auc(scores: np.ndarray, positive: np.ndarray) -> float:
+    """The chance that a positive row outscores a negative one (ties count half): ROC AUC by its definition."""
+    pairs = scores[positive][:, None] - scores[~positive][None, :]
+    return float(np.mean((pairs > 0) + 0.5 * (pairs == 0)))
+
+
+def test_classes_are_sorted_so_scikit_learns_probability_scorers_read_the_right_columns(t5_dir):
+    estimator = classifier(t5_dir, labels=UNSORTED, template=TEMPLATES[1]).fit(TEXTS, GOLD4)
+    assert list(estimator.classes_) == sorted(UNSORTED)
+    p = unsorted_reference(t5_dir)
+    gold = np.array(GOLD4)
+    np.testing.assert_allclose(estimator.predict_proba(TEXTS), np.column_stack([p[c] for c in sorted(p)]), atol=1e-5)
+    log_loss = -np.mean(np.log([p[label][row] for row, label in enumerate(GOLD4)]))
+    brier = np.mean(sum((p[label] - (gold == label)) ** 2 for label in UNSORTED))
+    auc = np.mean([pairwise_auc(p[label], gold == label) for label in UNSORTED])
+    assert get_scorer("neg_log_loss")(estimator, TEXTS, GOLD4) == pytest.approx(-log_loss, abs=1e-5)
+    assert get_scorer("neg_brier_score")(estimator, TEXTS, GOLD4) == pytest.approx(-brier, abs=1e-5)
+    assert get_scorer("roc_auc_ovr")(estimator, TEXTS, GOLD4) == pytest.approx(auc, abs=1e-9)
+
+
+def test_cross_val_predict_hands_over_class_codes_and_gets_the_columns_of_the_sorted_classes(t5_dir):
+    estimator = classifier(t5_dir, labels=UNSORTED, template=TEMPLATES[1])
+    predicted = cross_val_predict(estimator, TEXTS, GOLD4, cv=KFold(2), method="predict_proba")
+    p = unsorted_reference(t5_dir)  # zero-shot: every fold's model is the same one
+    np.testing.assert_allclose(predicted, np.column_stack([p[c] for c in sorted(p)]), atol=1e-5)
+    names = clone(estimator).fit(TEXTS, GOLD4).predict(TEXTS)
+    codes = clone(estimator).fit(TEXTS, np.searchsorted(sorted(UNSORTED), GOLD4))  # y as LabelEncoder gives it
+    assert list(codes.classes_) == [0, 1, 2, 3]
+    np.testing.assert_array_equal(codes.predict(TEXTS), np.searchsorted(sorted(UNSORTED), names))
+
+
+def fitted_temperature(scores: np.ndarray, gold: np.ndarray) -> float:
+    """The T minimising the log loss of softmax(scores / T) on the rows' gold columns."""
+
+    def loss(log_t):
+        logp = probability.log_softmax(scores / np.exp(log_t))
+        return -np.mean(logp[np.arange(len(gold)), gold])
+
+    return float(np.exp(minimize_scalar(loss, bounds=(-5, 5), method="bounded", options={"xatol": 1e-8}).x))
+
+
+def test_calibrated_classifier_cv_fits_the_temperature_of_the_class_scores(trained_t5):
+    dev = pd.read_csv(trained_t5.data.dev).head(120)
+    estimator = T5Classifier(str(trained_t5.folder), TRAINED_LABELS, TRAINED_TEMPLATE, device="cpu")
+    assert sorted(TRAINED_LABELS) != TRAINED_LABELS
+    scores = estimator.fit(dev.text, dev.label).decision_function(dev.text)  # sorted classes' log-scores
+    gold = np.searchsorted(sorted(TRAINED_LABELS), dev.label)
+    frozen = CalibratedClassifierCV(FrozenEstimator(estimator), method="temperature", cv=KFold(2))
+    expected = probability.softmax(scores / fitted_temperature(scores, gold))
+    np.testing.assert_allclose(frozen.fit(dev.text, dev.label).predict_proba(dev.text), expected, atol=1e-3)
+    folds = KFold(2).split(dev)  # each fold's clone is fitted on class codes, its T on the other half
+    crossed = CalibratedClassifierCV(clone(estimator), method="temperature", cv=KFold(2)).fit(dev.text, dev.label)
+    expected = np.mean([probability.softmax(scores / fitted_temperature(scores[t], gold[t])) for _, t in folds], 0)
+    np.testing.assert_allclose(crossed.predict_proba(dev.text), expected, atol=1e-3)
 
 
 def test_rows_scored_alone_in_any_order_or_twice_fitted_give_the_same_answers(t5_dir):
