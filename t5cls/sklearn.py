@@ -114,6 +114,7 @@ class T5Classifier(ClassifierMixin, BaseEstimator):
         self.labels_ = np.array(sorted(labels), dtype=object)
         self.classes_ = np.arange(len(labels)) if _codes(y) else self.labels_
         self.model_ = self.model
+        self._owned_model = False
         self.config_ = _task_config(labels, self.template, self.text_column, self.mode)
         self.fit_id_ = None
         if self.epochs > 0:
@@ -228,9 +229,42 @@ class T5Classifier(ClassifierMixin, BaseEstimator):
     def _output_folder(self) -> Path:
         if self.output_dir is not None:
             return Path(self.output_dir)
+        self._owned_model = True
+        return self._temporary_folder() / "model"
+
+    def _temporary_folder(self) -> Path:
+        """A fresh temporary folder, removed with the estimator."""
         folder = Path(tempfile.mkdtemp(prefix="t5cls-model-"))
         weakref.finalize(self, shutil.rmtree, folder, ignore_errors=True)
-        return folder / "model"
+        return folder
+
+    def __getstate__(self) -> dict:
+        """The estimator's state; a model fine-tuned into a temporary folder travels in it, file by file.
+
+        That folder goes with the estimator, so a pickle that held only its path (``joblib.dump``,
+        the estimators ``cross_validate`` sends back from its workers) would point at nothing.
+        """
+        state = super().__getstate__()
+        if state.pop("_owned_model", False):
+            folder = Path(self.model_)
+            state["_model_files"] = {
+                path.relative_to(folder).as_posix(): path.read_bytes()
+                for path in sorted(folder.rglob("*"))
+                if path.is_file()
+            }
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        """Unpickle; a model that travelled in the state is written to a temporary folder of this estimator's own."""
+        files = state.pop("_model_files", None)
+        super().__setstate__(state)
+        if files is not None:
+            folder = self._temporary_folder() / "model"
+            for name, content in files.items():
+                (folder / name).parent.mkdir(parents=True, exist_ok=True)
+                (folder / name).write_bytes(content)
+            self.model_ = str(folder)
+            self._owned_model = True
 
 
 @functools.lru_cache(maxsize=1)

@@ -17,10 +17,13 @@ from __future__ import annotations
 import gc
 import importlib
 import json
+import os
 import pickle
+import subprocess
 import sys
 from pathlib import Path
 
+import joblib
 import numpy as np
 import pandas as pd
 import polars as pl
@@ -32,11 +35,19 @@ from sklearn.calibration import CalibratedClassifierCV
 from sklearn.exceptions import NotFittedError
 from sklearn.frozen import FrozenEstimator
 from sklearn.metrics import get_scorer
-from sklearn.model_selection import GridSearchCV, KFold, ParameterGrid, cross_val_predict, cross_val_score
+from sklearn.model_selection import (
+    GridSearchCV,
+    KFold,
+    ParameterGrid,
+    cross_val_predict,
+    cross_val_score,
+    cross_validate,
+)
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer
 from sklearn.utils import estimator_checks
 
+from helpers.cli import SINGLE_THREAD
 from helpers.reference import brute_force_logprobs
 from helpers.trained_model import LABELS as TRAINED_LABELS
 from helpers.trained_model import TEMPLATE as TRAINED_TEMPLATE
@@ -270,6 +281,39 @@ def test_fine_tuning_holds_out_a_share_for_the_temperature_in_a_folder_removed_w
     del estimator
     gc.collect()
     assert not folder.parent.exists()
+
+
+def test_a_fine_tuned_estimator_carries_its_model_in_its_pickle_to_another_process(t5_dir, tmp_path):
+    estimator = classifier(t5_dir, labels=LABELS, epochs=1, validation_fraction=0).fit(TEXTS, GOLD)
+    expected, folder = estimator.predict_proba(TEXTS), Path(estimator.model_).parent
+    joblib.dump(estimator, tmp_path / "tuned.joblib")
+    del estimator
+    gc.collect()
+    assert not folder.exists()
+    load = (
+        "import json, sys, joblib; tuned = joblib.load(sys.argv[1]); "
+        "print(json.dumps({'p': tuned.predict_proba(json.loads(sys.argv[2])).tolist(), 'model': tuned.model_}))"
+    )
+    shown = subprocess.run(
+        [sys.executable, "-c", load, str(tmp_path / "tuned.joblib"), json.dumps(TEXTS)],
+        capture_output=True,
+        env={**os.environ, **SINGLE_THREAD},
+        check=True,
+        timeout=300,
+    )
+    loaded = json.loads(shown.stdout)
+    np.testing.assert_allclose(loaded["p"], expected, atol=1e-6)
+    assert Path(loaded["model"]).parent != folder
+    assert not Path(loaded["model"]).parent.exists()  # the second process's own copy went with it
+
+
+def test_cross_validate_returns_fine_tuned_estimators_that_predict(t5_dir):
+    estimator = classifier(t5_dir, labels=LABELS, epochs=1, validation_fraction=0)
+    folds = list(KFold(2).split(TEXTS))
+    result = cross_validate(estimator, TEXTS, GOLD, cv=KFold(2), n_jobs=2, return_estimator=True)
+    for (train, _), fitted in zip(folds, result["estimator"]):
+        here = clone(estimator).fit([TEXTS[i] for i in train], [GOLD[i] for i in train])
+        np.testing.assert_allclose(fitted.predict_proba(TEXTS), here.predict_proba(TEXTS), atol=1e-5)
 
 
 def test_without_scikit_learn_the_import_says_how_to_get_it(monkeypatch):
