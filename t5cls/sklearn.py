@@ -17,7 +17,9 @@ that `GridSearchCV` or `cross_val_score` fit share one loaded zero-shot model.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import inspect
 import shutil
 import tempfile
 import uuid
@@ -34,11 +36,24 @@ try:
 except ImportError as err:  # an optional extra: say how to get it
     raise ImportError("t5cls.sklearn needs scikit-learn: pip install 't5cls[sklearn]'") from err
 
+from t5cls.errors import InputError, OptionError
 from t5cls.frames import run_frame
 from t5cls.io.frames import as_frame
 from t5cls.models.scorer import LabelScorer
-from t5cls.options import NULL_POLICIES, ModelOptions, ProgressOptions, ScoreOptions, number_in, one_of
+from t5cls.options import (
+    NULL_POLICIES,
+    ModelOptions,
+    ProgressOptions,
+    ScoreOptions,
+    check_keywords,
+    keyword_names,
+    keywords,
+    number_in,
+    one_of,
+    with_keywords,
+)
 from t5cls.tasks.config import TaskSet, config_toml, quick_task
+from t5cls.tasks.labels import parse_labels
 from t5cls.tasks.modes import MODES
 from t5cls.tasks.prompts import DEFAULT_TEMPLATE
 
@@ -56,7 +71,11 @@ class T5Classifier(ClassifierMixin, BaseEstimator):
     `classes_` is always sorted, as scikit-learn's scorers assume. ``epochs=0`` (the
     default) is zero-shot: ``fit`` only records the classes. ``epochs > 0`` fine-tunes as
     ``t5cls train`` does (label-set loss) and writes the model to ``output_dir`` (default: a
-    temporary folder removed with the estimator).
+    temporary folder removed with the estimator, whose files travel in the estimator's pickle).
+
+    The other fields of `t5cls.options.ModelOptions` (``device``, ``dtype``, ``batch_size``,
+    ``max_length``, ``label_end``, ``chat``, ``revision``...) are parameters too, read off their
+    declaration; ``batch_size`` is the rows per forward pass, in ``fit`` as in ``predict``.
     """
 
     def __init__(
@@ -69,16 +88,14 @@ class T5Classifier(ClassifierMixin, BaseEstimator):
         on_null: str = "error",
         epochs: int = 0,
         learning_rate: float = 1e-4,
-        batch_size: int | None = None,
         class_weights: str = "none",
         validation_fraction: float = 0.1,
         seed: int = 0,
         output_dir: str | None = None,
-        device: str = "auto",
-        dtype: str = "auto",
-        max_length: int | None = None,
         progress: bool = False,
+        **model_options,
     ):
+        check_keywords(TASK, model_options, inspect.signature(type(self)).parameters)
         self.model = model
         self.labels = labels
         self.template = template
@@ -87,15 +104,14 @@ class T5Classifier(ClassifierMixin, BaseEstimator):
         self.on_null = on_null
         self.epochs = epochs
         self.learning_rate = learning_rate
-        self.batch_size = batch_size
         self.class_weights = class_weights
         self.validation_fraction = validation_fraction
         self.seed = seed
         self.output_dir = output_dir
-        self.device = device
-        self.dtype = dtype
-        self.max_length = max_length
         self.progress = progress
+        for keyword, each in MODEL_KEYWORDS.items():  # the other fields of ModelOptions, read off their declaration
+            if keyword != "model":
+                setattr(self, keyword, model_options.get(keyword, each.default))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -142,16 +158,22 @@ class T5Classifier(ClassifierMixin, BaseEstimator):
         with tempfile.TemporaryDirectory(prefix="t5cls-") as folder:
             config = Path(folder) / CONFIG
             config.write_text(self.config_, encoding="utf-8")
-            options = ScoreOptions(input=frame.name, config=str(config), logprobs=True, on_null=self.on_null)
-            scored = run_frame(frame, options, self._scorer(), self.progress)
+            with _named_as_parameters(config):
+                options = ScoreOptions(input=frame.name, config=str(config), logprobs=True, on_null=self.on_null)
+                scored = run_frame(frame, options, self._scorer(), self.progress)
         columns = [np.asarray(scored[f"{TASK}_{kind}_{name}"], dtype=np.float64) for name in self.labels_]
         return np.column_stack(columns)
 
     def _scorer(self) -> LabelScorer:
-        options = ModelOptions(
-            self.model_, device=self.device, dtype=self.dtype, batch_size=self.batch_size, max_length=self.max_length
-        )
-        return _load(options, self.fit_id_)
+        return _load(self._model_options(self.model_), self.fit_id_)
+
+    def _model_options(self, name: str | None) -> ModelOptions:
+        """`ModelOptions` of ``name`` and the estimator's parameters of the same names; errors name those."""
+        fields = {each.name: getattr(self, keyword) for keyword, each in MODEL_KEYWORDS.items() if keyword != "model"}
+        try:
+            return ModelOptions(name, **fields)
+        except OptionError as err:
+            raise err.renamed(keyword_names(ModelOptions)) from None
 
     def _frame(self, X):
         """``X`` as a table: frames and Arrow tables as they are, texts as a one-column DataFrame."""
@@ -191,11 +213,10 @@ class T5Classifier(ClassifierMixin, BaseEstimator):
                 class_weights=self.class_weights,
                 epochs=self.epochs,
                 learning_rate=self.learning_rate,
-                batch_size=self.batch_size,
                 seed=self.seed,
             )
-            model = ModelOptions(self.model, device=self.device, dtype=self.dtype, max_length=self.max_length)
-            summary = train(options, model, ProgressOptions(quiet=not self.progress))
+            with _named_as_parameters(work / CONFIG):
+                summary = train(options, self._model_options(self.model), ProgressOptions(quiet=not self.progress))
         self.model_ = str(output)
         self.config_ = (output / "t5cls.toml").read_text(encoding="utf-8")
         self.temperature_ = summary.tasks[0].temperature if summary.tasks else 1.0
@@ -267,6 +288,10 @@ class T5Classifier(ClassifierMixin, BaseEstimator):
             self._owned_model = True
 
 
+MODEL_KEYWORDS = keywords(ModelOptions)
+with_keywords(T5Classifier.__init__, ModelOptions, skip=["model"])
+
+
 @functools.lru_cache(maxsize=1)
 def _load(options: ModelOptions, fit_id: str | None) -> LabelScorer:
     """The last model used, kept loaded; ``fit_id`` tells apart models fine-tuned into the same folder."""
@@ -288,10 +313,26 @@ def _stratifiable(gold: np.ndarray, share: float) -> bool:
 
 
 def _given_labels(labels) -> list[str] | None:
-    """The ``labels`` parameter as a list, in its order (the prompt's ``{labels}``)."""
-    if labels is None:
-        return None
-    return labels.split(",") if isinstance(labels, str) else [str(label) for label in labels]
+    """The ``labels`` parameter as a list, in its order (the prompt's ``{labels}``), checked as ``--labels`` is."""
+    return None if labels is None else parse_labels(labels if isinstance(labels, str) else list(labels))
+
+
+@contextlib.contextmanager
+def _named_as_parameters(config: Path):
+    """Errors about the estimator's task name its parameters, not the temporary config file it is written to.
+
+    The config's keys are the estimator's parameters (``labels``, ``template``, ``text_column``,
+    ``mode``), so only the file and task that start the message change: ``T5Classifier: 'template' ...``.
+    """
+    try:
+        yield
+    except InputError as err:
+        prefix = f"{config}: task {TASK!r}: "
+        message = str(err)
+        if not message.startswith(str(config)):
+            raise
+        shown = message.removeprefix(prefix) if message.startswith(prefix) else message.removeprefix(f"{config}: ")
+        raise InputError(f"{TASK}: {shown}") from None
 
 
 def _labels_of(gold: np.ndarray) -> list[str]:

@@ -234,13 +234,29 @@ def test_bad_fits_say_what_to_change(t5_dir, params, X, y, error, message):
     assert message in str(raised.value)
 
 
+def test_errors_name_the_estimators_parameters_never_its_temporary_task_file(t5_dir, tmp_path):
+    with pytest.raises(
+        TypeError, match=r"^T5Classifier\(\) got an unexpected keyword argument 'templat'; did you mean"
+    ):
+        T5Classifier(str(t5_dir), templat="{text}")
+    estimator = classifier(t5_dir, labels=["a", "b"], mode="first").fit(TEXTS[:2], ["a", "b"])  # both "▁", ...
+    with pytest.raises(InputError, match=r"^T5Classifier: mode 'first' needs labels with distinct first tokens"):
+        estimator.predict(TEXTS[:2])
+    with pytest.raises(InputError, match=r"^label 'a' is given twice in labels"):
+        classifier(t5_dir, labels=["a", "a", "b"]).fit(TEXTS[:2], ["a", "b"])
+    with pytest.raises(InputError, match=r"^model \S*nowhere: no such folder"):
+        T5Classifier(str(tmp_path / "nowhere"), labels=LABELS).fit(TEXTS, GOLD).predict(TEXTS)
+    with pytest.raises(InputError, match=r"^batch_size must be a positive whole number, got 0"):
+        classifier(t5_dir, labels=LABELS, batch_size=0).fit(TEXTS, GOLD).predict(TEXTS)
+
+
 def test_unfitted_and_bad_rows_are_refused(t5_dir):
     with pytest.raises(NotFittedError):
         classifier(t5_dir).predict(TEXTS)
     estimator = classifier(t5_dir, labels=LABELS).fit(TEXTS, GOLD)
     with pytest.raises(InputError, match=r"DataFrame: row at index 2: column 'text' is empty or null"):
         estimator.predict(["fine", "good", " "])
-    with pytest.raises(InputError, match=r"'T5Classifier': 'template' reads column 'text', which DataFrame lacks"):
+    with pytest.raises(InputError, match=r"^T5Classifier: 'template' reads column 'text', which DataFrame lacks"):
         estimator.predict(pd.DataFrame({"body": TEXTS}))
     blank = classifier(t5_dir, labels=LABELS, on_null="empty").fit(TEXTS, GOLD).predict_proba(["fine", ""])
     assert blank.shape == (2, 3)
