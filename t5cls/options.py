@@ -332,9 +332,13 @@ class RayOptions:
     use GPUs (every GPU busy), else one worker.
     """
 
-    num_workers: int | None = None
-    gpus_per_worker: float = 0.0
-    cpus_per_worker: float = 1.0
+    num_workers: int | None = option(
+        None,
+        "--num-workers",
+        help="--engine ray: actors, each with its own model \\[default: one per GPU with --gpus-per-worker, else 1].",
+    )
+    gpus_per_worker: float = option(0.0, "--gpus-per-worker", help="--engine ray: GPUs per actor (0: CPU).")
+    cpus_per_worker: float = option(1.0, "--cpus-per-worker", help="--engine ray: CPUs per actor.")
 
     def __post_init__(self):
         if self.num_workers is not None and self.num_workers < 1:
@@ -347,8 +351,10 @@ class RayOptions:
 class ProgressOptions:
     """What a run prints while it works: nothing (``quiet``), or a line every ``log_every`` seconds off a terminal."""
 
-    quiet: bool = False
-    log_every: float = DEFAULT_LOG_EVERY
+    quiet: bool = option(False, "--quiet", "-q", help="No progress output (the summary line stays).")
+    log_every: float = option(
+        DEFAULT_LOG_EVERY, "--log-every", help="Seconds between progress lines when stderr is not a terminal."
+    )
 
     def __post_init__(self):
         if not self.log_every > 0:

@@ -21,7 +21,7 @@ import typer
 
 from t5cls.errors import EXIT_INTERNAL, OptionError, T5clsError, T5clsWarning, literal, one_line
 from t5cls.io.oserrors import NOT_THE_FILESYSTEM, as_filesystem_error
-from t5cls.options import Flag, ModelOptions, declared
+from t5cls.options import Flag, ModelOptions, ProgressOptions, RayOptions, declared
 
 FLAGS: dict[str, str] = {"ray": "--engine ray"}  # Python parameter -> the flag that sets it
 
@@ -187,28 +187,12 @@ Resume = Annotated[bool, flag("resume", "--resume", help="Continue an interrupte
 DryRun = Annotated[
     bool, flag("dry_run", "--dry-run", help="Print the plan (prompt, label token ids) and do nothing else.")
 ]
-Quiet = Annotated[bool, flag("quiet", "--quiet", "-q", help="No progress output (the summary line stays).")]
-LogEvery = Annotated[
-    float, option("log_every", "--log-every", help="Seconds between progress lines when stderr is not a terminal.")
-]
 Engine = Annotated[
     str,
     option(
         "engine", "--engine", help="local, or ray: INPUT may be a folder, glob or URI, -o a folder of Parquet parts."
     ),
 ]
-NumWorkers = Annotated[
-    int | None,
-    option(
-        "num_workers",
-        "--num-workers",
-        help="--engine ray: actors, each with its own model \\[default: one per GPU with --gpus-per-worker, else 1].",
-    ),
-]
-GpusPerWorker = Annotated[
-    float, option("gpus_per_worker", "--gpus-per-worker", help="--engine ray: GPUs per actor (0: CPU).")
-]
-CpusPerWorker = Annotated[float, option("cpus_per_worker", "--cpus-per-worker", help="--engine ray: CPUs per actor.")]
 
 
 def options_flags(options_class: type, parameter: str) -> Callable[[Callable], Callable]:
@@ -243,6 +227,8 @@ def options_flags(options_class: type, parameter: str) -> Callable[[Callable], C
 
 
 model_flags = options_flags(ModelOptions, "model_options")  # score, calibrate, train (and any command with a model)
+progress_flags = options_flags(ProgressOptions, "progress")  # score, train
+ray_flags = options_flags(RayOptions, "ray_options")  # score (used with --engine ray)
 
 
 def _parameter(each: Field, spec: Flag, kind: type) -> inspect.Parameter:

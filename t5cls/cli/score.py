@@ -8,12 +8,11 @@ from typing import Annotated
 import typer
 
 from t5cls.cli import flags as o
-from t5cls.cli.flags import defaults, model_flags, one_line_errors, unescape
+from t5cls.cli.flags import defaults, model_flags, one_line_errors, progress_flags, ray_flags, unescape
 from t5cls.errors import OptionError, literal
 from t5cls.options import ModelOptions, ProgressOptions, RayOptions, ScoreOptions
 
-SCORE, RAY = defaults(ScoreOptions), defaults(RayOptions)
-PROGRESS = defaults(ProgressOptions)
+SCORE = defaults(ScoreOptions)
 ENGINES = ("local", "ray")
 Input = Annotated[
     str,
@@ -27,6 +26,8 @@ Input = Annotated[
 
 @one_line_errors
 @model_flags
+@progress_flags
+@ray_flags
 def score_command(
     input: Input,
     labels: o.Labels = None,
@@ -43,12 +44,9 @@ def score_command(
     on_null: o.OnNull = SCORE["on_null"],
     resume: o.Resume = SCORE["resume"],
     dry_run: o.DryRun = False,
-    quiet: o.Quiet = PROGRESS["quiet"],
-    log_every: o.LogEvery = PROGRESS["log_every"],
+    progress: ProgressOptions = None,
     engine: o.Engine = "local",
-    num_workers: o.NumWorkers = RAY["num_workers"],
-    gpus_per_worker: o.GpusPerWorker = RAY["gpus_per_worker"],
-    cpus_per_worker: o.CpusPerWorker = RAY["cpus_per_worker"],
+    ray_options: RayOptions = None,
     debug: o.Debug = False,
 ) -> None:
     """Score every row against every label and write the input plus p_<label>, pred and entropy.
@@ -73,10 +71,7 @@ def score_command(
         resume=resume,
         rank_by=rank_by,
     )
-    progress = ProgressOptions(quiet=quiet, log_every=log_every)
-    ray = None
-    if engine == "ray":
-        ray = RayOptions(num_workers=num_workers, gpus_per_worker=gpus_per_worker, cpus_per_worker=cpus_per_worker)
+    ray = ray_options if engine == "ray" else None
     _score(options, model_options, progress, ray, dry_run)
 
 

@@ -8,10 +8,10 @@ from typing import Annotated
 import typer
 
 from t5cls.cli import flags as o
-from t5cls.cli.flags import defaults, model_flags, one_line_errors, option, unescape
+from t5cls.cli.flags import defaults, model_flags, one_line_errors, option, progress_flags, unescape
 from t5cls.options import ModelOptions, ProgressOptions, TrainOptions
 
-TRAIN, PROGRESS = defaults(TrainOptions), defaults(ProgressOptions)
+TRAIN = defaults(TrainOptions)
 
 TrainFile = Annotated[str, typer.Argument(metavar="TRAIN", help="Labelled training file (CSV, JSONL or Parquet).")]
 Dev = Annotated[
@@ -49,6 +49,7 @@ EvalEvery = Annotated[
 
 @one_line_errors
 @model_flags
+@progress_flags
 def train_command(
     train: TrainFile,
     gold: o.Gold,
@@ -72,8 +73,7 @@ def train_command(
     patience: Patience = TRAIN["patience"],
     eval_every: EvalEvery = TRAIN["eval_every"],
     resume: o.Resume = TRAIN["resume"],
-    quiet: o.Quiet = PROGRESS["quiet"],
-    log_every: o.LogEvery = PROGRESS["log_every"],
+    progress: ProgressOptions = None,
     debug: o.Debug = False,
 ) -> None:
     """Fine-tune a model as the classifier it will be scored as, and write it with a t5cls.toml for `score --config`.
@@ -108,6 +108,6 @@ def train_command(
         resume=resume,
     )
     with StopRequest().installed() as stop:
-        summary = train_model(options, model_options, ProgressOptions(quiet=quiet, log_every=log_every), stop)
+        summary = train_model(options, model_options, progress, stop)
     for line in summary.lines():
         print(line, file=sys.stderr)
