@@ -5,10 +5,10 @@ template, text column, mode), written as ``t5cls calibrate`` and ``t5cls train``
 read back by the same loader, so a bad parameter fails with the config's own message.
 `predict_proba` is `t5cls.score_frame` with that config (``p_<class>`` in `classes_` order),
 `decision_function` its ``logp_<class>`` columns (the class log-scores before the temperature),
-``classes_`` sorted as scikit-learn's scorers assume (`numpy.unique`'s order), whatever the order
-of ``labels``, which is kept only where it means something: the prompt's ``{labels}``;
 and ``fit`` with ``epochs > 0`` is `t5cls.train.train` on the rows given, with the temperature
 fitted on ``eval_set`` or on a held-out ``validation_fraction`` (as ``t5cls train --dev``).
+`classes_` is sorted as scikit-learn's scorers assume (`numpy.unique`'s order), whatever the
+order of ``labels``, which is kept only where it means something: the prompt's ``{labels}``.
 
 Following scikit-learn's conventions, ``__init__`` only stores its parameters and everything
 learnt ends in ``_``. Models are loaded lazily and the last one is kept (`_load`), so the clones

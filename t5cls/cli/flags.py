@@ -201,7 +201,11 @@ def options_flags(options_class: type, parameter: str) -> Callable[[Callable], C
     The flags are read off the fields' declarations (`t5cls.options.option`: flags, help, choices,
     ``auto``, escapes) and take the place of the command's ``parameter``, which receives an
     ``options_class`` made of them, so a field added there is a flag of every command so decorated,
-    as sqlite-utils' option decorators do (``--help`` lists them where the command declares ``parameter``).
+    as sqlite-utils' option decorators do (``--help`` lists them where the command declares ``parameter``)::
+
+        @one_line_errors
+        @model_flags
+        def serve_command(port: Port = 8000, model_options: ModelOptions = None, debug: Debug = False): ...
     """
     fields_ = declared(options_class)
     hints = get_type_hints(options_class)
