@@ -158,7 +158,7 @@ class T5Classifier(ClassifierMixin, BaseEstimator):
         with tempfile.TemporaryDirectory(prefix="t5cls-") as folder:
             config = Path(folder) / CONFIG
             config.write_text(self.config_, encoding="utf-8")
-            with _named_as_parameters(config):
+            with _named_as_parameters(Path(folder)):
                 options = ScoreOptions(input=frame.name, config=str(config), logprobs=True, on_null=self.on_null)
                 scored = run_frame(frame, options, self._scorer(), self.progress)
         columns = [np.asarray(scored[f"{TASK}_{kind}_{name}"], dtype=np.float64) for name in self.labels_]
@@ -215,7 +215,7 @@ class T5Classifier(ClassifierMixin, BaseEstimator):
                 learning_rate=self.learning_rate,
                 seed=self.seed,
             )
-            with _named_as_parameters(work / CONFIG):
+            with _named_as_parameters(work):
                 summary = train(options, self._model_options(self.model), ProgressOptions(quiet=not self.progress))
         self.model_ = str(output)
         self.config_ = (output / "t5cls.toml").read_text(encoding="utf-8")
@@ -318,21 +318,28 @@ def _given_labels(labels) -> list[str] | None:
 
 
 @contextlib.contextmanager
-def _named_as_parameters(config: Path):
-    """Errors about the estimator's task name its parameters, not the temporary config file it is written to.
+def _named_as_parameters(work: Path):
+    """Errors about the estimator's task and rows name its parameters, not the temporary files it writes to ``work``.
 
     The config's keys are the estimator's parameters (``labels``, ``template``, ``text_column``,
-    ``mode``), so only the file and task that start the message change: ``T5Classifier: 'template' ...``.
+    ``mode``), so only the file and task that start the message change (``T5Classifier: 'template'
+    ...``); the training and dev files are named as the rows they hold.
     """
+    names = {
+        f"{work / CONFIG}: task {TASK!r}": TASK,
+        str(work / CONFIG): TASK,
+        str(work / "train.parquet"): "X (the rows fit trains on)",
+        str(work / "dev.parquet"): "the dev rows (eval_set, or the share held out of X)",
+    }
     try:
         yield
     except InputError as err:
-        prefix = f"{config}: task {TASK!r}: "
         message = str(err)
-        if not message.startswith(str(config)):
+        if str(work) not in message:
             raise
-        shown = message.removeprefix(prefix) if message.startswith(prefix) else message.removeprefix(f"{config}: ")
-        raise InputError(f"{TASK}: {shown}") from None
+        for path, name in names.items():
+            message = message.replace(path, name)
+        raise InputError(message) from None
 
 
 def _labels_of(gold: np.ndarray) -> list[str]:

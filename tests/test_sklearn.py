@@ -242,6 +242,10 @@ def test_errors_name_the_estimators_parameters_never_its_temporary_task_file(t5_
     estimator = classifier(t5_dir, labels=["a", "b"], mode="first").fit(TEXTS[:2], ["a", "b"])  # both "▁", ...
     with pytest.raises(InputError, match=r"^T5Classifier: mode 'first' needs labels with distinct first tokens"):
         estimator.predict(TEXTS[:2])
+    with pytest.raises(InputError, match=r"^T5Classifier: 'template' reads column 'txt', which X \(the rows fit"):
+        classifier(t5_dir, labels=LABELS, template="{txt}", epochs=1).fit(TEXTS, GOLD)
+    with pytest.raises(InputError, match=r"^X \(the rows fit trains on\): row 3: column 'text' is empty or null"):
+        classifier(t5_dir, labels=LABELS, epochs=1, validation_fraction=0).fit(["good", "bad", ""], GOLD[:3])
     with pytest.raises(InputError, match=r"^label 'a' is given twice in labels"):
         classifier(t5_dir, labels=["a", "a", "b"]).fit(TEXTS[:2], ["a", "b"])
     with pytest.raises(InputError, match=r"^model \S*nowhere: no such folder"):
