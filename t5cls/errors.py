@@ -7,6 +7,7 @@ forced onto one line here, once, so no caller has to remember it.
 
 from __future__ import annotations
 
+import string
 from collections.abc import Mapping
 
 EXIT_OK = 0
@@ -74,6 +75,15 @@ class NamesParameters:
 
     def for_flags(self, flags: Mapping[str, str]) -> str:
         return one_line(self.template.format_map(_Names(flags)))
+
+    def renamed(self, names: Mapping[str, str]):
+        """The same error naming a front end's own parameters: ``{name_or_path}`` is ``model`` in `score_frame`."""
+        parts = []
+        for text, name, _, _ in string.Formatter().parse(self.template):
+            parts.append(text.replace("{", "{{").replace("}", "}}"))
+            if name is not None:
+                parts.append(f"{{{names.get(name, name)}}}")
+        return type(self)("".join(parts))
 
 
 class OptionError(NamesParameters, InputError):

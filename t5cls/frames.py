@@ -12,15 +12,24 @@ rows that ``on_null="skip"`` leaves out.
 
 from __future__ import annotations
 
+import inspect
 import os
 
 import pyarrow as pa
 
-from t5cls.errors import InputError
+from t5cls.errors import InputError, OptionError
 from t5cls.io.frames import ROW_COLUMN, Frame, as_frame, open_frame, row_positions
 from t5cls.io.output import TableOutput
 from t5cls.models.scorer import LabelScorer
-from t5cls.options import DEFAULT_CHUNK_ROWS, ModelOptions, ScoreOptions
+from t5cls.options import (
+    DEFAULT_CHUNK_ROWS,
+    ModelOptions,
+    ScoreOptions,
+    check_keywords,
+    keyword_names,
+    keywords,
+    with_keywords,
+)
 from t5cls.run.local import LocalRunner
 from t5cls.run.plan import ScorePlan
 from t5cls.run.progress import RowProgress
@@ -47,12 +56,15 @@ def score_frame(
     TOML task file) say what is asked, as in `ScoreOptions`. ``model`` is a hub name, a local
     folder, or a `LabelScorer` you already hold (load it once for many calls); a name is loaded with
     ``model_options``, the other fields of `ModelOptions` (``device``, ``dtype``, ``batch_size``,
-    ``max_length``, ``label_end``, ``chat``, ``revision``). ``progress=True`` shows a bar on stderr.
+    ``max_length``, ``label_end``, ``chat``, ``revision``...: the signature lists them all, read off
+    the fields). ``progress=True`` shows a bar on stderr. A keyword it does not take is a
+    `TypeError` naming the nearest one it does; ``rank_by`` is refused with the reason.
 
     Returns a frame of ``frame``'s kind: its columns and index unchanged (rows dropped by
     ``on_null="skip"`` left out), then ``p_<label>``, ``pred``, ``entropy``, ... with the dtypes a
     Parquet output of ``t5cls score`` reads back with.
     """
+    _check_keywords(model_options)
     seen = as_frame(frame)
     options = ScoreOptions(
         input=seen.name,
@@ -65,6 +77,16 @@ def score_frame(
         chunk_rows=chunk_rows,
     )
     return run_frame(seen, options, _scorer(model, model_options), progress)
+
+
+def _check_keywords(model_options: dict) -> None:
+    """``score_frame``'s extra keywords must be `ModelOptions`' (``rank_by`` is a known one it refuses)."""
+    if "rank_by" in model_options:
+        raise OptionError(
+            "{rank_by} is not available for frames (ranks need a second pass over an output file): "
+            "score a file with score_file, or drop rank_by"
+        )
+    check_keywords("score_frame", model_options, inspect.signature(score_frame).parameters)
 
 
 def run_frame(frame: Frame, options: ScoreOptions, scorer: LabelScorer, progress: bool = False):
@@ -93,13 +115,22 @@ def _check_no_ranking(options: ScoreOptions) -> None:
 def _scorer(model: str | os.PathLike | LabelScorer | None, model_options: dict) -> LabelScorer:
     """The scorer to use: ``model`` loaded with ``model_options``, or ``model`` itself when it is one."""
     if model is None or isinstance(model, (str, os.PathLike)):
-        return LabelScorer.from_options(ModelOptions(None if model is None else str(model), **model_options))
+        fields = {MODEL_KEYWORDS[keyword].name: value for keyword, value in model_options.items()}
+        try:
+            options = ModelOptions(None if model is None else str(model), **fields)
+        except OptionError as err:
+            raise err.renamed(keyword_names(ModelOptions)) from None
+        return LabelScorer.from_options(options)
     if model_options:
         raise InputError(
             f"{', '.join(sorted(model_options))}: these go with a model name or folder; "
             "a LabelScorer you pass is used as it was loaded"
         )
     return model
+
+
+MODEL_KEYWORDS = keywords(ModelOptions)
+with_keywords(score_frame, ModelOptions, skip=["model"])
 
 
 def _joined(frame: Frame, scores: pa.Table):

@@ -3,13 +3,21 @@
 Every layer takes these objects instead of loose keyword arguments, so an option cannot be
 dropped on the way, and every check lives in one ``__post_init__``. Messages name the Python
 parameters (`t5cls.errors.OptionError`); the CLI shows its own flags in their place.
+
+A field declared with `option` carries what every front end needs to offer it (`Flag`: its flags,
+help, choices, its keyword in the Python API), so a field added to `ModelOptions` reaches ``t5cls
+score``/``calibrate``/``train`` (`t5cls.cli.flags.model_flags`), `t5cls.score_frame` and
+`t5cls.sklearn.T5Classifier` (`keywords`) without another edit.
 """
 
 from __future__ import annotations
 
+import difflib
+import inspect
 import math
 import os
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import Field, dataclass, field, fields
 
 from t5cls.errors import OptionError, literal
 from t5cls.eval.conformal import DEFAULT_METHOD, check_coverage, check_method
@@ -29,6 +37,83 @@ CLASS_WEIGHTS = ("none", "balanced")
 DEFAULT_TRAIN_BATCH_SIZE = 16
 
 
+@dataclass(frozen=True)
+class Flag:
+    """How the front ends offer one options field.
+
+    ``names`` are the CLI's flags (errors show ``shown``, else the first); ``help`` may say
+    ``{choices}``, filled from ``choices``. ``keyword`` is the field's name in the Python front
+    ends when it is not the field's own (``name_or_path`` is ``model`` there). On the command line
+    ``auto`` stands for ``None`` where ``auto`` is set, and ``escapes`` reads TOML's escapes
+    (``\\n``...) in the value, as ``--template`` does.
+    """
+
+    names: tuple[str, ...]
+    help: str
+    choices: tuple[str, ...] = ()
+    keyword: str | None = None
+    shown: str | None = None
+    auto: bool = False
+    escapes: bool = False
+
+    @property
+    def text(self) -> str:
+        """The help, its ``{choices}`` filled in."""
+        return self.help.format(choices=choice_list(self.choices)) if self.choices else self.help
+
+
+def option(default, *names: str, help: str, **settings) -> Field:
+    """A dataclass field with its `Flag`: the one declaration of an option."""
+    return field(default=default, metadata={"flag": Flag(names, help, **settings)})
+
+
+def declared(options_class: type) -> list[tuple[Field, Flag]]:
+    """The fields of ``options_class`` declared with `option`, in their order, with their flags."""
+    return [(each, each.metadata["flag"]) for each in fields(options_class) if "flag" in each.metadata]
+
+
+def keywords(options_class: type) -> dict[str, Field]:
+    """The Python front ends' keyword for each declared field of ``options_class`` (``model`` for ``name_or_path``)."""
+    return {flag.keyword or each.name: each for each, flag in declared(options_class)}
+
+
+def keyword_names(options_class: type) -> dict[str, str]:
+    """Field name -> keyword where they differ: how a front end's errors name ``options_class``'s fields."""
+    return {each.name: flag.keyword for each, flag in declared(options_class) if flag.keyword}
+
+
+def with_keywords(function: Callable, options_class: type, skip: Iterable[str] = ()) -> Callable:
+    """``function`` (which takes ``**options``) shown with ``options_class``'s keywords as keyword-only parameters.
+
+    `inspect.signature`, ``help()`` and scikit-learn's ``get_params`` then list every field, one
+    added later included; ``skip`` names those the function declares itself.
+    """
+    signature = inspect.signature(function)
+    own = [parameter for parameter in signature.parameters.values() if parameter.kind != parameter.VAR_KEYWORD]
+    added = [
+        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=each.default, annotation=each.type)
+        for name, each in keywords(options_class).items()
+        if name not in skip and name not in signature.parameters
+    ]
+    function.__signature__ = signature.replace(parameters=[*own, *added])
+    return function
+
+
+def check_keywords(function: str, given: Mapping[str, object], known: Iterable[str]) -> None:
+    """A keyword ``function`` does not take is a `TypeError` naming it and the nearest one it does take."""
+    known = list(known)
+    for name in given:
+        if name not in known:
+            near = difflib.get_close_matches(name, known, n=1)
+            hint = f"; did you mean {near[0]!r}?" if near else f"; it takes {', '.join(sorted(known))}"
+            raise TypeError(f"{function}() got an unexpected keyword argument {name!r}{hint}")
+
+
+def choice_list(choices: Sequence[str]) -> str:
+    """``a, b or c``."""
+    return ", ".join(map(str, choices[:-1])) + f" or {choices[-1]}" if len(choices) > 1 else "".join(choices)
+
+
 def default_model() -> str:
     """The model used when none is given: ``$T5CLS_MODEL`` or Flan-T5 small."""
     return os.environ.get("T5CLS_MODEL") or DEFAULT_MODEL
@@ -37,10 +122,8 @@ def default_model() -> str:
 def one_of(parameter: str, value, choices) -> None:
     """``value`` must be one of ``choices``."""
     if value not in choices:
-        shown = ", ".join(map(str, choices[:-1])) + f" or {choices[-1]}"
-        raise OptionError(
-            f"{{{parameter}}}: unknown {parameter.replace('_', ' ')} {literal(repr(value))}; choose {shown}"
-        )
+        unknown = f"unknown {parameter.replace('_', ' ')} {literal(repr(value))}"
+        raise OptionError(f"{{{parameter}}}: {unknown}; choose {choice_list(choices)}")
 
 
 def positive(parameter: str, value: int | None) -> None:
@@ -106,18 +189,43 @@ def check_task_source(labels, config: str | None, template: str | None, text_col
 class ModelOptions:
     """Which model to load and how to run it; see `t5cls.models.scorer.LabelScorer`.
 
-    ``batch_size=None`` is automatic (CPU: 32; CUDA: 256, halved on out-of-memory). ``label_end``
-    (decoder-only models) is ``none``, ``eos`` or a text; ``None`` is the backend's default.
+    ``batch_size`` is the rows per forward pass, scoring and training alike (a training step is
+    ``batch_size`` × ``grad_accum`` rows); ``None`` is automatic (scoring: CPU 32, CUDA 256 halved on
+    out-of-memory; training: `DEFAULT_TRAIN_BATCH_SIZE`). ``label_end`` (decoder-only models) is
+    ``none``, ``eos`` or a text; ``None`` is the backend's default.
+
+    Every field is declared with `option`, so each front end offers it (see the module's docstring).
     """
 
-    name_or_path: str | None = None
-    revision: str | None = None
-    device: str = "auto"
-    dtype: str = "auto"
-    batch_size: int | None = None
-    max_length: int | None = None
-    label_end: str | None = None
-    chat: bool = False
+    name_or_path: str | None = option(
+        None,
+        "--model",
+        "-m",
+        keyword="model",
+        help="Hub name or local folder \\[default: $T5CLS_MODEL or google/flan-t5-small].",
+    )
+    revision: str | None = option(None, "--revision", help="Model revision (branch, tag or commit) on the Hub.")
+    device: str = option("auto", "--device", choices=DEVICES, help="{choices}.")
+    dtype: str = option("auto", "--dtype", choices=DTYPES, help="{choices}: auto is bfloat16 on CUDA, else float32.")
+    batch_size: int | None = option(
+        None,
+        "--batch-size",
+        auto=True,
+        help="Rows per forward pass, or 'auto' (scoring: CPU 32, CUDA the largest that fits; training: 16).",
+    )
+    max_length: int | None = option(
+        None, "--max-length", help="Truncate inputs to this many tokens \\[default: the model's]."
+    )
+    label_end: str | None = option(
+        None,
+        "--label-end",
+        escapes=True,
+        help="What completes a label for decoder-only models: none, eos or a text (escapes as in --template) "
+        "\\[default: none; seq2seq: eos].",
+    )
+    chat: bool = option(
+        False, "--chat", help="Decoder-only instruct models: wrap each prompt in the tokenizer's chat template."
+    )
 
     def __post_init__(self):
         one_of("device", self.device, DEVICES)
@@ -133,6 +241,11 @@ class ModelOptions:
         """The hub name or local folder to load (a leading ``~`` expanded: the Hub client would not)."""
         name = self.name_or_path or default_model()
         return os.path.expanduser(name) if name.startswith("~") else name
+
+    @property
+    def training_batch_size(self) -> int:
+        """Rows per training forward and backward pass: ``batch_size``, or `DEFAULT_TRAIN_BATCH_SIZE` when automatic."""
+        return self.batch_size or DEFAULT_TRAIN_BATCH_SIZE
 
 
 @dataclass(frozen=True)
@@ -228,9 +341,13 @@ class RayOptions:
     use GPUs (every GPU busy), else one worker.
     """
 
-    num_workers: int | None = None
-    gpus_per_worker: float = 0.0
-    cpus_per_worker: float = 1.0
+    num_workers: int | None = option(
+        None,
+        "--num-workers",
+        help="--engine ray: actors, each with its own model \\[default: one per GPU with --gpus-per-worker, else 1].",
+    )
+    gpus_per_worker: float = option(0.0, "--gpus-per-worker", help="--engine ray: GPUs per actor (0: CPU).")
+    cpus_per_worker: float = option(1.0, "--cpus-per-worker", help="--engine ray: CPUs per actor.")
 
     def __post_init__(self):
         if self.num_workers is not None and self.num_workers < 1:
@@ -243,8 +360,10 @@ class RayOptions:
 class ProgressOptions:
     """What a run prints while it works: nothing (``quiet``), or a line every ``log_every`` seconds off a terminal."""
 
-    quiet: bool = False
-    log_every: float = DEFAULT_LOG_EVERY
+    quiet: bool = option(False, "--quiet", "-q", help="No progress output (the summary line stays).")
+    log_every: float = option(
+        DEFAULT_LOG_EVERY, "--log-every", help="Seconds between progress lines when stderr is not a terminal."
+    )
 
     def __post_init__(self):
         if not self.log_every > 0:
@@ -259,7 +378,7 @@ class TrainOptions:
 
     Give ``labels`` for one task (named ``task_name`` in the written config) or ``config`` for the
     tasks it holds. ``gold`` is a column name, or ``task=column,...`` for several tasks.
-    ``batch_size=None`` trains on `DEFAULT_TRAIN_BATCH_SIZE` rows per step. ``warmup`` is the share
+    The rows per forward pass are the model's (`ModelOptions.training_batch_size`). ``warmup`` is the share
     of the optimisation steps spent warming the learning rate up from 0 (then it decays linearly
     to 0). ``eval_every=None`` evaluates and checkpoints once per epoch. ``patience`` evaluations
     without a better dev loss stop training (0: never).
@@ -279,7 +398,6 @@ class TrainOptions:
     class_weights: str = "none"
     epochs: int = 3
     learning_rate: float = 1e-4
-    batch_size: int | None = None
     grad_accum: int = 1
     warmup: float = 0.06
     weight_decay: float = 0.0
@@ -295,7 +413,7 @@ class TrainOptions:
         one_of("on_null", self.on_null, NULL_POLICIES)
         one_of("loss", self.loss, LOSSES)
         one_of("class_weights", self.class_weights, CLASS_WEIGHTS)
-        for name in ("epochs", "batch_size", "grad_accum", "eval_every"):
+        for name in ("epochs", "grad_accum", "eval_every"):
             positive(name, getattr(self, name))
         number_in("learning_rate", self.learning_rate, 0.0, math.inf, closed_low=False)
         number_in("warmup", self.warmup, 0.0, 1.0, closed_high=False)
@@ -306,7 +424,3 @@ class TrainOptions:
             raise OptionError("{gold} must name the column of the gold labels")
         if self.class_weights != "none" and self.loss == "generative":
             raise OptionError("{class_weights} applies to the label-set loss, not to {loss} generative")
-
-    @property
-    def rows_per_step(self) -> int:
-        return self.batch_size or DEFAULT_TRAIN_BATCH_SIZE

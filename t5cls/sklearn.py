@@ -7,6 +7,8 @@ read back by the same loader, so a bad parameter fails with the config's own mes
 `decision_function` its ``logp_<class>`` columns (the class log-scores before the temperature),
 and ``fit`` with ``epochs > 0`` is `t5cls.train.train` on the rows given, with the temperature
 fitted on ``eval_set`` or on a held-out ``validation_fraction`` (as ``t5cls train --dev``).
+`classes_` is sorted as scikit-learn's scorers assume (`numpy.unique`'s order), whatever the
+order of ``labels``, which is kept only where it means something: the prompt's ``{labels}``.
 
 Following scikit-learn's conventions, ``__init__`` only stores its parameters and everything
 learnt ends in ``_``. Models are loaded lazily and the last one is kept (`_load`), so the clones
@@ -15,7 +17,9 @@ that `GridSearchCV` or `cross_val_score` fit share one loaded zero-shot model.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import inspect
 import shutil
 import tempfile
 import uuid
@@ -32,11 +36,24 @@ try:
 except ImportError as err:  # an optional extra: say how to get it
     raise ImportError("t5cls.sklearn needs scikit-learn: pip install 't5cls[sklearn]'") from err
 
+from t5cls.errors import InputError, OptionError
 from t5cls.frames import run_frame
 from t5cls.io.frames import as_frame
 from t5cls.models.scorer import LabelScorer
-from t5cls.options import NULL_POLICIES, ModelOptions, ProgressOptions, ScoreOptions, number_in, one_of
+from t5cls.options import (
+    NULL_POLICIES,
+    ModelOptions,
+    ProgressOptions,
+    ScoreOptions,
+    check_keywords,
+    keyword_names,
+    keywords,
+    number_in,
+    one_of,
+    with_keywords,
+)
 from t5cls.tasks.config import TaskSet, config_toml, quick_task
+from t5cls.tasks.labels import parse_labels
 from t5cls.tasks.modes import MODES
 from t5cls.tasks.prompts import DEFAULT_TEMPLATE
 
@@ -50,10 +67,15 @@ class T5Classifier(ClassifierMixin, BaseEstimator):
 
     ``X`` is a list, array or Series of texts (read as ``text_column``), or a DataFrame (pandas,
     polars) or `pyarrow.Table` with every column the template reads. ``labels`` fixes the classes
-    and their order; by default they are the sorted distinct values of ``y``. ``epochs=0`` (the
+    (and their order in the prompt's ``{labels}``); by default they are the distinct values of ``y``.
+    `classes_` is always sorted, as scikit-learn's scorers assume. ``epochs=0`` (the
     default) is zero-shot: ``fit`` only records the classes. ``epochs > 0`` fine-tunes as
     ``t5cls train`` does (label-set loss) and writes the model to ``output_dir`` (default: a
-    temporary folder removed with the estimator).
+    temporary folder removed with the estimator, whose files travel in the estimator's pickle).
+
+    The other fields of `t5cls.options.ModelOptions` (``device``, ``dtype``, ``batch_size``,
+    ``max_length``, ``label_end``, ``chat``, ``revision``...) are parameters too, read off their
+    declaration; ``batch_size`` is the rows per forward pass, in ``fit`` as in ``predict``.
     """
 
     def __init__(
@@ -66,16 +88,14 @@ class T5Classifier(ClassifierMixin, BaseEstimator):
         on_null: str = "error",
         epochs: int = 0,
         learning_rate: float = 1e-4,
-        batch_size: int | None = None,
         class_weights: str = "none",
         validation_fraction: float = 0.1,
         seed: int = 0,
         output_dir: str | None = None,
-        device: str = "auto",
-        dtype: str = "auto",
-        max_length: int | None = None,
         progress: bool = False,
+        **model_options,
     ):
+        check_keywords(TASK, model_options, inspect.signature(type(self)).parameters)
         self.model = model
         self.labels = labels
         self.template = template
@@ -84,15 +104,14 @@ class T5Classifier(ClassifierMixin, BaseEstimator):
         self.on_null = on_null
         self.epochs = epochs
         self.learning_rate = learning_rate
-        self.batch_size = batch_size
         self.class_weights = class_weights
         self.validation_fraction = validation_fraction
         self.seed = seed
         self.output_dir = output_dir
-        self.device = device
-        self.dtype = dtype
-        self.max_length = max_length
         self.progress = progress
+        for keyword, each in MODEL_KEYWORDS.items():  # the other fields of ModelOptions, read off their declaration
+            if keyword != "model":
+                setattr(self, keyword, model_options.get(keyword, each.default))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -105,10 +124,14 @@ class T5Classifier(ClassifierMixin, BaseEstimator):
         """Set `classes_` (and with ``epochs > 0`` fine-tune); ``eval_set=(X_dev, y_dev)`` fits the temperature."""
         self._check_parameters()
         frame = self._frame(X)
-        gold = _gold(y, _rows(frame))
-        self.classes_ = self._classes(gold)
+        given = _given_labels(self.labels)
+        gold = _gold(y, _rows(frame), given)
+        labels = given if given is not None else _labels_of(gold)
+        self.labels_ = np.array(sorted(labels), dtype=object)
+        self.classes_ = np.arange(len(labels)) if _codes(y) else self.labels_
         self.model_ = self.model
-        self.config_ = _task_config(self.classes_, self.template, self.text_column, self.mode)
+        self._owned_model = False
+        self.config_ = _task_config(labels, self.template, self.text_column, self.mode)
         self.fit_id_ = None
         if self.epochs > 0:
             self._fine_tune(frame, gold, eval_set)
@@ -124,7 +147,7 @@ class T5Classifier(ClassifierMixin, BaseEstimator):
         return scores[:, 1] - scores[:, 0] if len(self.classes_) == 2 else scores
 
     def predict(self, X) -> np.ndarray:
-        """The most probable class of each row (ties go to the first class, as ``pred`` in ``t5cls score``)."""
+        """The most probable class of each row (ties go to the first class of `classes_`)."""
         probabilities = self.predict_proba(X)
         return self.classes_[probabilities.argmax(axis=1)]
 
@@ -135,16 +158,22 @@ class T5Classifier(ClassifierMixin, BaseEstimator):
         with tempfile.TemporaryDirectory(prefix="t5cls-") as folder:
             config = Path(folder) / CONFIG
             config.write_text(self.config_, encoding="utf-8")
-            options = ScoreOptions(input=frame.name, config=str(config), logprobs=True, on_null=self.on_null)
-            scored = run_frame(frame, options, self._scorer(), self.progress)
-        columns = [np.asarray(scored[f"{TASK}_{kind}_{name}"], dtype=np.float64) for name in self.classes_]
+            with _named_as_parameters(Path(folder)):
+                options = ScoreOptions(input=frame.name, config=str(config), logprobs=True, on_null=self.on_null)
+                scored = run_frame(frame, options, self._scorer(), self.progress)
+        columns = [np.asarray(scored[f"{TASK}_{kind}_{name}"], dtype=np.float64) for name in self.labels_]
         return np.column_stack(columns)
 
     def _scorer(self) -> LabelScorer:
-        options = ModelOptions(
-            self.model_, device=self.device, dtype=self.dtype, batch_size=self.batch_size, max_length=self.max_length
-        )
-        return _load(options, self.fit_id_)
+        return _load(self._model_options(self.model_), self.fit_id_)
+
+    def _model_options(self, name: str | None) -> ModelOptions:
+        """`ModelOptions` of ``name`` and the estimator's parameters of the same names; errors name those."""
+        fields = {each.name: getattr(self, keyword) for keyword, each in MODEL_KEYWORDS.items() if keyword != "model"}
+        try:
+            return ModelOptions(name, **fields)
+        except OptionError as err:
+            raise err.renamed(keyword_names(ModelOptions)) from None
 
     def _frame(self, X):
         """``X`` as a table: frames and Arrow tables as they are, texts as a one-column DataFrame."""
@@ -159,18 +188,6 @@ class T5Classifier(ClassifierMixin, BaseEstimator):
                 f"got an array of shape {texts.shape}"
             )
         return pd.DataFrame({self.text_column: texts})
-
-    def _classes(self, gold: np.ndarray) -> np.ndarray:
-        found = sorted(set(gold))
-        if self.labels is None:
-            if len(found) < 2:
-                raise ValueError(f"y has {len(found)} class(es); a classifier needs at least two, or give labels")
-            return np.array(found, dtype=object)
-        labels = self.labels.split(",") if isinstance(self.labels, str) else list(self.labels)
-        unknown = [name for name in found if name not in labels]
-        if unknown:
-            raise ValueError(f"y holds {unknown[0]!r}, which is not one of labels ({', '.join(labels)})")
-        return np.array(labels, dtype=object)
 
     def _check_parameters(self) -> None:
         one_of("mode", self.mode, MODES)
@@ -196,11 +213,10 @@ class T5Classifier(ClassifierMixin, BaseEstimator):
                 class_weights=self.class_weights,
                 epochs=self.epochs,
                 learning_rate=self.learning_rate,
-                batch_size=self.batch_size,
                 seed=self.seed,
             )
-            model = ModelOptions(self.model, device=self.device, dtype=self.dtype, max_length=self.max_length)
-            summary = train(options, model, ProgressOptions(quiet=not self.progress))
+            with _named_as_parameters(work):
+                summary = train(options, self._model_options(self.model), ProgressOptions(quiet=not self.progress))
         self.model_ = str(output)
         self.config_ = (output / "t5cls.toml").read_text(encoding="utf-8")
         self.temperature_ = summary.tasks[0].temperature if summary.tasks else 1.0
@@ -211,7 +227,7 @@ class T5Classifier(ClassifierMixin, BaseEstimator):
         frame = _pandas(frame)
         if eval_set is not None:
             dev_frame = _pandas(self._frame(eval_set[0]))
-            dev_gold = _gold(eval_set[1], len(dev_frame))
+            dev_gold = _gold(eval_set[1], len(dev_frame), list(self.labels_))
         elif self.validation_fraction > 0:
             train_rows, dev_rows = train_test_split(
                 np.arange(len(frame)),
@@ -234,9 +250,46 @@ class T5Classifier(ClassifierMixin, BaseEstimator):
     def _output_folder(self) -> Path:
         if self.output_dir is not None:
             return Path(self.output_dir)
+        self._owned_model = True
+        return self._temporary_folder() / "model"
+
+    def _temporary_folder(self) -> Path:
+        """A fresh temporary folder, removed with the estimator."""
         folder = Path(tempfile.mkdtemp(prefix="t5cls-model-"))
         weakref.finalize(self, shutil.rmtree, folder, ignore_errors=True)
-        return folder / "model"
+        return folder
+
+    def __getstate__(self) -> dict:
+        """The estimator's state; a model fine-tuned into a temporary folder travels in it, file by file.
+
+        That folder goes with the estimator, so a pickle that held only its path (``joblib.dump``,
+        the estimators ``cross_validate`` sends back from its workers) would point at nothing.
+        """
+        state = super().__getstate__()
+        if state.pop("_owned_model", False):
+            folder = Path(self.model_)
+            state["_model_files"] = {
+                path.relative_to(folder).as_posix(): path.read_bytes()
+                for path in sorted(folder.rglob("*"))
+                if path.is_file()
+            }
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        """Unpickle; a model that travelled in the state is written to a temporary folder of this estimator's own."""
+        files = state.pop("_model_files", None)
+        super().__setstate__(state)
+        if files is not None:
+            folder = self._temporary_folder() / "model"
+            for name, content in files.items():
+                (folder / name).parent.mkdir(parents=True, exist_ok=True)
+                (folder / name).write_bytes(content)
+            self.model_ = str(folder)
+            self._owned_model = True
+
+
+MODEL_KEYWORDS = keywords(ModelOptions)
+with_keywords(T5Classifier.__init__, ModelOptions, skip=["model"])
 
 
 @functools.lru_cache(maxsize=1)
@@ -245,9 +298,9 @@ def _load(options: ModelOptions, fit_id: str | None) -> LabelScorer:
     return LabelScorer.from_options(options)
 
 
-def _task_config(classes: np.ndarray, template: str | None, text_column: str, mode: str) -> str:
-    """The estimator's task as a config file's text, as ``t5cls calibrate`` writes one."""
-    task = quick_task([str(name) for name in classes], template or DEFAULT_TEMPLATE, text_column, name=TASK)
+def _task_config(labels: list[str], template: str | None, text_column: str, mode: str) -> str:
+    """The estimator's task as a config file's text, as ``t5cls calibrate`` writes one (``labels`` in prompt order)."""
+    task = quick_task([str(name) for name in labels], template or DEFAULT_TEMPLATE, text_column, name=TASK)
     table = TaskSet(None, (task,)).table(task, ".") | {"mode": mode}
     return config_toml([table], ["written by t5cls.sklearn.T5Classifier"])
 
@@ -259,15 +312,74 @@ def _stratifiable(gold: np.ndarray, share: float) -> bool:
     return counts.min() >= 2 and min(held_out, len(gold) - held_out) >= len(classes)
 
 
-def _gold(y, rows: int) -> np.ndarray:
+def _given_labels(labels) -> list[str] | None:
+    """The ``labels`` parameter as a list, in its order (the prompt's ``{labels}``), checked as ``--labels`` is."""
+    return None if labels is None else parse_labels(labels if isinstance(labels, str) else list(labels))
+
+
+@contextlib.contextmanager
+def _named_as_parameters(work: Path):
+    """Errors about the estimator's task and rows name its parameters, not the temporary files it writes to ``work``.
+
+    The config's keys are the estimator's parameters (``labels``, ``template``, ``text_column``,
+    ``mode``), so only the file and task that start the message change (``T5Classifier: 'template'
+    ...``); the training and dev files are named as the rows they hold.
+    """
+    names = {
+        f"{work / CONFIG}: task {TASK!r}": TASK,
+        str(work / CONFIG): TASK,
+        str(work / "train.parquet"): "X (the rows fit trains on)",
+        str(work / "dev.parquet"): "the dev rows (eval_set, or the share held out of X)",
+    }
+    try:
+        yield
+    except InputError as err:
+        message = str(err)
+        if str(work) not in message:
+            raise
+        for path, name in names.items():
+            message = message.replace(path, name)
+        raise InputError(message) from None
+
+
+def _labels_of(gold: np.ndarray) -> list[str]:
+    """The classes of ``y`` when no ``labels`` are given: its distinct values."""
+    found = sorted(set(gold))
+    if len(found) < 2:
+        raise ValueError(f"y has {len(found)} class(es); a classifier needs at least two, or give labels")
+    return found
+
+
+def _codes(y) -> bool:
+    """Whether ``y`` holds whole numbers: codes of the sorted labels, as `LabelEncoder` (and so
+    ``cross_val_predict(method="predict_proba")`` and ``CalibratedClassifierCV``) hands them over."""
+    values = np.asarray(y).ravel()
+    return values.dtype.kind in "iu" or (
+        values.dtype == object and len(values) > 0 and all(isinstance(v, (int, np.integer)) for v in values)
+    )
+
+
+def _gold(y, rows: int, labels: list[str] | None) -> np.ndarray:
+    """``y`` as label texts: texts as they are, codes (with ``labels``) as the sorted labels they number."""
     gold = np.asarray(y, dtype=object).ravel()
     if len(gold) != rows:
         raise ValueError(f"X has {rows} rows but y has {len(gold)} values")
+    if labels is not None and _codes(gold):
+        names = sorted(labels)
+        bad = [code for code in gold if not 0 <= code < len(names)]
+        if bad:
+            raise ValueError(f"y holds {bad[0]!r}, which is not a class code 0..{len(names) - 1} of the sorted labels")
+        return np.array([names[code] for code in gold], dtype=object)
     bad = [value for value in gold if not isinstance(value, str) or not value.strip()]
     if bad:
         raise ValueError(
-            f"y holds {bad[0]!r}: classes are the label texts the model scores (map numbers to words first)"
+            f"y holds {bad[0]!r}: classes are the label texts the model scores (map numbers to words first, "
+            "or give labels: the codes 0, 1, ... then stand for the sorted labels)"
         )
+    if labels is not None:
+        unknown = sorted(set(gold) - set(labels))
+        if unknown:
+            raise ValueError(f"y holds {unknown[0]!r}, which is not one of labels ({', '.join(labels)})")
     return gold
 
 

@@ -292,10 +292,8 @@ TRAIN_KEYS = 'mode = "mean"\npositive = "positive"\n'
 
 def train_few_shot(model, files, config, train_file, out):
     """One short epoch of training on ``train_file`` with ``config``'s task; the summary's final training loss."""
-    options = TrainOptions(
-        train=str(train_file), output=str(out), gold="label", config=str(config), epochs=1, batch_size=4, seed=3
-    )
-    summary = train(options, ModelOptions(str(model), device="cpu"), ProgressOptions(quiet=True))
+    options = TrainOptions(train=str(train_file), output=str(out), gold="label", config=str(config), epochs=1, seed=3)
+    summary = train(options, ModelOptions(str(model), device="cpu", batch_size=4), ProgressOptions(quiet=True))
     return summary.outcome.history[-1]["train_loss"]
 
 

@@ -251,7 +251,10 @@ def test_version_and_help_texts():
     assert [line for line in flags if "--help" not in line] == []  # Typer's own --help aside
     assert "INPUT" in score_help and ".bz2" in score_help
     wide = {"COLUMNS": "300", "TERMINAL_WIDTH": "300"}
-    assert "or 'auto' (16 rows)" in invoke("train", "--help", env=wide).stdout.decode()
+    assert (
+        "or 'auto' (scoring: CPU 32, CUDA the largest that fits; training: 16)"
+        in invoke("train", "--help", env=wide).stdout.decode()
+    )
 
 
 def test_the_names_the_readme_uses_are_exported():

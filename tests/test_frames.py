@@ -21,7 +21,7 @@ from helpers.cli import invoke
 from helpers.generated import NASTY_TEXTS
 from helpers.stub_scorer import StubScorer
 from t5cls import LabelScorer, score_frame
-from t5cls.errors import InputError
+from t5cls.errors import InputError, OptionError
 from t5cls.io.frames import ROW_COLUMN, as_frame, open_frame
 from t5cls.options import ScoreOptions
 from t5cls.run.job import score_file
@@ -250,6 +250,27 @@ def test_rank_by_is_refused_with_where_ranks_can_be_had(tmp_path):
     )
     with pytest.raises(InputError, match="task 't' sets rank_by, which is not available for frames"):
         score_frame(pd.DataFrame({"text": ["a"], "g": ["x"]}), config=str(config), model=StubScorer())
+    with pytest.raises(OptionError, match=r"^rank_by is not available for frames \(ranks need a second pass"):
+        score_frame(pd.DataFrame({"text": ["a"], "g": ["x"]}), LABELS, model=StubScorer(), rank_by="g")
+
+
+@pytest.mark.parametrize("model", ["t5_dir", "t5_scorer"])
+def test_a_misspelt_keyword_is_a_type_error_naming_score_frame_and_the_nearest_keyword(model, request):
+    frame = pd.DataFrame({"text": ["good"]})
+    given = request.getfixturevalue(model)
+    message = "score_frame() got an unexpected keyword argument 'templat'; did you mean 'template'?"
+    with pytest.raises(TypeError) as raised:
+        score_frame(frame, LABELS, model=given, templat="{text}")
+    assert str(raised.value) == message
+    with pytest.raises(TypeError, match=r"'batch_sise'; did you mean 'batch_size'\?$"):
+        score_frame(frame, LABELS, model=given, batch_sise=2)
+
+
+def test_a_bad_model_keyword_is_named_as_score_frame_names_it(tmp_path):
+    with pytest.raises(OptionError, match=r"^model \S*nowhere: no such folder"):
+        score_frame(pd.DataFrame({"text": ["good"]}), LABELS, model=tmp_path / "nowhere")
+    with pytest.raises(OptionError, match=r"^device: unknown device 'tpu'; choose auto, cpu, cuda or mps$"):
+        score_frame(pd.DataFrame({"text": ["good"]}), LABELS, model=tmp_path, device="tpu")
 
 
 def test_a_config_with_prediction_sets_gives_the_set_columns(tmp_path):

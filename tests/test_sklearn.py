@@ -17,22 +17,37 @@ from __future__ import annotations
 import gc
 import importlib
 import json
+import os
 import pickle
+import subprocess
 import sys
 from pathlib import Path
 
+import joblib
 import numpy as np
 import pandas as pd
 import polars as pl
 import pyarrow as pa
 import pytest
+from scipy.optimize import minimize_scalar
 from sklearn.base import clone
+from sklearn.calibration import CalibratedClassifierCV
 from sklearn.exceptions import NotFittedError
-from sklearn.model_selection import GridSearchCV, KFold, ParameterGrid, cross_val_score
+from sklearn.frozen import FrozenEstimator
+from sklearn.metrics import get_scorer
+from sklearn.model_selection import (
+    GridSearchCV,
+    KFold,
+    ParameterGrid,
+    cross_val_predict,
+    cross_val_score,
+    cross_validate,
+)
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer
 from sklearn.utils import estimator_checks
 
+from helpers.cli import SINGLE_THREAD
 from helpers.reference import brute_force_logprobs
 from helpers.trained_model import LABELS as TRAINED_LABELS
 from helpers.trained_model import TEMPLATE as TRAINED_TEMPLATE
@@ -46,6 +61,8 @@ LABELS = ["positive", "negative", "neutral"]
 TEXTS = ["Great film", "awful plot", "it was fine", "loved the acting", "boring", "okay I guess", "superb", "meh"]
 GOLD = ["positive", "negative", "neutral", "positive", "negative", "neutral", "positive", "neutral"]
 TEMPLATES = ["{text}\nSentiment:", "Review: {text}\nOptions: {labels}\nAnswer:"]
+UNSORTED = ["positive", "negative", "neutral", "mixed"]  # the README's order, not scikit-learn's
+GOLD4 = ["positive", "negative", "neutral", "mixed", "mixed", "neutral", "negative", "positive"]
 
 APPLICABLE_CHECKS = [
     estimator_checks.check_estimator_cloneable,
@@ -75,10 +92,11 @@ def test_probabilities_are_the_softmax_of_the_exact_label_scores_for_every_kind_
     estimator = classifier(t5_dir, labels=LABELS, template=TEMPLATES[0]).fit(TEXTS, GOLD)
     prompts = PromptTemplate(TEMPLATES[0]).render({"text": TEXTS}, LABELS)
     logprobs = brute_force_logprobs(t5_dir, prompts, LABELS)
-    np.testing.assert_allclose(estimator.predict_proba(TEXTS), probability.softmax(logprobs), atol=1e-5)
-    np.testing.assert_allclose(estimator.decision_function(TEXTS), logprobs, atol=1e-4)
+    order = np.argsort(LABELS)  # classes_ is sorted, as scikit-learn assumes
+    np.testing.assert_allclose(estimator.predict_proba(TEXTS), probability.softmax(logprobs)[:, order], atol=1e-5)
+    np.testing.assert_allclose(estimator.decision_function(TEXTS), logprobs[:, order], atol=1e-4)
     assert list(estimator.predict(TEXTS)) == [LABELS[i] for i in logprobs.argmax(axis=1)]
-    assert list(estimator.classes_) == LABELS  # labels fix the order, not sorted(y)
+    assert list(estimator.classes_) == sorted(LABELS)
     expected = estimator.predict_proba(TEXTS)
     frame = pd.DataFrame({"text": TEXTS, "other": range(len(TEXTS))}, index=list("abcdefgh"))
     for X in (np.array(TEXTS), pd.Series(TEXTS), frame, pa.Table.from_pandas(frame), pl.from_pandas(frame)):
@@ -91,6 +109,68 @@ def test_two_classes_sorted_from_y_and_a_one_column_decision_function(t5_dir):
     assert list(estimator.classes_) == ["no", "yes"]
     logprobs = brute_force_logprobs(t5_dir, TEXTS, ["no", "yes"])
     np.testing.assert_allclose(estimator.decision_function(TEXTS), logprobs[:, 1] - logprobs[:, 0], atol=1e-4)
+
+
+def unsorted_reference(t5_dir) -> dict[str, np.ndarray]:
+    """Each label's brute-force probability per row of TEXTS, the prompt listing UNSORTED in its order."""
+    prompts = PromptTemplate(TEMPLATES[1]).render({"text": TEXTS}, UNSORTED)
+    return dict(zip(UNSORTED, probability.softmax(brute_force_logprobs(t5_dir, prompts, UNSORTED)).T))
+
+
+def pairwise_auc(scores: np.ndarray, positive: np.ndarray) -> float:
+    """The chance that a positive row outscores a negative one (ties count half): ROC AUC by its definition."""
+    pairs = scores[positive][:, None] - scores[~positive][None, :]
+    return float(np.mean((pairs > 0) + 0.5 * (pairs == 0)))
+
+
+def test_classes_are_sorted_so_scikit_learns_probability_scorers_read_the_right_columns(t5_dir):
+    estimator = classifier(t5_dir, labels=UNSORTED, template=TEMPLATES[1]).fit(TEXTS, GOLD4)
+    assert list(estimator.classes_) == sorted(UNSORTED)
+    p = unsorted_reference(t5_dir)
+    gold = np.array(GOLD4)
+    np.testing.assert_allclose(estimator.predict_proba(TEXTS), np.column_stack([p[c] for c in sorted(p)]), atol=1e-5)
+    log_loss = -np.mean(np.log([p[label][row] for row, label in enumerate(GOLD4)]))
+    brier = np.mean(sum((p[label] - (gold == label)) ** 2 for label in UNSORTED))
+    auc = np.mean([pairwise_auc(p[label], gold == label) for label in UNSORTED])
+    assert get_scorer("neg_log_loss")(estimator, TEXTS, GOLD4) == pytest.approx(-log_loss, abs=1e-5)
+    assert get_scorer("neg_brier_score")(estimator, TEXTS, GOLD4) == pytest.approx(-brier, abs=1e-5)
+    assert get_scorer("roc_auc_ovr")(estimator, TEXTS, GOLD4) == pytest.approx(auc, abs=1e-9)
+
+
+def test_cross_val_predict_hands_over_class_codes_and_gets_the_columns_of_the_sorted_classes(t5_dir):
+    estimator = classifier(t5_dir, labels=UNSORTED, template=TEMPLATES[1])
+    predicted = cross_val_predict(estimator, TEXTS, GOLD4, cv=KFold(2), method="predict_proba")
+    p = unsorted_reference(t5_dir)  # zero-shot: every fold's model is the same one
+    np.testing.assert_allclose(predicted, np.column_stack([p[c] for c in sorted(p)]), atol=1e-5)
+    names = clone(estimator).fit(TEXTS, GOLD4).predict(TEXTS)
+    codes = clone(estimator).fit(TEXTS, np.searchsorted(sorted(UNSORTED), GOLD4))  # y as LabelEncoder gives it
+    assert list(codes.classes_) == [0, 1, 2, 3]
+    np.testing.assert_array_equal(codes.predict(TEXTS), np.searchsorted(sorted(UNSORTED), names))
+
+
+def fitted_temperature(scores: np.ndarray, gold: np.ndarray) -> float:
+    """The T minimising the log loss of softmax(scores / T) on the rows' gold columns."""
+
+    def loss(log_t):
+        logp = probability.log_softmax(scores / np.exp(log_t))
+        return -np.mean(logp[np.arange(len(gold)), gold])
+
+    return float(np.exp(minimize_scalar(loss, bounds=(-5, 5), method="bounded", options={"xatol": 1e-8}).x))
+
+
+def test_calibrated_classifier_cv_fits_the_temperature_of_the_class_scores(trained_t5):
+    dev = pd.read_csv(trained_t5.data.dev).head(120)
+    estimator = T5Classifier(str(trained_t5.folder), TRAINED_LABELS, TRAINED_TEMPLATE, device="cpu")
+    assert sorted(TRAINED_LABELS) != TRAINED_LABELS
+    scores = estimator.fit(dev.text, dev.label).decision_function(dev.text)  # sorted classes' log-scores
+    gold = np.searchsorted(sorted(TRAINED_LABELS), dev.label)
+    frozen = CalibratedClassifierCV(FrozenEstimator(estimator), method="temperature", cv=KFold(2))
+    expected = probability.softmax(scores / fitted_temperature(scores, gold))
+    np.testing.assert_allclose(frozen.fit(dev.text, dev.label).predict_proba(dev.text), expected, atol=1e-3)
+    folds = KFold(2).split(dev)  # each fold's clone is fitted on class codes, its T on the other half
+    crossed = CalibratedClassifierCV(clone(estimator), method="temperature", cv=KFold(2)).fit(dev.text, dev.label)
+    expected = np.mean([probability.softmax(scores / fitted_temperature(scores[t], gold[t])) for _, t in folds], 0)
+    np.testing.assert_allclose(crossed.predict_proba(dev.text), expected, atol=1e-3)
 
 
 def test_rows_scored_alone_in_any_order_or_twice_fitted_give_the_same_answers(t5_dir):
@@ -154,13 +234,33 @@ def test_bad_fits_say_what_to_change(t5_dir, params, X, y, error, message):
     assert message in str(raised.value)
 
 
+def test_errors_name_the_estimators_parameters_never_its_temporary_task_file(t5_dir, tmp_path):
+    with pytest.raises(
+        TypeError, match=r"^T5Classifier\(\) got an unexpected keyword argument 'templat'; did you mean"
+    ):
+        T5Classifier(str(t5_dir), templat="{text}")
+    estimator = classifier(t5_dir, labels=["a", "b"], mode="first").fit(TEXTS[:2], ["a", "b"])  # both "▁", ...
+    with pytest.raises(InputError, match=r"^T5Classifier: mode 'first' needs labels with distinct first tokens"):
+        estimator.predict(TEXTS[:2])
+    with pytest.raises(InputError, match=r"^T5Classifier: 'template' reads column 'txt', which X \(the rows fit"):
+        classifier(t5_dir, labels=LABELS, template="{txt}", epochs=1).fit(TEXTS, GOLD)
+    with pytest.raises(InputError, match=r"^X \(the rows fit trains on\): row 3: column 'text' is empty or null"):
+        classifier(t5_dir, labels=LABELS, epochs=1, validation_fraction=0).fit(["good", "bad", ""], GOLD[:3])
+    with pytest.raises(InputError, match=r"^label 'a' is given twice in labels"):
+        classifier(t5_dir, labels=["a", "a", "b"]).fit(TEXTS[:2], ["a", "b"])
+    with pytest.raises(InputError, match=r"^model \S*nowhere: no such folder"):
+        T5Classifier(str(tmp_path / "nowhere"), labels=LABELS).fit(TEXTS, GOLD).predict(TEXTS)
+    with pytest.raises(InputError, match=r"^batch_size must be a positive whole number, got 0"):
+        classifier(t5_dir, labels=LABELS, batch_size=0).fit(TEXTS, GOLD).predict(TEXTS)
+
+
 def test_unfitted_and_bad_rows_are_refused(t5_dir):
     with pytest.raises(NotFittedError):
         classifier(t5_dir).predict(TEXTS)
     estimator = classifier(t5_dir, labels=LABELS).fit(TEXTS, GOLD)
     with pytest.raises(InputError, match=r"DataFrame: row at index 2: column 'text' is empty or null"):
         estimator.predict(["fine", "good", " "])
-    with pytest.raises(InputError, match=r"'T5Classifier': 'template' reads column 'text', which DataFrame lacks"):
+    with pytest.raises(InputError, match=r"^T5Classifier: 'template' reads column 'text', which DataFrame lacks"):
         estimator.predict(pd.DataFrame({"body": TEXTS}))
     blank = classifier(t5_dir, labels=LABELS, on_null="empty").fit(TEXTS, GOLD).predict_proba(["fine", ""])
     assert blank.shape == (2, 3)
@@ -201,6 +301,39 @@ def test_fine_tuning_holds_out_a_share_for_the_temperature_in_a_folder_removed_w
     del estimator
     gc.collect()
     assert not folder.parent.exists()
+
+
+def test_a_fine_tuned_estimator_carries_its_model_in_its_pickle_to_another_process(t5_dir, tmp_path):
+    estimator = classifier(t5_dir, labels=LABELS, epochs=1, validation_fraction=0).fit(TEXTS, GOLD)
+    expected, folder = estimator.predict_proba(TEXTS), Path(estimator.model_).parent
+    joblib.dump(estimator, tmp_path / "tuned.joblib")
+    del estimator
+    gc.collect()
+    assert not folder.exists()
+    load = (
+        "import json, sys, joblib; tuned = joblib.load(sys.argv[1]); "
+        "print(json.dumps({'p': tuned.predict_proba(json.loads(sys.argv[2])).tolist(), 'model': tuned.model_}))"
+    )
+    shown = subprocess.run(
+        [sys.executable, "-c", load, str(tmp_path / "tuned.joblib"), json.dumps(TEXTS)],
+        capture_output=True,
+        env={**os.environ, **SINGLE_THREAD},
+        check=True,
+        timeout=300,
+    )
+    loaded = json.loads(shown.stdout)
+    np.testing.assert_allclose(loaded["p"], expected, atol=1e-6)
+    assert Path(loaded["model"]).parent != folder
+    assert not Path(loaded["model"]).parent.exists()  # the second process's own copy went with it
+
+
+def test_cross_validate_returns_fine_tuned_estimators_that_predict(t5_dir):
+    estimator = classifier(t5_dir, labels=LABELS, epochs=1, validation_fraction=0)
+    folds = list(KFold(2).split(TEXTS))
+    result = cross_validate(estimator, TEXTS, GOLD, cv=KFold(2), n_jobs=2, return_estimator=True)
+    for (train, _), fitted in zip(folds, result["estimator"]):
+        here = clone(estimator).fit([TEXTS[i] for i in train], [GOLD[i] for i in train])
+        np.testing.assert_allclose(fitted.predict_proba(TEXTS), here.predict_proba(TEXTS), atol=1e-5)
 
 
 def test_without_scikit_learn_the_import_says_how_to_get_it(monkeypatch):

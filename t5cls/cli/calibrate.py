@@ -8,10 +8,10 @@ from typing import Annotated
 import typer
 
 from t5cls.cli import flags as o
-from t5cls.cli.flags import defaults, model_options, one_line_errors, option, unescape
+from t5cls.cli.flags import defaults, model_flags, one_line_errors, option, unescape
 from t5cls.options import CalibrateOptions, ModelOptions
 
-CALIBRATE, MODEL = defaults(CalibrateOptions), defaults(ModelOptions)
+CALIBRATE = defaults(CalibrateOptions)
 
 Dev = Annotated[str, typer.Argument(metavar="DEV", help="Labelled dev file (CSV, JSONL or Parquet) to fit on.")]
 ConfigOut = Annotated[
@@ -56,25 +56,19 @@ Conformal = Annotated[
 
 
 @one_line_errors
+@model_flags
 def calibrate_command(
     dev: Dev,
     gold: o.Gold,
     output: ConfigOut,
     labels: o.Labels = None,
     config: ConfigIn = None,
-    model: o.Model = None,
-    revision: o.Revision = None,
+    model_options: ModelOptions = None,
     template: o.Template = None,
     text_column: o.TextColumn = CALIBRATE["text_column"],
     task: TaskName = CALIBRATE["task"],
     coverage: Coverage = CALIBRATE["coverage"],
     conformal: Conformal = CALIBRATE["conformal"],
-    device: o.Device = MODEL["device"],
-    dtype: o.Dtype = MODEL["dtype"],
-    batch_size: o.BatchSize = "auto",
-    max_length: o.MaxLength = MODEL["max_length"],
-    label_end: o.LabelEnd = MODEL["label_end"],
-    chat: o.Chat = MODEL["chat"],
     debug: o.Debug = False,
 ) -> None:
     """Fit a softmax temperature on a labelled dev file and write it as a task config for `score --config`.
@@ -83,7 +77,6 @@ def calibrate_command(
     Fit with the model options you will score with (--label-end, --chat, --max-length): T belongs to those scores.
     --coverage 0.9 also fits prediction sets on the calibrated dev probabilities (split conformal prediction).
     """
-    flags = locals()  # the model flags, by name (`model_options`)
     from rich.console import Console
 
     from t5cls.eval.calibration import bound_warning, calibration_table, sets_line
@@ -101,8 +94,7 @@ def calibrate_command(
         coverage=coverage,
         conformal=conformal,
     )
-    settings = model_options(flags)
-    result = calibrate_file(options, settings)
+    result = calibrate_file(options, model_options)
     Console().print(calibration_table(result))
     if result.sets is not None:
         print(f"t5cls: {sets_line(result)}", file=sys.stderr)

@@ -1,25 +1,27 @@
 """The CLI's options, declared once and shared by every command, and how its errors are shown.
 
 Each option names the Python parameter it sets (`option`), so an `t5cls.errors.OptionError`
-raised deep in the library, which names parameters, is shown with the flag the user typed.
+raised deep in the library, which names parameters, is shown with the flag the user typed. The
+model's flags are not written here: `model_flags` reads them off `ModelOptions`' declaration.
 `one_line_errors` is the only place that turns exceptions into exit codes.
 """
 
 from __future__ import annotations
 
+import inspect
 import re
 import sys
 import warnings
-from collections.abc import Callable, Mapping
-from dataclasses import fields
+from collections.abc import Callable
+from dataclasses import Field, fields
 from functools import wraps
-from typing import Annotated
+from typing import Annotated, get_type_hints
 
 import typer
 
 from t5cls.errors import EXIT_INTERNAL, OptionError, T5clsError, T5clsWarning, literal, one_line
 from t5cls.io.oserrors import NOT_THE_FILESYSTEM, as_filesystem_error
-from t5cls.options import ModelOptions
+from t5cls.options import Flag, ModelOptions, ProgressOptions, RayOptions, declared
 
 FLAGS: dict[str, str] = {"ray": "--engine ray"}  # Python parameter -> the flag that sets it
 
@@ -30,9 +32,9 @@ def option(parameter: str, *flags: str, help: str, shown: str | None = None, **s
     return typer.Option(*flags, help=help, **settings)
 
 
-def flag(parameter: str, *flags: str, help: str) -> typer.models.OptionInfo:
+def flag(parameter: str, *flags: str, help: str, shown: str | None = None) -> typer.models.OptionInfo:
     """An on/off `option`: its help shows no value (Typer would show ``<bool>``, as if it took one)."""
-    return option(parameter, *flags, help=help, metavar="")
+    return option(parameter, *flags, help=help, shown=shown, metavar="")
 
 
 def fail(message: str, code: int) -> None:
@@ -86,12 +88,12 @@ def defaults(options_class: type) -> dict[str, object]:
     return {field.name: field.default for field in fields(options_class)}
 
 
-def parse_batch_size(value: str) -> int | None:
-    """``--batch-size``: ``auto`` (None: the scorer picks, and adapts on CUDA) or a positive number."""
+def parse_auto(value: str, parameter: str) -> int | None:
+    """A flag that takes ``auto`` (None: the library picks, e.g. the batch size) or a positive number."""
     if value == "auto":
         return None
     if not value.isdigit() or int(value) < 1:
-        raise OptionError(f"{{batch_size}} must be a positive number or 'auto', got {literal(repr(value))}")
+        raise OptionError(f"{{{parameter}}} must be a positive number or 'auto', got {literal(repr(value))}")
     return int(value)
 
 
@@ -121,45 +123,6 @@ def unescape(text: str, parameter: str) -> str:
 
 
 Debug = Annotated[bool, flag("debug", "--debug", help="Show tracebacks instead of one-line errors.")]
-
-# Model options: `score`, `calibrate` and `train` take the same ones, with the same help.
-Model = Annotated[
-    str | None,
-    option(
-        "name_or_path",
-        "--model",
-        "-m",
-        help="Hub name or local folder \\[default: $T5CLS_MODEL or google/flan-t5-small].",
-    ),
-]
-Revision = Annotated[
-    str | None, option("revision", "--revision", help="Model revision (branch, tag or commit) on the Hub.")
-]
-Device = Annotated[str, option("device", "--device", help="auto, cpu, cuda or mps.")]
-Dtype = Annotated[
-    str, option("dtype", "--dtype", help="auto (bfloat16 on CUDA, else float32), float32, bfloat16 or float16.")
-]
-BatchSize = Annotated[
-    str,
-    option("batch_size", "--batch-size", help="Rows per model batch, or 'auto' (CPU: 32; CUDA: largest that fits)."),
-]
-MaxLength = Annotated[
-    int | None,
-    option("max_length", "--max-length", help="Truncate inputs to this many tokens \\[default: the model's]."),
-]
-LabelEnd = Annotated[
-    str | None,
-    option(
-        "label_end",
-        "--label-end",
-        help="What completes a label for decoder-only models: none, eos or a text (escapes as in --template) "
-        "\\[default: none; seq2seq: eos].",
-    ),
-]
-Chat = Annotated[
-    bool,
-    flag("chat", "--chat", help="Decoder-only instruct models: wrap each prompt in the tokenizer's chat template."),
-]
 
 # Task and file options.
 Labels = Annotated[
@@ -224,46 +187,70 @@ Resume = Annotated[bool, flag("resume", "--resume", help="Continue an interrupte
 DryRun = Annotated[
     bool, flag("dry_run", "--dry-run", help="Print the plan (prompt, label token ids) and do nothing else.")
 ]
-Quiet = Annotated[bool, flag("quiet", "--quiet", "-q", help="No progress output (the summary line stays).")]
-LogEvery = Annotated[
-    float, option("log_every", "--log-every", help="Seconds between progress lines when stderr is not a terminal.")
-]
 Engine = Annotated[
     str,
     option(
         "engine", "--engine", help="local, or ray: INPUT may be a folder, glob or URI, -o a folder of Parquet parts."
     ),
 ]
-NumWorkers = Annotated[
-    int | None,
-    option(
-        "num_workers",
-        "--num-workers",
-        help="--engine ray: actors, each with its own model \\[default: one per GPU with --gpus-per-worker, else 1].",
-    ),
-]
-GpusPerWorker = Annotated[
-    float, option("gpus_per_worker", "--gpus-per-worker", help="--engine ray: GPUs per actor (0: CPU).")
-]
-CpusPerWorker = Annotated[float, option("cpus_per_worker", "--cpus-per-worker", help="--engine ray: CPUs per actor.")]
 
 
-def model_options(flags: Mapping[str, object]) -> ModelOptions:
-    """The `t5cls.options.ModelOptions` of the shared model flags, taken by name from a command's ``flags``.
+def options_flags(options_class: type, parameter: str) -> Callable[[Callable], Callable]:
+    """A decorator: a flag for every declared field of ``options_class``, and one ``parameter`` holding them all.
 
-    Every command that loads a model declares these flags under the same names (``model``,
-    ``revision``, ``device``, ``dtype``, ``batch_size``, ``max_length``, ``label_end``, ``chat``)
-    and passes its arguments here, so each goes to its field by name. ``--batch-size`` may be
-    ``auto``; ``--label-end`` reads the same escapes as ``--template`` (``"\\n"`` is a newline).
+    The flags are read off the fields' declarations (`t5cls.options.option`: flags, help, choices,
+    ``auto``, escapes) and take the place of the command's ``parameter``, which receives an
+    ``options_class`` made of them, so a field added there is a flag of every command so decorated,
+    as sqlite-utils' option decorators do (``--help`` lists them where the command declares ``parameter``)::
+
+        @one_line_errors
+        @model_flags
+        def serve_command(port: Port = 8000, model_options: ModelOptions = None, debug: Debug = False): ...
     """
-    label_end = flags["label_end"]
-    return ModelOptions(
-        name_or_path=flags["model"],
-        revision=flags["revision"],
-        device=flags["device"],
-        dtype=flags["dtype"],
-        batch_size=parse_batch_size(flags["batch_size"]),
-        max_length=flags["max_length"],
-        label_end=None if label_end is None else unescape(label_end, "label_end"),
-        chat=flags["chat"],
+    fields_ = declared(options_class)
+    hints = get_type_hints(options_class)
+
+    def decorate(command: Callable) -> Callable:
+        signature = inspect.signature(command, eval_str=True)
+        own = list(signature.parameters.values())
+        at = [each.name for each in own].index(parameter)
+        added = [_parameter(each, spec, hints[each.name]) for each, spec in fields_]
+        clash = {each.name for each in added} & set(signature.parameters)
+        if clash:
+            raise TypeError(f"{command.__name__} declares {', '.join(sorted(clash))}, which {parameter} adds")
+
+        @wraps(command)
+        def run(*args, **kwargs):
+            values = {each.name: _read(each, spec, kwargs.pop(spec.keyword or each.name)) for each, spec in fields_}
+            return command(*args, **{parameter: options_class(**values)}, **kwargs)
+
+        run.__signature__ = signature.replace(parameters=[*own[:at], *added, *own[at + 1 :]])
+        return run
+
+    return decorate
+
+
+model_flags = options_flags(ModelOptions, "model_options")  # score, calibrate, train (and any command with a model)
+progress_flags = options_flags(ProgressOptions, "progress")  # score, train
+ray_flags = options_flags(RayOptions, "ray_options")  # score (used with --engine ray)
+
+
+def _parameter(each: Field, spec: Flag, kind: type) -> inspect.Parameter:
+    """The Typer parameter of a declared field: its flags and help; text where ``auto`` stands for ``None``."""
+    kind, default = (str, "auto") if spec.auto else (kind, each.default)
+    info = (flag if kind is bool else option)(each.name, *spec.names, help=spec.text, shown=spec.shown)
+    return inspect.Parameter(
+        spec.keyword or each.name,
+        inspect.Parameter.POSITIONAL_OR_KEYWORD,
+        default=default,
+        annotation=Annotated[kind, info],
     )
+
+
+def _read(each: Field, spec: Flag, value):
+    """A flag's value as the field takes it: ``auto`` as ``None``, TOML escapes read where the field says so."""
+    if spec.auto:
+        return parse_auto(value, each.name)
+    if spec.escapes and value is not None:
+        return unescape(value, each.name)
+    return value

@@ -8,12 +8,11 @@ from typing import Annotated
 import typer
 
 from t5cls.cli import flags as o
-from t5cls.cli.flags import defaults, model_options, one_line_errors, unescape
+from t5cls.cli.flags import defaults, model_flags, one_line_errors, progress_flags, ray_flags, unescape
 from t5cls.errors import OptionError, literal
 from t5cls.options import ModelOptions, ProgressOptions, RayOptions, ScoreOptions
 
-SCORE, MODEL, RAY = defaults(ScoreOptions), defaults(ModelOptions), defaults(RayOptions)
-PROGRESS = defaults(ProgressOptions)
+SCORE = defaults(ScoreOptions)
 ENGINES = ("local", "ray")
 Input = Annotated[
     str,
@@ -26,35 +25,28 @@ Input = Annotated[
 
 
 @one_line_errors
+@model_flags
+@progress_flags
+@ray_flags
 def score_command(
     input: Input,
     labels: o.Labels = None,
     config: o.Config = None,
     rank_by: o.RankBy = None,
     output: o.Output = None,
-    model: o.Model = None,
-    revision: o.Revision = None,
+    model_options: ModelOptions = None,
     template: o.Template = None,
     text_column: o.TextColumn = SCORE["text_column"],
     input_format: o.InputFormat = None,
     format: o.OutputFormat = None,
-    batch_size: o.BatchSize = "auto",
     chunk_size: o.ChunkSize = SCORE["chunk_rows"],
-    device: o.Device = MODEL["device"],
-    dtype: o.Dtype = MODEL["dtype"],
-    max_length: o.MaxLength = MODEL["max_length"],
-    label_end: o.LabelEnd = MODEL["label_end"],
-    chat: o.Chat = MODEL["chat"],
     logprobs: o.Logprobs = SCORE["logprobs"],
     on_null: o.OnNull = SCORE["on_null"],
     resume: o.Resume = SCORE["resume"],
     dry_run: o.DryRun = False,
-    quiet: o.Quiet = PROGRESS["quiet"],
-    log_every: o.LogEvery = PROGRESS["log_every"],
+    progress: ProgressOptions = None,
     engine: o.Engine = "local",
-    num_workers: o.NumWorkers = RAY["num_workers"],
-    gpus_per_worker: o.GpusPerWorker = RAY["gpus_per_worker"],
-    cpus_per_worker: o.CpusPerWorker = RAY["cpus_per_worker"],
+    ray_options: RayOptions = None,
     debug: o.Debug = False,
 ) -> None:
     """Score every row against every label and write the input plus p_<label>, pred and entropy.
@@ -62,7 +54,6 @@ def score_command(
     With --config, every task of the file is scored and its columns are prefixed <task>_.
     With --engine ray, the rows are scored by a pool of Ray actors (local Ray, or $RAY_ADDRESS).
     """
-    flags = locals()  # the model flags, by name (`model_options`)
     if engine not in ENGINES:
         raise OptionError(f"{{engine}} must be local or ray, got {literal(repr(engine))}")
     options = ScoreOptions(
@@ -80,12 +71,8 @@ def score_command(
         resume=resume,
         rank_by=rank_by,
     )
-    model_settings = model_options(flags)
-    progress = ProgressOptions(quiet=quiet, log_every=log_every)
-    ray = None
-    if engine == "ray":
-        ray = RayOptions(num_workers=num_workers, gpus_per_worker=gpus_per_worker, cpus_per_worker=cpus_per_worker)
-    _score(options, model_settings, progress, ray, dry_run)
+    ray = ray_options if engine == "ray" else None
+    _score(options, model_options, progress, ray, dry_run)
 
 
 def _score(

@@ -8,19 +8,11 @@ from typing import Annotated
 import typer
 
 from t5cls.cli import flags as o
-from t5cls.cli.flags import defaults, model_options, one_line_errors, option, parse_batch_size, unescape
+from t5cls.cli.flags import defaults, model_flags, one_line_errors, option, progress_flags, unescape
 from t5cls.options import ModelOptions, ProgressOptions, TrainOptions
 
-TRAIN, MODEL, PROGRESS = defaults(TrainOptions), defaults(ModelOptions), defaults(ProgressOptions)
+TRAIN = defaults(TrainOptions)
 
-TrainBatchSize = Annotated[
-    str,
-    option(
-        "batch_size",
-        "--batch-size",
-        help="Rows per training step and per dev scoring batch, or 'auto' (16 rows).",
-    ),
-]
 TrainFile = Annotated[str, typer.Argument(metavar="TRAIN", help="Labelled training file (CSV, JSONL or Parquet).")]
 Dev = Annotated[
     str | None,
@@ -56,6 +48,8 @@ EvalEvery = Annotated[
 
 
 @one_line_errors
+@model_flags
+@progress_flags
 def train_command(
     train: TrainFile,
     gold: o.Gold,
@@ -63,8 +57,7 @@ def train_command(
     labels: o.Labels = None,
     config: o.Config = None,
     dev: Dev = None,
-    model: o.Model = None,
-    revision: o.Revision = None,
+    model_options: ModelOptions = None,
     template: o.Template = None,
     text_column: o.TextColumn = TRAIN["text_column"],
     task: TaskName = TRAIN["task_name"],
@@ -73,29 +66,21 @@ def train_command(
     class_weights: ClassWeights = TRAIN["class_weights"],
     epochs: Epochs = TRAIN["epochs"],
     learning_rate: LearningRate = TRAIN["learning_rate"],
-    batch_size: TrainBatchSize = "auto",
     grad_accum: GradAccum = TRAIN["grad_accum"],
     warmup: Warmup = TRAIN["warmup"],
     weight_decay: WeightDecay = TRAIN["weight_decay"],
     seed: Seed = TRAIN["seed"],
     patience: Patience = TRAIN["patience"],
     eval_every: EvalEvery = TRAIN["eval_every"],
-    device: o.Device = MODEL["device"],
-    dtype: o.Dtype = MODEL["dtype"],
-    max_length: o.MaxLength = MODEL["max_length"],
-    label_end: o.LabelEnd = MODEL["label_end"],
-    chat: o.Chat = MODEL["chat"],
     resume: o.Resume = TRAIN["resume"],
-    quiet: o.Quiet = PROGRESS["quiet"],
-    log_every: o.LogEvery = PROGRESS["log_every"],
+    progress: ProgressOptions = None,
     debug: o.Debug = False,
 ) -> None:
     """Fine-tune a model as the classifier it will be scored as, and write it with a t5cls.toml for `score --config`.
 
     --gold names the gold column; with a config of several tasks, give task=column,task=column.
-    --batch-size is the rows per training step (auto: 16) and per dev scoring batch.
+    --batch-size is the rows per forward pass, training (auto: 16) and dev scoring; --grad-accum make a step.
     """
-    flags = locals()  # the model flags, by name (`model_options`)
     from t5cls.signals import StopRequest
     from t5cls.train import train as train_model
 
@@ -114,7 +99,6 @@ def train_command(
         class_weights=class_weights,
         epochs=epochs,
         learning_rate=learning_rate,
-        batch_size=parse_batch_size(batch_size),
         grad_accum=grad_accum,
         warmup=warmup,
         weight_decay=weight_decay,
@@ -123,8 +107,7 @@ def train_command(
         eval_every=eval_every,
         resume=resume,
     )
-    settings = model_options(flags)
     with StopRequest().installed() as stop:
-        summary = train_model(options, settings, ProgressOptions(quiet=quiet, log_every=log_every), stop)
+        summary = train_model(options, model_options, progress, stop)
     for line in summary.lines():
         print(line, file=sys.stderr)

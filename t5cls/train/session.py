@@ -68,7 +68,15 @@ def train_model(
     callbacks = [TrainProgress(progress), StopOnSignal(stop), *early_stopping(plan.options, setup.dev is not None)]
     trainer = T5clsTrainer(
         model=scorer.model,
-        args=training_arguments(plan.options, work.checkpoints, scorer.device, precision, setup.dev, bool(checkpoint)),
+        args=training_arguments(
+            plan.options,
+            model_options.training_batch_size,
+            work.checkpoints,
+            scorer.device,
+            precision,
+            setup.dev,
+            bool(checkpoint),
+        ),
         train_dataset=RowIndexes(data[0].rows),
         eval_dataset=None if data[1] is None else RowIndexes(data[1].rows),
         data_collator=setup.collator,

@@ -63,9 +63,17 @@ class T5clsTrainer(Trainer):
 
 
 def training_arguments(
-    options: TrainOptions, folder: Path, device: torch.device, precision: torch.dtype, dev, resuming: bool
+    options: TrainOptions,
+    batch_size: int,
+    folder: Path,
+    device: torch.device,
+    precision: torch.dtype,
+    dev,
+    resuming: bool,
 ) -> TrainingArguments:
     """The `Trainer`'s settings for ``options``: evaluate and checkpoint each epoch (or every ``eval_every`` steps).
+
+    ``batch_size`` rows go through each forward and backward pass (`ModelOptions.training_batch_size`).
 
     Without a ``dev`` evaluation there is no evaluation and no best checkpoint: the last one is the model.
     """
@@ -73,7 +81,7 @@ def training_arguments(
     has_dev = dev is not None
     return TrainingArguments(
         output_dir=str(folder),
-        per_device_train_batch_size=options.rows_per_step,
+        per_device_train_batch_size=batch_size,
         gradient_accumulation_steps=options.grad_accum,
         num_train_epochs=options.epochs,
         learning_rate=options.learning_rate,
