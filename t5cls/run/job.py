@@ -21,6 +21,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from t5cls.errors import OptionError
+from t5cls.hub import hub_files
 from t5cls.io.formats import output_format
 from t5cls.io.lock import output_lock
 from t5cls.io.readers import InputSource, open_input
@@ -56,9 +57,11 @@ def score_file(
         return _score_locally(ScorePlan.build(options), model, progress, stop, dry_run)
     if not isinstance(model, ModelOptions):
         raise OptionError("{ray} loads a model in every worker: give ModelOptions, not a loaded scorer")
+    plan = ScorePlan.build(options, folder_output=True)
+    hub_files(model.name, model.revision)  # before torch and Ray start: a hub name without the Hub fails now
     from t5cls.run.ray import RayRunner
 
-    runner = RayRunner(ScorePlan.build(options, folder_output=True), model, ray)
+    runner = RayRunner(plan, model, ray)
     if not dry_run:
         return runner.run(progress, stop)
     first = replace(options, input=runner.files[0], output=None, resume=False)
@@ -94,6 +97,8 @@ def _load_and_run(
     dry_run: bool,
 ) -> Summary:
     """The model's part of a local run: torch and transformers are imported here, once nothing else can fail."""
+    if isinstance(model, ModelOptions):
+        hub_files(model.name, model.revision)  # a hub name without the Hub fails before the imports
     from t5cls.models.scorer import LabelScorer
     from t5cls.run.dry_run import describe
     from t5cls.run.local import LocalRunner
