@@ -31,6 +31,16 @@ def input_format(path: str, explicit: str | None = None) -> str:
     )
 
 
+def file_name_suffix(path: str) -> str | None:
+    """The suffix of a text file format that ``path`` ends with (``.csv``, ``.jsonl.gz``...): a name for a file,
+    not a folder; ``.parquet`` is not one, as a folder of Parquet parts is often named so."""
+    name = path.lower().rstrip("/").partition("?")[0]
+    compressed = next((suffix for suffix in COMPRESSIONS if name.endswith(suffix)), "")
+    name = name.removesuffix(compressed)
+    text = next((suffix for suffix in (".csv", ".jsonl", ".ndjson", ".json") if name.endswith(suffix)), "")
+    return (text + compressed) or None
+
+
 def stdin_format(head: bytes) -> str:
     """The format of stdin from its first bytes, when no flag says: ``PAR1`` is Parquet, a ``{`` (after a
     byte order mark or blanks) JSONL, anything else CSV, so ``cat x.jsonl | t5cls score -`` reads JSON."""

@@ -57,18 +57,19 @@ def score_file(
         return _score_locally(ScorePlan.build(options), model, progress, stop, dry_run)
     if not isinstance(model, ModelOptions):
         raise OptionError("{ray} loads a model in every worker: give ModelOptions, not a loaded scorer")
-    plan = ScorePlan.build(options, folder_output=True)
-    hub_files(model.name, model.revision)  # before torch and Ray start: a hub name without the Hub fails now
     from t5cls.run.ray import RayRunner
 
-    runner = RayRunner(plan, model, ray)
+    runner = RayRunner(ScorePlan.build(options, folder_output=True), model, ray)
+    hub_files(model.name, model.revision)  # before Ray starts: a hub name without the Hub fails now
     if not dry_run:
         return runner.run(progress, stop)
     first = replace(options, input=runner.files[0], output=None, resume=False)
-    # the Ray plan for the first file, shown as if it went to stdout (ScorePlan.build would refuse its rankings)
+    # the Ray plan for the first file, run as if it went to stdout (ScorePlan.build would refuse its rankings)
     plan = replace(runner.plan, options=first, output_format=output_format(None, first.output_format))
     local = _score_locally(plan, model, None, None, dry_run=True)
-    return replace(local, plan=f"engine: ray, {len(runner.files)} input files; the first one:\n{local.plan}")
+    output = f"output: {runner.output.uri} (a folder of Parquet parts)"
+    lines = [output if line.startswith("output: ") else line for line in local.plan.splitlines()]
+    return replace(local, plan="\n".join([f"engine: ray, {len(runner.files)} input files; the first one:", *lines]))
 
 
 def _score_locally(
