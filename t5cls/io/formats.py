@@ -75,4 +75,9 @@ def output_format(path: str | None, explicit: str | None = None) -> str:
         return named or explicit
     if path is None or path == "-":
         return "csv"
+    if path.endswith(("/", os.sep)) or os.path.isdir(path):
+        raise InputError(
+            f"{path}: names a folder; name an output file in it (e.g. {os.path.join(path, 'scored.csv')}), "
+            "or write a folder of Parquet parts with --engine ray"
+        )
     raise InputError(f"{path}: unsupported output extension; use .csv, .jsonl or .parquet, or --format")

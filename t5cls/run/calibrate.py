@@ -13,7 +13,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from t5cls.errors import InputError
+from t5cls.errors import InputError, OptionError, literal
 from t5cls.eval.calibration import Calibration, DevSet, calibrate, fitted_comment, read_dev_file
 from t5cls.io.lock import output_lock
 from t5cls.io.paths import check_output_file
@@ -34,6 +34,10 @@ def calibrate_file(options: CalibrateOptions, model: ModelOptions) -> Calibratio
         options.labels, options.config, options.template, options.text_column, options.task_name
     ).only(options.task)
     [task] = task_set.tasks
+    if not options.output.lower().endswith(".toml"):  # `score --config` reads TOML: a .csv name would mislead
+        raise OptionError(
+            f"{{output}} {literal(options.output)}: calibrate writes a TOML task config; name it .toml (e.g. fitted.toml)"
+        )
     check_output_file(options.output, options.dev)
     if task.multi_label:
         raise InputError(
