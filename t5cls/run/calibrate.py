@@ -36,7 +36,8 @@ def calibrate_file(options: CalibrateOptions, model: ModelOptions) -> Calibratio
     [task] = task_set.tasks
     if not options.output.lower().endswith(".toml"):  # `score --config` reads TOML: a .csv name would mislead
         raise OptionError(
-            f"{{output}} {literal(options.output)}: calibrate writes a TOML task config; name it .toml (e.g. fitted.toml)"
+            f"{{output}} {literal(options.output)}: calibrate writes a TOML task config; "
+            "name it .toml (e.g. fitted.toml)"
         )
     check_output_file(options.output, options.dev)
     if task.multi_label:
