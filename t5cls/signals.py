@@ -14,7 +14,9 @@ from contextlib import contextmanager
 from t5cls.errors import EXIT_SIGINT, EXIT_SIGTERM, NamesParameters, T5clsError
 
 EXIT_CODES = {signal.SIGINT: EXIT_SIGINT, signal.SIGTERM: EXIT_SIGTERM}
-SECOND_SIGNAL = "stopped at once by a second {}; what was finished before it is kept: rerun the same command with --resume"
+SECOND_SIGNAL = (
+    "stopped at once by a second {}; what was finished before it is kept: rerun the same command with --resume"
+)
 
 
 class Interrupted(NamesParameters, T5clsError):
