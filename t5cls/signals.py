@@ -1,11 +1,12 @@
 """Graceful stop on SIGINT/SIGTERM: finish the chunk in hand, keep the checkpoint, then exit.
 
 The first signal only sets a flag that the job checks after each written chunk; a second
-SIGINT/SIGTERM stops at once (the checkpoint is consistent at every moment anyway).
+SIGINT/SIGTERM stops at once with one line saying so (the checkpoint is consistent at every moment anyway).
 """
 
 from __future__ import annotations
 
+import os
 import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -13,6 +14,9 @@ from contextlib import contextmanager
 from t5cls.errors import EXIT_SIGINT, EXIT_SIGTERM, NamesParameters, T5clsError
 
 EXIT_CODES = {signal.SIGINT: EXIT_SIGINT, signal.SIGTERM: EXIT_SIGTERM}
+SECOND_SIGNAL = (
+    "stopped at once by a second {}; what was finished before it is kept: rerun the same command with --resume"
+)
 
 
 class Interrupted(NamesParameters, T5clsError):
@@ -38,6 +42,8 @@ class StopRequest:
 
     def _handle(self, signum, frame) -> None:
         if self.signum is not None:
+            # os.write: a print could land inside another write to stderr, which Python refuses
+            os.write(2, f"t5cls: error: {SECOND_SIGNAL.format(signal.Signals(signum).name)}\n".encode())
             raise SystemExit(EXIT_CODES[signum])
         self.signum = signum
 

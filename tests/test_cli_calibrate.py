@@ -96,3 +96,13 @@ def test_coverage_with_a_regression_task_is_refused_by_name(tmp_path):
     dev.write_text("text,label\n" + "".join(f"row {i},{i % 3 + 1}\n" for i in range(30)))
     result = calibrate(dev, "-l", "1,2,3", "--task", "stars", "-o", tmp_path / "f.toml", "--coverage", "0.9")
     assert_one_line_error(result, "task 'stars': --coverage: a regression task")
+
+
+@pytest.mark.parametrize("name", ["c.csv", "fitted.json", "fitted"])
+def test_an_output_that_is_not_toml_is_refused_before_anything_is_written(tmp_path, name):
+    dev = tmp_path / "dev.csv"
+    dev.write_text("text,label\ngood,positive\nbad,negative\n")
+    result = invoke("calibrate", dev, "--gold", "label", "-l", "positive,negative", "-m", "unused", "-o", name,
+                    cwd=tmp_path)  # fmt: skip
+    assert_one_line_error(result, f"-o {name}: calibrate writes a TOML task config", "name it .toml")
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["dev.csv"]

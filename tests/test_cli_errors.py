@@ -93,7 +93,7 @@ def test_unsupported_input_extension(t5_dir, tmp_path):
 def test_unknown_model_offline_exits_3_and_says_how_to_use_a_folder(good_csv):
     # A real process: the exit code and the single stderr line are what a shell script sees.
     result = run_cli("score", good_csv, "-l", "a,b", "-m", "no-such-org/no-such-model")
-    assert_one_line_error(result, "could not load model 'no-such-org/no-such-model'", "--model DIR", code=3)
+    assert_one_line_error(result, "could not load model 'no-such-org/no-such-model'", "--model", code=3)
 
 
 def test_bad_option_values(t5_dir, good_csv):

@@ -285,6 +285,8 @@ def test_rank_by_dry_run_shows_the_first_file(ranking_data, t5_dir, tmp_path):
     summary = score_file(job, model_args(t5_dir), ray=RayOptions(), dry_run=True)
     assert summary.plan.startswith("engine: ray, 2 input files; the first one:\n")
     assert "  Query: q0 Document: the pasta was great Relevant:\n" in summary.plan
+    assert f"\noutput: {tmp_path / 'scored'} (a folder of Parquet parts)\n" in summary.plan
+    assert "stdout" not in summary.plan
     assert list(tmp_path.iterdir()) == []
 
 
@@ -407,6 +409,7 @@ def test_a_damaged_file_found_by_a_ray_read_task_is_one_line(t5_dir, tmp_path):
         (["data", "-o", "s3://bucket?region=eu-west-1"], ["s3://bucket: name a folder inside the bucket"]),
         (["data", "-o", "taken"], ["taken: exists and is not a t5cls output folder"]),
         (["data", "-o", "out", "--num-workers", "0"], ["--num-workers must be at least 1"]),
+        (["data", "-o", "o/r1.csv"], ["-o o/r1.csv names a .csv file", "folder of Parquet parts"]),
     ],
 )
 def test_cli_bad_ray_input_fails_before_starting_ray(dataset, tmp_path, args, fragments):

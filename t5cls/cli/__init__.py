@@ -19,11 +19,17 @@ from t5cls.cli.evaluate import eval_command
 from t5cls.cli.inspect import inspect_command
 from t5cls.cli.score import score_command
 from t5cls.cli.train import train_command
+from t5cls.cli.usage import OneLineCommand, OneLineGroup
 
 HELP = "Exact per-class probabilities from text-to-text and decoder-only models (T5, Flan-T5, mT5, BART, Llama, ...)."
 
 app = typer.Typer(
-    add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, help=HELP, invoke_without_command=True
+    cls=OneLineGroup,
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help=HELP,
+    invoke_without_command=True,
 )
 
 
@@ -41,14 +47,14 @@ def show_version(
         raise typer.Exit()
 
 
-app.command("score")(score_command)
-app.command("eval")(eval_command)
-app.command("calibrate")(calibrate_command)
-app.command("inspect")(inspect_command)
-app.command("train")(train_command)
+app.command("score", cls=OneLineCommand)(score_command)
+app.command("eval", cls=OneLineCommand)(eval_command)
+app.command("calibrate", cls=OneLineCommand)(calibrate_command)
+app.command("inspect", cls=OneLineCommand)(inspect_command)
+app.command("train", cls=OneLineCommand)(train_command)
 
 
 def main() -> None:
     """The ``t5cls`` process: a closed pipe (``| head``) ends it quietly, then the command runs."""
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)
-    app()
+    app(prog_name="t5cls")  # also under ``python -m t5cls.cli``: messages say how to rerun as the user would

@@ -31,6 +31,16 @@ def input_format(path: str, explicit: str | None = None) -> str:
     )
 
 
+def file_name_suffix(path: str) -> str | None:
+    """The suffix of a text file format that ``path`` ends with (``.csv``, ``.jsonl.gz``...): a name for a file,
+    not a folder; ``.parquet`` is not one, as a folder of Parquet parts is often named so."""
+    name = path.lower().rstrip("/").partition("?")[0]
+    compressed = next((suffix for suffix in COMPRESSIONS if name.endswith(suffix)), "")
+    name = name.removesuffix(compressed)
+    text = next((suffix for suffix in (".csv", ".jsonl", ".ndjson", ".json") if name.endswith(suffix)), "")
+    return (text + compressed) or None
+
+
 def stdin_format(head: bytes) -> str:
     """The format of stdin from its first bytes, when no flag says: ``PAR1`` is Parquet, a ``{`` (after a
     byte order mark or blanks) JSONL, anything else CSV, so ``cat x.jsonl | t5cls score -`` reads JSON."""
@@ -65,4 +75,9 @@ def output_format(path: str | None, explicit: str | None = None) -> str:
         return named or explicit
     if path is None or path == "-":
         return "csv"
+    if path.endswith(("/", os.sep)) or os.path.isdir(path):
+        raise InputError(
+            f"{path}: names a folder; name an output file in it (e.g. {os.path.join(path, 'scored.csv')}), "
+            "or write a folder of Parquet parts with --engine ray"
+        )
     raise InputError(f"{path}: unsupported output extension; use .csv, .jsonl or .parquet, or --format")

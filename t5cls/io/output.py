@@ -50,22 +50,31 @@ class StdoutOutput:
 
     def __init__(self, fmt: str, schema: pa.Schema, metadata: dict[str, str], path: str | None = None):
         self.description = path or "stdout"
+        self.format, self.schema, self.metadata = fmt, schema, metadata
+        self.writer: ChunkWriter | None = None
         with filesystem_errors(self.description):
             self.stream = sys.stdout.buffer if path is None else open(path, "wb")  # noqa: SIM115 (closed in finish)
-            self.writer: ChunkWriter = open_writer(fmt, self.stream, schema, metadata=metadata)
+
+    def _opened_writer(self) -> ChunkWriter:
+        """The writer, opened with the first chunk: a run whose first chunk fails (a bad row, a damaged file)
+        writes nothing, not even the CSV header that ``> out.csv`` would keep as a file of no rows."""
+        if self.writer is None:
+            self.writer = open_writer(self.format, self.stream, self.schema, metadata=self.metadata)
+        return self.writer
 
     def write_chunk(self, table: pa.Table, input_rows: int, counters: dict[str, int]) -> None:
         with filesystem_errors(self.description):
-            self.writer.write(table)
+            self._opened_writer().write(table)
 
     def finish(self) -> None:
         with filesystem_errors(self.description):
-            self.writer.close()
+            self._opened_writer().close()  # an input of no rows still gets its header (or empty Parquet file)
             self._close()
 
     def abort(self) -> None:
         """After a failure: no Parquet footer, so what reached the stream is not mistaken for a whole file."""
-        self.writer.discard()
+        if self.writer is not None:
+            self.writer.discard()
         self._close()
 
     def _close(self) -> None:

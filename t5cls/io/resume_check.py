@@ -16,6 +16,7 @@ from pathlib import Path
 from t5cls.errors import OptionError, literal
 
 JSON_PARTS = ("options", "model")
+UNDOABLE = (*JSON_PARTS, "tasks")  # parts that the first run's flags would set back as they were
 PARAMETERS = {"name": "name_or_path"}  # a model identity field -> the parameter that sets it
 PARTS = {
     "t5cls version": "the t5cls version changed",
@@ -30,15 +31,19 @@ PARTS = {
 
 def check_same_run(saved: dict[str, str], current: dict[str, str], path: Path, finished: int | None = None) -> None:
     """Refuse to continue ``path``'s checkpoint unless the run is the same, naming what changed."""
-    changes = [change for key in sorted(set(saved) | set(current)) for change in _changes(key, saved, current)]
+    changed = {key: _changes(key, saved, current) for key in sorted(set(saved) | set(current))}
+    changes = [change for key_changes in changed.values() for change in key_changes]
     if not changes:
         return
     chunks = (
         "finished chunks are" if finished is None else f"{finished} finished chunk{'s are' if finished != 1 else ' is'}"
     )
+    # Options can be typed again as they were; a changed file or version cannot be undone by any flag.
+    undoable = all(key in UNDOABLE for key, key_changes in changed.items() if key_changes)
+    advice = ", or with the options of the first run to continue" if undoable else ""
     raise OptionError(
         f"cannot resume {literal(path)}: {'; '.join(changes)} since the checkpoint; rerun without {{resume}} to "
-        f"start over (the {chunks} scored again), or with the options of the first run to continue"
+        f"start over (the {chunks} scored again){advice}"
     )
 
 

@@ -28,6 +28,7 @@ from typing import Any
 import torch
 
 from t5cls.errors import ModelLoadError
+from t5cls.hub import hub_files
 from t5cls.io.oserrors import as_filesystem_error
 from t5cls.models._hf_compat import CHAT_TEMPLATE_DIR, commit_hash
 from t5cls.models.loading import (
@@ -98,9 +99,10 @@ def describe_pretrained(options: ModelOptions) -> ModelIdentity:
     from transformers import AutoConfig, AutoTokenizer
 
     quiet_model_loading()
+    files = hub_files(options.name, options.revision)  # without the Hub: the cached copy, or one line at once
     try:
-        config = AutoConfig.from_pretrained(options.name, revision=options.revision)
-        tokenizer = AutoTokenizer.from_pretrained(options.name, revision=options.revision)
+        config = AutoConfig.from_pretrained(options.name, revision=options.revision, **files)
+        tokenizer = AutoTokenizer.from_pretrained(options.name, revision=options.revision, **files)
     except (OSError, ValueError, KeyError) as err:
         raise ModelLoadError(f"could not load model {options.name!r}: {_first_line(err)}") from err
     device = str(resolve_device("auto")) if options.device == "auto" else options.device

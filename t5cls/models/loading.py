@@ -6,12 +6,11 @@ Loading is apart from scoring: `load_pretrained` gives a model and a tokenizer, 
 
 from __future__ import annotations
 
-import os
-
 import torch
 from safetensors import SafetensorError
 
 from t5cls.errors import ModelLoadError, OptionError
+from t5cls.hub import hub_files
 from t5cls.models.families import FAMILIES
 from t5cls.options import ModelOptions
 
@@ -69,18 +68,20 @@ def load_pretrained(options: ModelOptions):
     quiet_model_loading()
     device = resolve_device(options.device)
     name = options.name
+    files = hub_files(name, options.revision)  # without the Hub: the cached copy, or one line at once
     try:
-        config = AutoConfig.from_pretrained(name, revision=options.revision)
+        config = AutoConfig.from_pretrained(name, revision=options.revision, **files)
         auto_model = AutoModelForSeq2SeqLM if config.is_encoder_decoder else AutoModelForCausalLM
-        tokenizer = AutoTokenizer.from_pretrained(name, revision=options.revision)
+        tokenizer = AutoTokenizer.from_pretrained(name, revision=options.revision, **files)
         model = auto_model.from_pretrained(
             name,
             revision=options.revision,
             dtype=resolve_dtype(options.dtype, device),
             attn_implementation=attention_implementation(config),
+            **files,
         )
     except (OSError, ValueError, KeyError, SafetensorError) as err:  # a damaged weights file is SafetensorError
-        raise ModelLoadError(f"could not load model {name!r}: {_first_line(err)}{_offline_hint(name)}") from err
+        raise ModelLoadError(f"could not load model {name!r}: {_first_line(err)}") from err
     if tokenizer.pad_token is None:  # GPT-2-style tokenizers have none; padding is masked, so EOS serves
         tokenizer.pad_token = tokenizer.eos_token
     return model.to(device), tokenizer
@@ -91,16 +92,6 @@ def attention_implementation(config) -> str | None:
     transformers' own default for a family the table does not list."""
     family = FAMILIES.get(config.model_type)
     return family.attention if family else None
-
-
-def _offline_hint(name: str) -> str:
-    """Advice for a hub name that did not load (the Hub may be out of reach); none for a local folder."""
-    if os.path.isdir(os.path.expanduser(name)):
-        return ""
-    return (
-        ". Offline? Download it once where the Hugging Face Hub is reachable and pass its local folder "
-        "with --model DIR (or set T5CLS_MODEL)"
-    )
 
 
 def _first_line(err: Exception) -> str:

@@ -37,6 +37,11 @@ def calibrate_file(options: CalibrateOptions, model: ModelOptions) -> Calibratio
         options.labels, options.config, options.template, options.text_column, options.task_name
     ).only(options.task)
     [task] = task_set.tasks
+    if not options.output.lower().endswith(".toml"):  # `score --config` reads TOML: a .csv name would mislead
+        raise OptionError(
+            f"{{output}} {literal(options.output)}: calibrate writes a TOML task config; "
+            "name it .toml (e.g. fitted.toml)"
+        )
     check_output_file(options.output, options.dev)
     if options.coverage is not None:
         check_sets(task, task_set.where(task))

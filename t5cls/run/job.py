@@ -21,6 +21,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from t5cls.errors import OptionError
+from t5cls.hub import hub_files
 from t5cls.io.formats import output_format
 from t5cls.io.lock import output_lock
 from t5cls.io.readers import InputSource, open_input
@@ -59,13 +60,16 @@ def score_file(
     from t5cls.run.ray import RayRunner
 
     runner = RayRunner(ScorePlan.build(options, folder_output=True), model, ray)
+    hub_files(model.name, model.revision)  # before Ray starts: a hub name without the Hub fails now
     if not dry_run:
         return runner.run(progress, stop)
     first = replace(options, input=runner.files[0], output=None, resume=False)
-    # the Ray plan for the first file, shown as if it went to stdout (ScorePlan.build would refuse its rankings)
+    # the Ray plan for the first file, run as if it went to stdout (ScorePlan.build would refuse its rankings)
     plan = replace(runner.plan, options=first, output_format=output_format(None, first.output_format))
     local = _score_locally(plan, model, None, None, dry_run=True)
-    return replace(local, plan=f"engine: ray, {len(runner.files)} input files; the first one:\n{local.plan}")
+    output = f"output: {runner.output.uri} (a folder of Parquet parts)"
+    lines = [output if line.startswith("output: ") else line for line in local.plan.splitlines()]
+    return replace(local, plan="\n".join([f"engine: ray, {len(runner.files)} input files; the first one:", *lines]))
 
 
 def _score_locally(
@@ -94,6 +98,8 @@ def _load_and_run(
     dry_run: bool,
 ) -> Summary:
     """The model's part of a local run: torch and transformers are imported here, once nothing else can fail."""
+    if isinstance(model, ModelOptions):
+        hub_files(model.name, model.revision)  # a hub name without the Hub fails before the imports
     from t5cls.models.scorer import LabelScorer
     from t5cls.run.dry_run import describe
     from t5cls.run.local import LocalRunner

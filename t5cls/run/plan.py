@@ -97,6 +97,11 @@ class ScorePlan:
 
     def _check_task_columns(self, task: Task, columns: Sequence[str], source: str) -> None:
         self.task_set.check_columns(task, columns, source)
+        if task.rank_by is not None and task.rank_by not in columns and self.options.rank_by is not None:
+            raise OptionError(  # the flag set every ranking task's column: blame the flag, not a task of the config
+                f"{{rank_by}} {literal(repr(task.rank_by))}: no such column in {literal(source)}; "
+                f"columns are: {literal(', '.join(columns))}"
+            )
         if task.rank_by is not None and task.rank_by not in columns:
             raise InputError(
                 f"{self.task_set.where(task)}: 'rank_by' column {task.rank_by!r} is not in {source}; "

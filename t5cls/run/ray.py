@@ -40,7 +40,7 @@ import pyarrow as pa
 
 from t5cls import errors
 from t5cls.errors import InputError, NamesParameters, OptionError, T5clsError, literal
-from t5cls.io.formats import input_format
+from t5cls.io.formats import file_name_suffix, input_format
 from t5cls.io.lock import output_lock
 from t5cls.io.oserrors import filesystem_errors
 from t5cls.io.paths import list_input_files, output_target
@@ -416,6 +416,12 @@ def _check_ray_options(options: ScoreOptions) -> None:
         raise OptionError("{ray} writes a folder of Parquet parts; name it with {output} FOLDER")
     if options.output_format not in (None, "parquet"):
         raise OptionError("{ray} writes Parquet only; drop {output_format}")
+    file_suffix = file_name_suffix(options.output)
+    if file_suffix:
+        raise OptionError(
+            f"{{ray}} writes a folder of Parquet parts, and {{output}} {literal(options.output)} names a {file_suffix} "
+            "file; name a folder without the extension (or a .parquet one), or score one file without {ray}"
+        )
 
 
 def _connect():
