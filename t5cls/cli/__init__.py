@@ -18,6 +18,7 @@ from t5cls.cli.calibrate import calibrate_command
 from t5cls.cli.evaluate import eval_command
 from t5cls.cli.inspect import inspect_command
 from t5cls.cli.score import score_command
+from t5cls.cli.serve import serve_command
 from t5cls.cli.train import train_command
 
 HELP = "Exact per-class probabilities from text-to-text and decoder-only models (T5, Flan-T5, mT5, BART, Llama, ...)."
@@ -46,6 +47,7 @@ app.command("eval")(eval_command)
 app.command("calibrate")(calibrate_command)
 app.command("inspect")(inspect_command)
 app.command("train")(train_command)
+app.command("serve")(serve_command)
 
 
 def main() -> None:
