@@ -49,6 +49,8 @@ from t5cls.serve.service import Service
 ERROR_TYPES = {401: "authentication_error", 404: "not_found_error", 500: "server_error", 503: "service_unavailable"}
 ERRORS = {status: {"model": ErrorResponse} for status in (400, 401, 404, 413, 422, 500, 503)}
 ROUTES = ("/v1/classify", "/v1/score", "/v1/rerank", "/v1/models", "/health", "/metrics")
+BEARER = HTTPBearer(auto_error=False, description="Needed when the server was started with --api-key-env.")
+Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)]
 DESCRIPTION = (
     "Exact class probabilities of text-to-text and decoder-only models, the columns `t5cls score` writes. "
     "Requests arriving together are scored in one batch. Rows carry data only: no request can read a file, "
@@ -77,8 +79,8 @@ def create_app(service: Service) -> FastAPI:
         version=__version__,
         description=DESCRIPTION,
         lifespan=service.lifespan,
-        max_body_size=service.options.max_bytes,
     )
+    app.add_middleware(BodyLimit, service=service)
     _add_error_handlers(app, service)
     _add_request_metrics(app, service)
     authorized, accepting = _guards(service)
@@ -103,13 +105,9 @@ def create_app(service: Service) -> FastAPI:
         """vLLM's and SGLang's classify shape: each input fills the task's {text}; one task's servers only."""
         _check_model(service, body.model)
         task = _usable(service.classify_task)
-        texts = [body.input] if isinstance(body.input, str) else body.input
-        _check_rows(service, len(texts), "input")
+        _check_rows(service, len(body.input), "input")
         column = task.template.text_column
-        single = isinstance(body.input, str)
-        scored = await _scored(
-            service, [{column: text} for text in texts], lambda i, _: "input" if single else f"input[{i}]"
-        )
+        scored = await _scored(service, [{column: text} for text in body.input], lambda i, _: f"input[{i}]")
         rows = scored.columns.to_pylist()
         probs = [task.column(f"p_{name}") for name in task.classes]
         data = [
@@ -163,10 +161,9 @@ def create_app(service: Service) -> FastAPI:
 
 def _guards(service: Service) -> tuple[Callable, Callable]:
     """The key check (a constant-time comparison) and the 503 while loading, queue-full aside, or stopping."""
-    bearer = HTTPBearer(auto_error=False, description="Needed when the server was started with --api-key-env.")
     key = None if service.api_key is None else service.api_key.encode()
 
-    async def authorized(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> None:
+    async def authorized(credentials: Credentials) -> None:
         if key is None:
             return
         given = b"" if credentials is None else credentials.credentials.encode()
@@ -264,11 +261,48 @@ def _add_error_handlers(app: FastAPI, service: Service) -> None:
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, err: HTTPException) -> JSONResponse:
-        if err.status_code == 413:
-            service.metrics.rejected.labels("too_many_bytes").inc()
-            message = f"the body is larger than this server's {service.options.max_bytes} bytes: split the request"
-            return error_response(413, message)
         return error_response(err.status_code, str(err.detail), None, getattr(err, "headers", None))
+
+
+class BodyLimit:
+    """413 for a body over ``max_bytes``: at once when Content-Length says so, else as soon as it is read.
+
+    The body is read here whole (the JSON parser needs it whole anyway) and handed on; a client
+    that sends more than the limit without a Content-Length costs the limit, not what it sends.
+    """
+
+    def __init__(self, app, service: Service):
+        self.app = app
+        self.service = service
+        self.limit = service.options.max_bytes
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        declared = dict(scope.get("headers", [])).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.limit:
+            return await self._refuse(scope, receive, send)
+        body, more = b"", True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":  # the client left
+                return None
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+            if len(body) > self.limit:
+                return await self._refuse(scope, receive, send)
+        replay = [{"type": "http.request", "body": body, "more_body": False}]
+
+        async def replayed():
+            return replay.pop() if replay else await receive()
+
+        return await self.app(scope, replayed, send)
+
+    async def _refuse(self, scope, receive, send) -> None:
+        self.service.metrics.rejected.labels("too_many_bytes").inc()
+        message = f"the body is larger than this server's {self.limit} bytes (--max-bytes): split the request"
+        response = error_response(413, message, None, {"Connection": "close"})
+        await response(scope, receive, send)
 
 
 def _path(location: list) -> str:

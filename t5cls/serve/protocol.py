@@ -8,7 +8,7 @@ labels, so no request can change what the server asks.
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, StrictStr
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, StrictStr, field_validator
 
 
 class Request(BaseModel):
@@ -19,8 +19,14 @@ class Request(BaseModel):
 
 class ClassifyRequest(Request):
     model: StrictStr | None = Field(None, description="The served model's name, if given (any other is refused).")
-    input: StrictStr | list[StrictStr] = Field(description="A text or a list of texts; each fills the task's {text}.")
+    input: list[StrictStr] = Field(description="A text, or a list of texts; each fills the task's {text}.")
     user: StrictStr | None = Field(None, description="Accepted for compatibility; unused.")
+
+    @field_validator("input", mode="before")
+    @classmethod
+    def one_text_is_a_list_of_one(cls, value):
+        """A single text is answered as a list of one (``data[0]``), so errors name ``input[0]`` either way."""
+        return [value] if isinstance(value, str) else value
 
 
 class Usage(BaseModel):
