@@ -270,3 +270,92 @@ def test_metrics_count_requests_rows_batches_and_latency(one_task):
     assert metric(text, 't5cls_request_seconds_count{endpoint="/v1/classify"}') >= 1
     assert "t5cls_queue_requests 0.0" in text and "# TYPE t5cls_request_seconds histogram" in text
     assert json.loads(one_task.client().get("/health").text) == {"status": "ok"}
+
+
+# Load: concurrent clients, a full queue, non-finite scores ----------------------------------------------
+
+
+def run_clients(count: int, send) -> dict:
+    """``send(i)`` in ``count`` threads started together (bounded waits); their results by ``i``."""
+    start = threading.Barrier(count, timeout=60)
+    results: dict = {}
+
+    def client(i: int) -> None:
+        start.wait()
+        results[i] = send(i)
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=300)
+    assert sorted(results) == list(range(count)), "a client did not finish"
+    return results
+
+
+def test_concurrent_clients_are_batched_together_and_each_gets_its_own_answers(t5_dir, tmp_path):
+    expected = reference(tmp_path, [{"text": t} for t in TEXTS], "-m", t5_dir, "-l", LABELS)
+    by_text = {text: [float(row[f"p_{label}"]) for label in LABELS.split(",")] for text, row in zip(TEXTS, expected)}
+    with served("-m", t5_dir, "-l", LABELS, "--batch-wait-ms", "50") as server:
+
+        def send(i: int) -> list[tuple[list[str], httpx.Response]]:
+            answers = []
+            with server.client() as client:
+                for j in range(5):
+                    texts = [TEXTS[(i * 3 + j * 5 + k) % len(TEXTS)] for k in range(1 + (i + j) % 4)]
+                    answers.append((texts, client.post("/v1/classify", json={"input": texts})))
+            return answers
+
+        results = run_clients(8, send)
+        metrics = server.client().get("/metrics").text
+    for answers in results.values():
+        for texts, response in answers:
+            assert response.status_code == 200, response.text
+            got = [item["probs"] for item in response.json()["data"]]
+            np.testing.assert_allclose(got, [by_text[text] for text in texts], rtol=0, atol=TOLERANCE)
+    assert metric(metrics, 't5cls_rows_total{endpoint="/v1/classify"}') == sum(
+        len(texts) for answers in results.values() for texts, _ in answers
+    )
+    batches, requests = metric(metrics, "t5cls_batch_requests_count"), metric(metrics, "t5cls_batch_requests_sum")
+    assert requests == 40 and batches < requests, "no scorer call served two requests"
+
+
+def test_past_the_queue_limit_requests_get_503_with_retry_after_and_the_rest_their_answers(t5_dir, tmp_path):
+    texts = [f"review number {i}: {TEXTS[i % len(TEXTS)]}" for i in range(40)]
+    expected = reference(tmp_path, [{"text": t} for t in texts], "-m", t5_dir, "-l", LABELS)
+    probs = [[float(row[f"p_{label}"]) for label in LABELS.split(",")] for row in expected]
+    with served("-m", t5_dir, "-l", LABELS, "--batch-size", "1", "--queue-size", "1") as server:
+        results = run_clients(10, lambda i: server.post("/v1/classify", {"input": texts}))
+        assert server.post("/v1/classify", {"input": texts[:2]}).status_code == 200  # and it goes on
+    statuses = sorted(response.status_code for response in results.values())
+    assert 200 in statuses and 503 in statuses and set(statuses) == {200, 503}, statuses
+    for response in results.values():
+        if response.status_code == 503:
+            assert_error(response, 503, None, "queue is full")
+            assert response.headers["retry-after"] == "1"
+        else:
+            got = [item["probs"] for item in response.json()["data"]]
+            np.testing.assert_allclose(got, probs, rtol=0, atol=TOLERANCE)
+
+
+def test_non_finite_scores_fail_only_the_request_that_caused_them_and_the_server_stays_up(tmp_path):
+    from helpers.tiny_models import build_poisoned_t5
+
+    model = build_poisoned_t5(tmp_path / "poisoned")
+    with served("-m", model, "-l", LABELS, "--batch-wait-ms", "100") as server:
+        clean = server.post("/v1/classify", {"input": TEXTS[:3]}).json()["data"]
+
+        def send(i: int) -> httpx.Response:
+            texts = [TEXTS[0], "a <poison> review", TEXTS[2]] if i % 3 == 0 else TEXTS[:3]
+            return server.post("/v1/classify", {"input": texts})
+
+        results = run_clients(6, send)
+        for i, response in results.items():
+            if i % 3 == 0:
+                error = assert_error(response, 500, "input[1]", "non-finite")
+                assert error["type"] == "server_error"
+            else:
+                got = [item["probs"] for item in response.json()["data"]]
+                np.testing.assert_allclose(got, [item["probs"] for item in clean], rtol=0, atol=TOLERANCE)
+        assert server.client().get("/health").status_code == 200
+        assert server.post("/v1/classify", {"input": TEXTS[:3]}).status_code == 200
