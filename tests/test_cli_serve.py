@@ -33,11 +33,6 @@ def test_health_is_503_until_the_model_is_loaded_and_requests_wait_for_it(t5_dir
         assert "ready" in server.stderr()
 
 
-def scoring_rows(server) -> float:
-    text = server.client().get("/metrics").text
-    return float(next(line.split()[1] for line in text.splitlines() if line.startswith("t5cls_scoring_rows ")))
-
-
 def test_sigterm_answers_every_request_in_flight_refuses_new_ones_and_exits_0(t5_dir):
     texts = [f"review {i}: the movie was great" for i in range(400)]
     with served("-m", t5_dir, "-l", LABELS, "--batch-size", "1", "--max-rows", "1000") as server:
@@ -50,7 +45,7 @@ def test_sigterm_answers_every_request_in_flight_refuses_new_ones_and_exits_0(t5
         scoring = threading.Thread(target=send, args=("scoring", {"input": texts}))
         scoring.start()
         deadline = time.monotonic() + 60
-        while scoring_rows(server) != len(texts):  # the big request is in the scorer now
+        while server.metric("t5cls_scoring_rows") != len(texts):  # the big request is in the scorer now
             assert time.monotonic() < deadline and "scoring" not in answers, "the request was never seen scoring"
             time.sleep(0.02)
         queued = threading.Thread(target=send, args=("queued", {"input": texts[:3]}))

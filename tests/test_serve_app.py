@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import csv
 import json
-import re
 import threading
+import time
 from pathlib import Path
 
 import httpx
@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from helpers.cli import invoke
-from helpers.server import served
+from helpers.server import metric, served
 
 ROOT = Path(__file__).resolve().parents[1]
 LABELS = "positive,negative,neutral"
@@ -151,6 +151,9 @@ def test_rerank_orders_the_documents_by_the_ranking_tasks_score(ranking, t5_dir,
     top = ranking.post("/v1/rerank", {"query": query, "documents": documents, "top_n": 2}).json()["results"]
     assert [item["index"] for item in top] == [item["index"] for item in results[:2]]
     assert all(item["document"] is None for item in top)
+    scored = ranking.post("/v1/score", {"rows": rows}).json()
+    assert scored["columns"] == [name for name in expected[0] if name not in ("query", "document", "relevance_rank")]
+    assert "configs/relevance.toml: task 'relevance': rank_by is not served" in ranking.stderr()
 
 
 def test_models_lists_the_tasks_labels_columns_and_endpoints(one_task, two_tasks, ranking):
@@ -246,12 +249,6 @@ def test_a_bad_request_fails_alone_while_others_are_answered(one_task):
 
 
 # Metrics --------------------------------------------------------------------------------------------
-
-
-def metric(text: str, name: str) -> float:
-    """The sum of a metric's samples whose line starts with ``name`` (labels included in ``name`` if given)."""
-    pattern = re.compile(rf"^{re.escape(name)}(?:{{[^}}]*}})? (\S+)$", re.M)
-    return sum(float(value) for value in pattern.findall(text))
 
 
 def test_metrics_count_requests_rows_batches_and_latency(one_task):
@@ -359,3 +356,24 @@ def test_non_finite_scores_fail_only_the_request_that_caused_them_and_the_server
                 np.testing.assert_allclose(got, [item["probs"] for item in clean], rtol=0, atol=TOLERANCE)
         assert server.client().get("/health").status_code == 200
         assert server.post("/v1/classify", {"input": TEXTS[:3]}).status_code == 200
+
+
+def test_a_client_that_leaves_before_its_batch_costs_no_scoring(t5_dir):
+    texts = [f"review {i}: the movie was great" for i in range(300)]
+    with served("-m", t5_dir, "-l", LABELS, "--batch-size", "1", "--max-rows", "1000") as server:
+        big: dict[str, httpx.Response] = {}
+        scoring = threading.Thread(target=lambda: big.update(r=server.post("/v1/classify", {"input": texts})))
+        scoring.start()
+        deadline = time.monotonic() + 60
+        while server.metric("t5cls_scoring_rows") != len(texts):
+            assert time.monotonic() < deadline and not big, "the request was never seen scoring"
+            time.sleep(0.02)
+        with httpx.Client(base_url=server.url, timeout=0.5) as impatient, pytest.raises(httpx.ReadTimeout):
+            impatient.post("/v1/classify", json={"input": ["gone", "before", "its", "turn"]})
+        scoring.join(timeout=120)
+        assert big["r"].status_code == 200
+        while server.metric('t5cls_rejected_total{reason="client_gone"}') != 1:
+            assert time.monotonic() < deadline + 60, "the server never saw the client leave"
+            time.sleep(0.05)
+        assert server.metric("t5cls_batch_rows_sum") == len(texts)  # the 4 rows were never scored
+        assert server.post("/v1/classify", {"input": ["still up"]}).status_code == 200

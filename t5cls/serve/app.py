@@ -44,7 +44,7 @@ from t5cls.serve.protocol import (
     Usage,
 )
 from t5cls.serve.rows import RowProblem, ScoredRows
-from t5cls.serve.service import Service
+from t5cls.serve.service import ClientGone, Service
 
 ERROR_TYPES = {401: "authentication_error", 404: "not_found_error", 500: "server_error", 503: "service_unavailable"}
 ERRORS = {status: {"model": ErrorResponse} for status in (400, 401, 404, 413, 422, 500, 503)}
@@ -81,8 +81,8 @@ def create_app(service: Service) -> FastAPI:
         lifespan=service.lifespan,
     )
     app.add_middleware(BodyLimit, service=service)
+    app.add_middleware(RequestMetrics, service=service)  # added last: the outermost
     _add_error_handlers(app, service)
-    _add_request_metrics(app, service)
     authorized, accepting = _guards(service)
     guarded = [Depends(authorized), Depends(accepting)]
 
@@ -101,13 +101,14 @@ def create_app(service: Service) -> FastAPI:
         return ModelList(data=[_model_card(service)])
 
     @app.post("/v1/classify", response_model=ClassifyResponse, responses=ERRORS, dependencies=guarded)
-    async def classify(body: ClassifyRequest) -> ClassifyResponse:
+    async def classify(body: ClassifyRequest, request: Request) -> ClassifyResponse:
         """vLLM's and SGLang's classify shape: each input fills the task's {text}; one task's servers only."""
         _check_model(service, body.model)
         task = _usable(service.classify_task)
         _check_rows(service, len(body.input), "input")
         column = task.template.text_column
-        scored = await _scored(service, [{column: text} for text in body.input], lambda i, _: f"input[{i}]")
+        rows = [{column: text} for text in body.input]
+        scored = await _scored(service, request, rows, lambda i, _: f"input[{i}]")
         rows = scored.columns.to_pylist()
         probs = [task.column(f"p_{name}") for name in task.classes]
         data = [
@@ -123,10 +124,10 @@ def create_app(service: Service) -> FastAPI:
         )  # fmt: skip
 
     @app.post("/v1/score", response_model=ScoreResponse, responses=ERRORS, dependencies=guarded)
-    async def score(body: ScoreRequest) -> ScoreResponse:
+    async def score(body: ScoreRequest, request: Request) -> ScoreResponse:
         """Rows in; out, per row, every column `t5cls score` adds for every task, with its values."""
         _check_rows(service, len(body.rows), "rows")
-        scored = await _scored(service, body.rows, lambda i, c: f"rows[{i}]" if c is None else f"rows[{i}].{c}")
+        scored = await _scored(service, request, body.rows, _row_field)
         service.metrics.rows.labels("/v1/score").inc(len(body.rows))
         return ScoreResponse(
             id=f"score-{uuid.uuid4().hex}", created=int(time.time()), model=service.model_name,
@@ -134,13 +135,13 @@ def create_app(service: Service) -> FastAPI:
         )  # fmt: skip
 
     @app.post("/v1/rerank", response_model=RerankResponse, responses=ERRORS, dependencies=guarded)
-    async def rerank(body: RerankRequest) -> RerankResponse:
+    async def rerank(body: RerankRequest, request: Request) -> RerankResponse:
         """Cohere's and Jina's rerank shape: the documents by the ranking task's score, best first."""
         _check_model(service, body.model)
         task, document = _usable(service.rerank_task)
         _check_rows(service, len(body.documents), "documents")
         rows = [{"query": body.query, document: text} for text in body.documents]
-        scored = await _scored(service, rows, lambda i, c: "query" if c == "query" else f"documents[{i}]")
+        scored = await _scored(service, request, rows, lambda i, c: "query" if c == "query" else f"documents[{i}]")
         scores = scored.columns.column(task.column("score")).to_pylist()
         order = sorted(range(len(scores)), key=lambda i: -scores[i])  # stable: equal scores in request order
         results = [
@@ -200,10 +201,23 @@ def _check_rows(service: Service, rows: int, param: str) -> None:
         raise ApiError(413, f"{rows} rows in one request; this server takes at most {limit}: split it", param)
 
 
-async def _scored(service: Service, rows, field: Callable[[int, str | None], str]) -> ScoredRows:
+def _row_field(index: int, column: str | None) -> str:
+    return f"rows[{index}]" if column is None else f"rows[{index}].{column}"
+
+
+async def _disconnected(request: Request) -> None:
+    """Returns when the client has gone (the body is read already: what comes next is the disconnect)."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
+
+
+async def _scored(service: Service, request: Request, rows, field: Callable[[int, str | None], str]) -> ScoredRows:
     """The rows' scores from the next batch, every way that can fail turned into its status."""
     try:
-        return await service.score(rows, field)
+        return await service.score(rows, field, lambda: _disconnected(request))
+    except ClientGone:
+        service.metrics.rejected.labels("client_gone").inc()
+        raise ApiError(499, "the client closed the connection before its answer") from None
     except RowProblem as problem:
         raise ApiError(422, problem.message, problem.param) from None
     except QueueFull:
@@ -313,12 +327,27 @@ def _path(location: list) -> str:
     return path
 
 
-def _add_request_metrics(app: FastAPI, service: Service) -> None:
-    @app.middleware("http")
-    async def count(request: Request, call_next):
-        started = time.monotonic()
-        response = await call_next(request)
-        endpoint = request.url.path if request.url.path in ROUTES else "other"
-        service.metrics.requests.labels(endpoint, str(response.status_code)).inc()
-        service.metrics.latency.labels(endpoint).observe(time.monotonic() - started)
-        return response
+class RequestMetrics:
+    """Counts every answer by endpoint and status and times it (an ASGI middleware: it sees the 413s too)."""
+
+    def __init__(self, app, service: Service):
+        self.app = app
+        self.metrics = service.metrics
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        started, status = time.monotonic(), 500
+
+        async def sent(message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sent)
+        finally:
+            endpoint = scope["path"] if scope["path"] in ROUTES else "other"
+            self.metrics.requests.labels(endpoint, str(status)).inc()
+            self.metrics.latency.labels(endpoint).observe(time.monotonic() - started)

@@ -12,10 +12,11 @@ from __future__ import annotations
 import signal
 import socket
 import sys
+import warnings
 
 import uvicorn
 
-from t5cls.errors import InputError, OptionError, literal
+from t5cls.errors import InputError, OptionError, T5clsWarning, literal
 from t5cls.options import ModelOptions, ScoreOptions, ServeOptions
 from t5cls.run.plan import ScorePlan
 from t5cls.serve.app import create_app
@@ -43,6 +44,14 @@ def plan_for_serving(options: ScoreOptions) -> ScorePlan:
     be other clients' rows.
     """
     plan = ScorePlan.build(options, without_ranks=True)
+    for task in plan.config.tasks if plan.config is not None else ():
+        if task.rank_by is not None:
+            warnings.warn(
+                f"{plan.task_set.where(task)}: rank_by is not served (ranks need a whole output file); "
+                "its <task>_rank column is left out, and /v1/rerank orders one request's documents",
+                T5clsWarning,
+                stacklevel=2,
+            )
     for task in plan.tasks:
         if task.mode == "batch":
             raise InputError(

@@ -8,10 +8,11 @@ after the socket is bound, so ``/health`` can say 503 while it loads; a model th
 
 from __future__ import annotations
 
+import asyncio
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 
 from t5cls.errors import InputError
@@ -114,9 +115,31 @@ class Service:
             if self.batcher is not None:
                 self.batcher.stop()
 
-    async def score(self, rows: Sequence[Mapping[str, object]], field: Callable[[int, str | None], str]) -> ScoredRows:
-        """Score ``rows`` in the next batch; ``field(row, column)`` names a cell in the errors of `template_table`."""
+    async def score(
+        self,
+        rows: Sequence[Mapping[str, object]],
+        field: Callable[[int, str | None], str],
+        gone: Callable[[], Awaitable[None]],
+    ) -> ScoredRows:
+        """Score ``rows`` in the next batch; ``field(row, column)`` names a cell in the errors of `template_table`.
+
+        ``gone()`` completes when the client disconnects: its rows are then withdrawn (`ClientGone`),
+        unscored if their batch has not started.
+        """
         table = template_table(rows, self.plan.columns_needed, field)
         if not table.num_rows:
             return self.scorer.empty()
-        return await self.batcher.submit(table)
+        future = self.batcher.submit(table)
+        watch = asyncio.ensure_future(gone())
+        try:
+            done, _ = await asyncio.wait({future, watch}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            watch.cancel()
+        if future not in done:
+            future.cancel()
+            raise ClientGone
+        return future.result()
+
+
+class ClientGone(Exception):
+    """The client disconnected before its answer was ready."""

@@ -38,6 +38,10 @@ class Served:
         with self.client() as client:
             return client.post(path, json=body, **settings)
 
+    def metric(self, name: str) -> float:
+        """The sum of /metrics samples named ``name`` (with its labels, if given: ``x{a="b"}``)."""
+        return metric(self.client().get("/metrics").text, name)
+
     def stderr(self) -> str:
         with open(self.stderr_path, encoding="utf-8", errors="replace") as handle:
             return handle.read()
@@ -46,6 +50,12 @@ class Served:
         """Send ``signum`` and wait for the exit status."""
         self.process.send_signal(signum)
         return self.process.wait(timeout=timeout)
+
+
+def metric(text: str, name: str) -> float:
+    """The sum of the samples of Prometheus ``text`` named ``name`` (labels included in ``name`` if given)."""
+    pattern = re.compile(rf"^{re.escape(name)}(?:{{[^}}]*}})? (\S+)$", re.M)
+    return sum(float(value) for value in pattern.findall(text))
 
 
 def start(*args, env: dict | None = None) -> tuple[subprocess.Popen, str]:
