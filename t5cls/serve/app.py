@@ -109,15 +109,14 @@ def create_app(service: Service) -> FastAPI:
         column = task.template.text_column
         rows = [{column: text} for text in body.input]
         scored = await _scored(service, request, rows, lambda i, _: f"input[{i}]")
-        rows = scored.columns.to_pylist()
         probs = [task.column(f"p_{name}") for name in task.classes]
         data = [
             ClassificationData(
                 index=i, label=row[task.column("pred")], probs=[row[p] for p in probs], num_classes=len(probs)
             )
-            for i, row in enumerate(rows)
+            for i, row in enumerate(scored.columns.to_pylist())
         ]
-        service.metrics.rows.labels("/v1/classify").inc(len(rows))
+        service.metrics.rows.labels("/v1/classify").inc(len(data))
         return ClassifyResponse(
             id=f"classify-{uuid.uuid4().hex}", created=int(time.time()), model=service.model_name,
             labels=list(task.classes), data=data, usage=_usage(scored),
