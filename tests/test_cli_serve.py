@@ -34,8 +34,8 @@ def test_health_is_503_until_the_model_is_loaded_and_requests_wait_for_it(t5_dir
 
 
 def test_sigterm_answers_every_request_in_flight_refuses_new_ones_and_exits_0(t5_dir):
-    texts = [f"review {i}: the movie was great" for i in range(400)]
-    with served("-m", t5_dir, "-l", LABELS, "--batch-size", "1", "--max-rows", "1000") as server:
+    texts = [f"review {i}: the movie was great" for i in range(1000)]
+    with served("-m", t5_dir, "-l", LABELS, "--batch-size", "1", "--max-rows", "2000") as server:
         alone = server.post("/v1/classify", {"input": texts[:3]}).json()["data"]
         answers: dict[str, httpx.Response] = {}
 

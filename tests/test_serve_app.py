@@ -359,8 +359,8 @@ def test_non_finite_scores_fail_only_the_request_that_caused_them_and_the_server
 
 
 def test_a_client_that_leaves_before_its_batch_costs_no_scoring(t5_dir):
-    texts = [f"review {i}: the movie was great" for i in range(300)]
-    with served("-m", t5_dir, "-l", LABELS, "--batch-size", "1", "--max-rows", "1000") as server:
+    texts = [f"review {i}: the movie was great" for i in range(1000)]
+    with served("-m", t5_dir, "-l", LABELS, "--batch-size", "1", "--max-rows", "2000") as server:
         big: dict[str, httpx.Response] = {}
         scoring = threading.Thread(target=lambda: big.update(r=server.post("/v1/classify", {"input": texts})))
         scoring.start()
