@@ -130,9 +130,13 @@ class RowError(T5clsError):
         super().__init__(problem if row is None else f"input row {row}: {problem}")
         self.problem = problem
         self.row = row
+        self.input_row: int | None = None
 
-    def at(self, where: str) -> RowError:
-        return type(self)(f"{where}: {self.problem}")
+    def at(self, where: str, input_row: int | None = None) -> RowError:
+        """The error restated for a caller that knows where the text came from; ``input_row`` (1-based) kept."""
+        restated = type(self)(f"{where}: {self.problem}")
+        restated.input_row = input_row
+        return restated
 
 
 class EmptyPromptError(RowError, InputError):

@@ -424,3 +424,53 @@ class TrainOptions:
             raise OptionError("{gold} must name the column of the gold labels")
         if self.class_weights != "none" and self.loss == "generative":
             raise OptionError("{class_weights} applies to the label-set loss, not to {loss} generative")
+
+
+DEFAULT_PORT = 8000
+
+
+@dataclass(frozen=True)
+class ServeOptions:
+    """How ``t5cls serve`` listens and what it accepts; the tasks are a `ScoreOptions`', the model a `ModelOptions`.
+
+    ``max_rows`` and ``max_bytes`` bound one request (413 past them), ``queue_size`` the requests
+    waiting for the scorer (503 past it), ``batch_wait_ms`` how long an idle scorer waits for more
+    requests to join a batch. ``api_key_env`` names the environment variable holding the key that
+    requests must present as ``Authorization: Bearer <key>`` (``None``: no key).
+    """
+
+    host: str = option("127.0.0.1", "--host", help="Address to listen on (0.0.0.0: every interface).")
+    port: int = option(DEFAULT_PORT, "--port", help="Port to listen on (0: any free port, printed on start).")
+    max_rows: int = option(1024, "--max-rows", help="Most rows (inputs, documents) in one request.")
+    max_bytes: int = option(4 * 1024 * 1024, "--max-bytes", help="Largest request body, in bytes.")
+    queue_size: int = option(256, "--queue-size", help="Requests that may wait for the model; past it, 503.")
+    batch_wait_ms: float = option(
+        5.0, "--batch-wait-ms", help="How long an idle model waits for more requests to batch."
+    )
+    api_key_env: str | None = option(
+        None,
+        "--api-key-env",
+        help="Environment variable holding the key requests must send as 'Authorization: Bearer <key>'.",
+    )
+
+    def __post_init__(self):
+        if isinstance(self.port, bool) or not isinstance(self.port, int) or not 0 <= self.port <= 65535:
+            raise OptionError(f"{{port}} must be a port number from 0 to 65535 (0: any free port), got {self.port!r}")
+        for name in ("max_rows", "max_bytes", "queue_size"):
+            positive(name, getattr(self, name))
+        number_in("batch_wait_ms", self.batch_wait_ms, 0.0, 10_000.0)
+        if self.api_key_env is not None:
+            self.api_key  # noqa: B018 (checked now, not at the first request)
+
+    @property
+    def api_key(self) -> str | None:
+        """The key requests must present, read from ``api_key_env`` (``None``: no key needed)."""
+        if self.api_key_env is None:
+            return None
+        key = os.environ.get(self.api_key_env, "")
+        if not key.strip():
+            raise OptionError(
+                f"{{api_key_env}} {literal(self.api_key_env)}: that environment variable is unset or empty; "
+                "export the key there (the key itself never goes on the command line)"
+            )
+        return key

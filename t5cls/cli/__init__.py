@@ -18,6 +18,7 @@ from t5cls.cli.calibrate import calibrate_command
 from t5cls.cli.evaluate import eval_command
 from t5cls.cli.inspect import inspect_command
 from t5cls.cli.score import score_command
+from t5cls.cli.serve import serve_command
 from t5cls.cli.train import train_command
 from t5cls.cli.usage import OneLineCommand, OneLineGroup
 
@@ -52,6 +53,7 @@ app.command("eval", cls=OneLineCommand)(eval_command)
 app.command("calibrate", cls=OneLineCommand)(calibrate_command)
 app.command("inspect", cls=OneLineCommand)(inspect_command)
 app.command("train", cls=OneLineCommand)(train_command)
+app.command("serve", cls=OneLineCommand)(serve_command)
 
 
 def main() -> None:

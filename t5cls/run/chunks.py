@@ -109,4 +109,5 @@ def _rows_named(rows: np.ndarray, source: str, row_name: Callable[[int], str]) -
     except RowError as err:
         if err.row is None:
             raise
-        raise err.at(f"{source}: {row_name(rows[err.row % len(rows)])}") from None
+        row = int(rows[err.row % len(rows)])
+        raise err.at(f"{source}: {row_name(row)}", row) from None

@@ -36,10 +36,16 @@ class ScorePlan:
     rankings: tuple[Ranking, ...]
 
     @classmethod
-    def build(cls, options: ScoreOptions, *, folder_output: bool = False) -> ScorePlan:
-        """Read the config, build the tasks and check what needs no input file."""
+    def build(cls, options: ScoreOptions, *, folder_output: bool = False, without_ranks: bool = False) -> ScorePlan:
+        """Read the config, build the tasks and check what needs no input file.
+
+        ``without_ranks`` drops every task's ``rank_by``: rows that come and go in memory (``t5cls
+        serve``) have no output file for the second pass that ranks need.
+        """
         task_set = load_tasks(options.labels, options.config, options.template, options.text_column)
         task_set = _with_rank_by(task_set, options.rank_by)
+        if without_ranks:
+            task_set = replace(task_set, tasks=tuple(replace(task, rank_by=None) for task in task_set.tasks))
         tasks = task_set.tasks
         rankings = tuple(Ranking(t.column("score"), t.rank_by, t.column("rank")) for t in tasks if t.rank_by)
         if rankings and options.to_stdout:

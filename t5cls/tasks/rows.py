@@ -30,9 +30,7 @@ def drop_or_fill_nulls(
     such row of the chunk (and its first such column), by ``row_name`` (a file's ``row 37``, a
     DataFrame's index label).
     """
-    blank = {
-        name: np.array([v is None or not v.strip() for v in column_texts(table.column(name))], bool) for name in columns
-    }
+    blank = blank_cells(table, columns)
     missing = np.logical_or.reduce(list(blank.values()), axis=0) if blank else np.zeros(table.num_rows, bool)
     if on_null == "error" and missing.any():
         index = int(np.flatnonzero(missing)[0])
@@ -45,6 +43,13 @@ def drop_or_fill_nulls(
     if on_null == "skip" and missing.any():
         return table.filter(pa.array(~missing)), rows[~missing]
     return table, rows
+
+
+def blank_cells(table: pa.Table, columns: Sequence[str]) -> dict[str, np.ndarray]:
+    """Per template column, which rows are null or blank: the cells the null policy acts on (a server refuses them)."""
+    return {
+        name: np.array([v is None or not v.strip() for v in column_texts(table.column(name))], bool) for name in columns
+    }
 
 
 def template_values(table: pa.Table, columns: Sequence[str]) -> dict[str, list[str]]:

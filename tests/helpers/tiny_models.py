@@ -105,3 +105,22 @@ def build_bart(folder: Path, seed: int = 0) -> Path:
     BartForConditionalGeneration(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
+
+
+def build_poisoned_t5(folder: Path, word: str = "<poison>") -> Path:
+    """A tiny T5 (untied head) with ``word`` as one added token whose input embedding is NaN.
+
+    Prompts holding ``word`` score NaN; every other prompt scores finite, so a test can mix both.
+    """
+    build_t5(folder)
+    model = T5ForConditionalGeneration.from_pretrained(folder)
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    tokenizer.add_tokens([word])
+    model.resize_token_embeddings(len(tokenizer), mean_resizing=False)
+    model.config.tie_word_embeddings = False  # the head keeps its own copy: only the input embedding is poisoned
+    model.lm_head.weight = torch.nn.Parameter(model.shared.weight.detach().clone())
+    with torch.no_grad():
+        model.shared.weight[tokenizer.convert_tokens_to_ids(word)] = float("nan")
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder

@@ -1,0 +1,137 @@
+"""``t5cls serve`` under load against ``score_frame`` in one process: rows/s, latency, the server's peak RSS.
+
+    python benchmarks/bench_serve.py [--rows 2000] [--labels positive,negative,neutral]
+
+Model: the t5-small architecture with random weights (``../shared/t5-small-tokenizer``; without
+it, the tests' tiny T5), saved to a temporary folder. Three ways over the same review-like rows:
+(a) ``score_frame`` in this process, the rows in 1,000-row length-sorted chunks (the limit a
+server can approach), run before and after the server's runs and averaged; (b) 32 concurrent
+clients, one row per request; (c) 8 concurrent clients, 16 rows per request. The clients are
+asyncio tasks of one ``httpx.AsyncClient`` in this process, on the same machine as the server,
+so they take CPU from it: on a 2-core machine that is part of what is measured. Printed: rows/s
+of each, (b)/(a) (target ≥ 0.8: batching works) and (c)/(a), p50/p99 request latency, the mean
+rows per scorer call (from /metrics), and the server's RSS after warm-up and its peak (VmHWM).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "t5-small-tokenizer"
+
+
+def build_model(folder: Path) -> Path:
+    """t5-small with random weights and the real tokenizer (or the tests' tiny T5 without ../shared)."""
+    if not SHARED.is_dir():
+        from helpers.tiny_models import build_t5
+
+        return build_t5(folder)
+    import torch
+    from transformers import AutoTokenizer, T5Config, T5ForConditionalGeneration
+
+    torch.manual_seed(0)
+    T5ForConditionalGeneration(T5Config.from_pretrained(SHARED)).save_pretrained(folder)
+    AutoTokenizer.from_pretrained(SHARED).save_pretrained(folder)
+    return folder
+
+
+def texts(rows: int) -> list[str]:
+    moods = ("good", "bad", "fine", "an odd mix of lovely and awful, and the staff could not say why")
+    return [f"review {i}: the food was {moods[i % 4]}{', really' * (i % 5)}" for i in range(rows)]
+
+
+def in_process(model: Path, rows: list[str], labels: list[str]) -> float:
+    """(a): rows/s of ``score_frame`` on every row, after a warm-up."""
+    import pandas as pd
+
+    from t5cls import LabelScorer, score_frame
+
+    scorer = LabelScorer.from_pretrained(str(model), device="cpu")
+    score_frame(pd.DataFrame({"text": rows[:64]}), labels, model=scorer)
+    started = time.perf_counter()
+    score_frame(pd.DataFrame({"text": rows}), labels, model=scorer)
+    return len(rows) / (time.perf_counter() - started)
+
+
+async def load(url: str, rows: list[str], clients: int, per_request: int) -> tuple[float, np.ndarray]:
+    """(b), (c): ``clients`` tasks sending ``per_request`` rows each until every row is sent; rows/s, latencies."""
+    import httpx
+
+    requests = [rows[i : i + per_request] for i in range(0, len(rows), per_request)]
+    latencies: list[float] = []
+
+    async def client(http: httpx.AsyncClient) -> None:
+        while requests:
+            batch = requests.pop()
+            sent = time.perf_counter()
+            response = await http.post("/v1/classify", json={"input": batch})
+            response.raise_for_status()
+            assert len(response.json()["data"]) == len(batch)
+            latencies.append(time.perf_counter() - sent)
+
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    async with httpx.AsyncClient(base_url=url, timeout=600, limits=limits) as http:
+        started = time.perf_counter()
+        await asyncio.gather(*(client(http) for _ in range(clients)))
+        seconds = time.perf_counter() - started
+    return len(rows) / seconds, np.array(latencies)
+
+
+def memory_mib(pid: int, field: str) -> float:
+    with open(f"/proc/{pid}/status") as status:
+        return int(re.search(rf"^{field}:\s+(\d+) kB", status.read(), re.M).group(1)) / 1024
+
+
+def rows_per_call(metrics: str) -> float:
+    total = float(re.search(r"^t5cls_batch_rows_sum (\S+)$", metrics, re.M).group(1))
+    return total / float(re.search(r"^t5cls_batch_rows_count (\S+)$", metrics, re.M).group(1))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=2000)
+    parser.add_argument("--labels", default="positive,negative,neutral")
+    args = parser.parse_args()
+    import torch
+
+    from helpers.server import served
+
+    labels = args.labels.split(",")
+    rows = texts(args.rows)
+    threads = str(torch.get_num_threads())  # the server computes with as many threads as (a)
+    with tempfile.TemporaryDirectory() as folder:
+        model = build_model(Path(folder) / "model")
+        a_before = in_process(model, rows, labels)
+        env = {"OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads}
+        with served("-m", model, "-l", args.labels, "--device", "cpu", "--max-rows", "64", env=env) as server:
+            asyncio.run(load(server.url, rows[:256], 8, 16))  # warm-up
+            warm_rss = memory_mib(server.process.pid, "VmRSS")
+            b, b_latency = asyncio.run(load(server.url, rows, 32, 1))
+            c, c_latency = asyncio.run(load(server.url, rows, 8, 16))
+            peak_rss = memory_mib(server.process.pid, "VmHWM")
+            per_call = rows_per_call(server.client().get("/metrics").text)
+        a_after = in_process(model, rows, labels)  # (a) again: a shared machine's load drifts during the run
+    a = (a_before + a_after) / 2
+    print(f"rows: {args.rows}, labels: {args.labels}, torch threads: {threads}")
+    print(f"(a) score_frame in one process: {a:.1f} rows/s (mean of {a_before:.1f} before and {a_after:.1f} after)")
+    for name, rate, latency in (("(b) 32 clients x 1 row", b, b_latency), ("(c) 8 clients x 16 rows", c, c_latency)):
+        p50, p99 = np.percentile(latency, [50, 99]) * 1000
+        print(f"{name}: {rate:.1f} rows/s, {rate / a:.2f}x (a); latency p50 {p50:.0f} ms, p99 {p99:.0f} ms")
+    print(f"rows per scorer call over the server's life (warm-up, b and c): {per_call:.1f}")
+    print(f"server RSS after warm-up {warm_rss:.0f} MiB, peak {peak_rss:.0f} MiB")
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    main()
