@@ -18,6 +18,7 @@ from helpers.reference import brute_force_logprob
 from helpers.tiny_causal_models import build_causal
 from t5cls import LabelScorer
 from t5cls.models.tokens import TokenizedTexts
+from t5cls.task_scorer import TaskScorer
 from t5cls.tasks.config import Task
 from t5cls.tasks.prompts import PromptTemplate
 from t5cls.train.batches import LabelSetCollator, TokenizedTask
@@ -62,7 +63,7 @@ def brute_force_scores(scorer: LabelScorer, the_task: Task, prompts: list[str]) 
 
 def training_loss(scorer: LabelScorer, the_task: Task, gold: np.ndarray, rows: list[int], weighted: bool = False):
     """The loss the `Trainer` computes for ``rows``: tokenized, collated, scored by the trie, reduced."""
-    objective = TaskObjective(the_task, scorer)
+    objective = TaskObjective(TaskScorer(the_task, scorer))
     prompts = the_task.rendered_prompts({"text": TEXTS})
     tokens = scorer.tokenize(prompts, scorer.label_room(objective.labels))
     weights = balanced_weights(objective.kind, gold, len(the_task.classes)) if weighted else None
@@ -155,7 +156,7 @@ def test_multi_label_loss_is_a_yes_no_cross_entropy_per_class_question(models, w
 def test_generative_loss_is_the_mean_token_cross_entropy_of_the_gold_labels_first_form(models, kind):
     scorer = LabelScorer.from_pretrained(str(models[kind]), device="cpu")
     the_task, gold, rows = task(), np.array([0, 2, 1, 2]), [3, 1, 0]
-    objective = TaskObjective(the_task, scorer)
+    objective = TaskObjective(TaskScorer(the_task, scorer))
     tokens = scorer.tokenize(TEXTS, scorer.label_room(objective.labels))
     tokenized = TokenizedTask.build(objective.kind, tokens, gold, None)
     targets = target_ids(the_task, scorer, tokenized)

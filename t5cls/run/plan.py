@@ -36,9 +36,10 @@ class ScorePlan:
     rankings: tuple[Ranking, ...]
 
     @classmethod
-    def build(cls, options: ScoreOptions, *, folder_output: bool = False) -> ScorePlan:
-        """Read the config, build the tasks and check what needs no input file."""
-        task_set = load_tasks(options.labels, options.config, options.template, options.text_column)
+    def build(cls, options: ScoreOptions, *, folder_output: bool = False, task_set: TaskSet | None = None) -> ScorePlan:
+        """Read the config (unless ``task_set`` is the one already read), build the tasks, check what needs no input."""
+        if task_set is None:
+            task_set = load_tasks(options.labels, options.config, options.template, options.text_column)
         task_set = _with_rank_by(task_set, options.rank_by)
         tasks = task_set.tasks
         rankings = tuple(Ranking(t.column("score"), t.rank_by, t.column("rank")) for t in tasks if t.rank_by)
@@ -64,6 +65,11 @@ class ScorePlan:
         plan = cls(options, task_set, fmt, rankings)
         plan._check_added_columns_differ()
         return plan
+
+    @classmethod
+    def in_memory(cls, options: ScoreOptions, task_set: TaskSet) -> ScorePlan:
+        """A plan whose scores stay in this process (a calibration's dev rows): no output to check, no ranks."""
+        return cls(options, task_set, None, ())
 
     @property
     def tasks(self) -> tuple[Task, ...]:

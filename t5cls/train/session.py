@@ -112,7 +112,7 @@ class TrainingSetup:
     def build(cls, plan: TrainPlan, scorer: LabelScorer, data: tuple[LabelledFile, LabelledFile | None]):
         train_rows, dev_rows = data
         bound = [TaskScorer(task, scorer, plan.task_set.where(task)) for task in plan.tasks]
-        objectives = [TaskObjective(task, scorer) for task in plan.tasks]
+        objectives = [TaskObjective(b) for b in bound]
         weighted = plan.options.class_weights == "balanced"
         tasks = [
             tokenized(o, b, train_rows.columns, rows, weighted)
