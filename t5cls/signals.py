@@ -10,20 +10,7 @@ import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from t5cls.errors import EXIT_SIGINT, EXIT_SIGTERM, NamesParameters, T5clsError
-
-EXIT_CODES = {signal.SIGINT: EXIT_SIGINT, signal.SIGTERM: EXIT_SIGTERM}
-
-
-class Interrupted(NamesParameters, T5clsError):
-    """Raised between chunks after a stop signal; carries the conventional 128+N exit code.
-
-    The message may name parameters (``rerun with {resume}``), which the CLI shows as flags.
-    """
-
-    def __init__(self, signum: int, message: str):
-        super().__init__(message)
-        self.exit_code = EXIT_CODES[signum]
+from t5cls.errors import EXIT_CODES
 
 
 class StopRequest:

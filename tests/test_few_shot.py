@@ -21,11 +21,11 @@ from helpers.few_shot import expected_rows, few_shot_prompt
 from helpers.reference import brute_force_causal_logprobs, brute_force_logprobs
 from helpers.tiny_causal_models import build_causal
 from t5cls import LabelScorer, ScoreOptions, score_file
-from t5cls.errors import InputError, T5clsWarning
+from t5cls.errors import InputError, Interrupted, T5clsWarning
 from t5cls.eval.calibration import fit_temperature
 from t5cls.options import ModelOptions, ProgressOptions
 from t5cls.probability import scaled_nll, softmax
-from t5cls.signals import Interrupted, StopRequest
+from t5cls.signals import StopRequest
 from t5cls.task_scorer import TaskScorer
 from t5cls.tasks.config import TaskSet, load_config
 from t5cls.train import TrainOptions, train

@@ -67,9 +67,9 @@ def test_drifting_jsonl_to_parquet_on_stdout(t5_dir, tmp_path):
 
 def test_a_drifting_jsonl_run_stopped_then_resumed_gives_the_whole_output(t5_dir, tmp_path):
     from helpers.runs import StopAfter
+    from t5cls.errors import Interrupted
     from t5cls.options import ScoreOptions
     from t5cls.run.job import score_file
-    from t5cls.signals import Interrupted
 
     source = write_jsonl(tmp_path / "in.jsonl", drifting_rows())
     scorer = LabelScorer.from_pretrained(str(t5_dir), device="cpu")

@@ -23,7 +23,7 @@ ray = pytest.importorskip("ray")
 pytestmark = pytest.mark.timeout(300)  # a scheduling deadlock (reads starved by actors) hangs rather than fails
 
 from helpers.ray_workers import CrashOnce  # noqa: E402
-from t5cls.errors import InputError  # noqa: E402
+from t5cls.errors import InputError, Interrupted  # noqa: E402
 from t5cls.models.scorer import LabelScorer  # noqa: E402
 from t5cls.options import ModelOptions, RayOptions, ScoreOptions  # noqa: E402
 from t5cls.run.job import score_file  # noqa: E402
@@ -31,7 +31,7 @@ from t5cls.run.manifest import MANIFEST  # noqa: E402
 from t5cls.run.plan import ScorePlan  # noqa: E402
 from t5cls.run.ranking import ranks_within_groups  # noqa: E402
 from t5cls.run.ray import RayRunner  # noqa: E402
-from t5cls.signals import Interrupted, StopRequest  # noqa: E402
+from t5cls.signals import StopRequest  # noqa: E402
 
 LABELS = "positive,negative,not sure"
 CHUNK = 4

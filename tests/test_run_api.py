@@ -25,13 +25,12 @@ import torch
 from helpers.runs import StopAfter, plan_for
 from helpers.stub_scorer import StubScorer, stub_probs
 from t5cls import LabelScorer
-from t5cls.errors import InputError, NumericError, OptionError
+from t5cls.errors import InputError, Interrupted, NumericError, OptionError
 from t5cls.io.readers import open_input
 from t5cls.options import ModelOptions, RayOptions, ScoreOptions
 from t5cls.run.job import score_file
 from t5cls.run.local import LocalRunner
 from t5cls.run.progress import RowProgress
-from t5cls.signals import Interrupted
 from t5cls.tasks.prompts import DEFAULT_TEMPLATE, PromptTemplate
 
 LABELS = ["positive", "negative"]

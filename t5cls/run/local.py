@@ -14,7 +14,7 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import closing
 
-from t5cls.errors import OptionError, literal
+from t5cls.errors import Interrupted, OptionError, literal
 from t5cls.io.lock import output_lock
 from t5cls.io.output import FileOutput, StdoutOutput, TableOutput
 from t5cls.io.readers import InputSource
@@ -27,7 +27,7 @@ from t5cls.run.progress import RowProgress
 from t5cls.run.provenance import fingerprint, provenance
 from t5cls.run.ranking import add_ranks, unranked_path
 from t5cls.run.summary import Summary
-from t5cls.signals import Interrupted, StopRequest
+from t5cls.signals import StopRequest
 from t5cls.tasks.rows import drop_or_fill_nulls, template_values
 
 PERSISTENT_COUNTERS = ("rows", "skipped", "truncated")  # kept in a checkpoint; rows scored by this process are not

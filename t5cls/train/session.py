@@ -12,11 +12,11 @@ from pathlib import Path
 
 import torch
 
-from t5cls.errors import OptionError
+from t5cls.errors import Interrupted, OptionError
 from t5cls.models.loading import resolve_device, resolve_dtype
 from t5cls.models.scorer import LabelScorer
 from t5cls.options import ModelOptions, ProgressOptions
-from t5cls.signals import Interrupted, StopRequest
+from t5cls.signals import StopRequest
 from t5cls.task_scorer import TaskScorer
 from t5cls.train.batches import LabelSetCollator, RowIndexes, TokenizedTask
 from t5cls.train.data import LabelledFile, TaskRows
