@@ -29,7 +29,7 @@ Input = Annotated[
 def score_command(
     input: Input,
     labels: o.Labels = None,
-    config: o.Config = None,
+    config: o.ConfigFile = None,
     rank_by: o.RankBy = None,
     output: o.Output = None,
     model: o.Model = None,

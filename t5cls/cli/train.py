@@ -61,7 +61,7 @@ def train_command(
     gold: o.Gold,
     output: TrainOutput,
     labels: o.Labels = None,
-    config: o.Config = None,
+    config: o.ConfigFile = None,
     dev: Dev = None,
     model: o.Model = None,
     revision: o.Revision = None,
