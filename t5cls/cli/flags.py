@@ -185,7 +185,9 @@ Template = Annotated[
 ]
 TextColumn = Annotated[str, option("text_column", "--text-column", help="Column that {text} refers to.")]
 Gold = Annotated[str, option("gold", "--gold", "-g", help="Column holding the true label of each row.")]
-TaskName = Annotated[str | None, option("task", "--task", help="Use task NAME's columns (NAME_p_<label>, NAME_entropy).")]
+TaskName = Annotated[
+    str | None, option("task", "--task", help="Use task NAME's columns (NAME_p_<label>, NAME_entropy).")
+]
 Output = Annotated[
     str | None,
     option(
