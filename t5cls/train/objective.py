@@ -22,6 +22,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from t5cls.models.backend import Backend
 from t5cls.task_scorer import TaskScorer
 from t5cls.tasks import modes
 from t5cls.train.gold import CLASSES, MULTI_LABEL, REGRESSION, task_kind
@@ -43,7 +44,7 @@ class TaskObjective:
         self.lengths = torch.from_numpy(bound.lengths).float()
         self.values = None if task.values is None else torch.tensor(task.values, dtype=torch.float64)
 
-    def class_scores(self, backend, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    def class_scores(self, backend: Backend, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """(prompts, classes) S from one trie pass (multi-label: the (yes, no) scores of each question)."""
         return self.scores_from_logprobs(backend.label_logprobs(input_ids, attention_mask, self.trie))
 
@@ -70,7 +71,7 @@ def _columns(columns: list[torch.Tensor]) -> torch.Tensor:
 class LabelSetLoss:
     """The sum over tasks of each task's loss on its exact class scores, for one collated batch."""
 
-    def __init__(self, objectives: list[TaskObjective], backend):
+    def __init__(self, objectives: list[TaskObjective], backend: Backend):
         self.objectives = objectives
         self.backend = backend
 
