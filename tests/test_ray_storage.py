@@ -217,14 +217,23 @@ def test_rank_by_in_a_bucket_equals_the_local_run(s3, cluster, t5_dir, tmp_path)
 
 
 class OnNode(ScoreWorker):
-    """Notes the node of each chunk it scores (a file per node in ``folder``) and takes its time over it."""
+    """Notes its node once it has scored a chunk (a file per node in ``folder``), then waits for the other node's.
+
+    So the run cannot end, however the machine's load delays one actor's start, before both
+    nodes have scored: the state the test kills a node in. Each chunk also takes its time, so the
+    kill falls mid-run.
+    """
 
     folder: str
 
     def score_chunk(self, *args):
+        scored = super().score_chunk(*args)
         Path(self.folder, ray.get_runtime_context().get_node_id()).touch()
+        deadline = time.monotonic() + 240
+        while len(os.listdir(self.folder)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
         time.sleep(0.3)
-        return super().score_chunk(*args)
+        return scored
 
 
 def test_a_node_killed_mid_run_loses_no_row(s3, cluster, dataset, t5_dir, tmp_path):
@@ -247,7 +256,7 @@ def test_a_node_killed_mid_run_loses_no_row(s3, cluster, dataset, t5_dir, tmp_pa
     runner.worker_class = type("OnNodeHere", (OnNode,), {"folder": str(seen)})
 
     def kill_when_both_nodes_worked() -> None:
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + 300  # the actors wait for each other (OnNode) up to 240 s
         while len(list(seen.iterdir())) < 2 and time.monotonic() < deadline:
             time.sleep(0.05)
         cluster.remove_node(second, allow_graceful=False)
