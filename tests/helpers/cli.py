@@ -94,7 +94,7 @@ def run_cli(*args, stdin=None, env=None, timeout=300, **kwargs) -> subprocess.Co
 
 def assert_one_line_error(result, *fragments, code=2):
     """The run failed with ``code`` and exactly one stderr line, ``t5cls: error: ...``, holding ``fragments``."""
-    stderr = result.stderr.decode()
+    stderr = result.stderr if isinstance(result.stderr, str) else result.stderr.decode()
     assert result.returncode == code, stderr
     lines = stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("t5cls: error: "), stderr
