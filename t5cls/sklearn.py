@@ -32,10 +32,10 @@ try:
 except ImportError as err:  # an optional extra: say how to get it
     raise ImportError("t5cls.sklearn needs scikit-learn: pip install 't5cls[sklearn]'") from err
 
-from t5cls.frames import run_frame
 from t5cls.io.frames import as_frame
 from t5cls.models.scorer import LabelScorer
 from t5cls.options import NULL_POLICIES, ModelOptions, ProgressOptions, ScoreOptions, number_in, one_of
+from t5cls.run.frames import run_frame
 from t5cls.tasks.config import TaskSet, config_toml, quick_task
 from t5cls.tasks.modes import MODES
 from t5cls.tasks.prompts import DEFAULT_TEMPLATE

@@ -52,7 +52,7 @@ class LocalRunner:
         """Score every chunk of ``source``; raises `Interrupted` after the chunk in hand when ``stop`` is requested.
 
         The output's schema is fixed before the first row is scored, so nothing after scoring can fail on a type.
-        ``output`` keeps the scores in memory (`t5cls.frames`) instead of the plan's file or stdout.
+        ``output`` keeps the scores in memory (`t5cls.run.frames`) instead of the plan's file or stdout.
         """
         with output_lock(self.plan.destination):  # held until the output is complete, ranks included
             return self._run(source, progress or RowProgress(quiet=True), stop or StopRequest(), output)
