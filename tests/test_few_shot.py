@@ -18,6 +18,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from helpers.cli import assert_one_line_error, invoke
 from helpers.few_shot import expected_rows, few_shot_prompt
+from helpers.files import write_csv
 from helpers.reference import brute_force_causal_logprobs, brute_force_logprobs
 from helpers.tiny_causal_models import build_causal
 from t5cls import LabelScorer, ScoreOptions, score_file
@@ -62,11 +63,6 @@ def files(tmp_path):
     write_csv(tmp_path / "data" / "dev.csv", ["text", "label"], DEV)
     write_csv(tmp_path / "data" / "in.csv", ["text"], [(text,) for text in ROWS])
     return tmp_path
-
-
-def write_csv(path, header, rows):
-    with open(path, "w", newline="", encoding="utf-8") as stream:
-        csv.writer(stream).writerows([header, *rows])
 
 
 def write_config(folder, labels=CLASSES, extra="", examples_extra="", per_class=PER_CLASS) -> str:
