@@ -17,16 +17,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from helpers.cli import assert_one_line_error, invoke
+from helpers.cli import assert_one_line_error, invoke, score
 from helpers.generated import compress
 from t5cls import LabelScorer
 from t5cls.errors import InputError, one_line
 
 LABELS = "positive,negative"
-
-
-def score(model, source, *extra, labels=LABELS, stdin=None):
-    return invoke("score", source, "-l", labels, "-m", model, "-q", *extra, stdin=stdin)
 
 
 def drifting_rows(count: int = 12) -> list[dict]:
