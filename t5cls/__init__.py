@@ -39,7 +39,7 @@ _LAZY = {
     "LabelScores": "t5cls.models.scorer",
     "LocalRunner": "t5cls.run.local",
     "score_file": "t5cls.run.job",
-    "score_frame": "t5cls.frames",
+    "score_frame": "t5cls.run.frames",
     "ScorePlan": "t5cls.run.plan",
     "open_input": "t5cls.io.readers",
     "NumericError": "t5cls.errors",

@@ -7,6 +7,7 @@ forced onto one line here, once, so no caller has to remember it.
 
 from __future__ import annotations
 
+import signal
 import string
 from collections.abc import Mapping
 
@@ -18,6 +19,7 @@ EXIT_NUMERIC = 4
 EXIT_FILESYSTEM = 5
 EXIT_SIGINT = 130
 EXIT_SIGTERM = 143
+EXIT_CODES = {signal.SIGINT: EXIT_SIGINT, signal.SIGTERM: EXIT_SIGTERM}  # a stop signal's conventional 128+N
 
 
 RESUME = " with --resume"
@@ -147,3 +149,14 @@ class NumericError(RowError):
     """The model produced non-finite scores, e.g. T5 overflowing in float16 (exit 4)."""
 
     exit_code = EXIT_NUMERIC
+
+
+class Interrupted(NamesParameters, T5clsError):
+    """Raised between chunks after a stop signal (`t5cls.signals`); carries the conventional 128+N exit code.
+
+    The message may name parameters (``rerun with {resume}``), which the CLI shows as flags.
+    """
+
+    def __init__(self, signum: int, message: str):
+        super().__init__(message)
+        self.exit_code = EXIT_CODES[signum]

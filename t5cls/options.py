@@ -22,6 +22,7 @@ from dataclasses import Field, dataclass, field, fields
 from t5cls.errors import OptionError, literal
 from t5cls.eval.conformal import DEFAULT_METHOD, check_coverage, check_method
 from t5cls.io.formats import INPUT_FORMATS, OUTPUT_FORMATS
+from t5cls.tasks.config import RANK_NEEDS_POSITIVE
 from t5cls.tasks.labels import parse_labels
 from t5cls.tasks.prompts import DEFAULT_TEXT_COLUMN
 
@@ -286,9 +287,7 @@ class ScoreOptions:
     def _check_tasks(self) -> None:
         check_task_source(self.labels, self.config, self.template, self.text_column)
         if self.config is None and self.rank_by is not None:
-            raise OptionError(
-                "{rank_by} needs {config} with a task that sets 'positive' (the class whose probability it ranks by)"
-            )
+            raise OptionError(f"{{rank_by}} {RANK_NEEDS_POSITIVE}, which only a task of a {{config}} sets")
 
     @property
     def to_stdout(self) -> bool:

@@ -11,23 +11,11 @@ import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from t5cls.errors import EXIT_SIGINT, EXIT_SIGTERM, NamesParameters, T5clsError
+from t5cls.errors import EXIT_CODES
 
-EXIT_CODES = {signal.SIGINT: EXIT_SIGINT, signal.SIGTERM: EXIT_SIGTERM}
 SECOND_SIGNAL = (
     "stopped at once by a second {}; what was finished before it is kept: rerun the same command with --resume"
 )
-
-
-class Interrupted(NamesParameters, T5clsError):
-    """Raised between chunks after a stop signal; carries the conventional 128+N exit code.
-
-    The message may name parameters (``rerun with {resume}``), which the CLI shows as flags.
-    """
-
-    def __init__(self, signum: int, message: str):
-        super().__init__(message)
-        self.exit_code = EXIT_CODES[signum]
 
 
 class StopRequest:

@@ -37,7 +37,6 @@ except ImportError as err:  # an optional extra: say how to get it
     raise ImportError("t5cls.sklearn needs scikit-learn: pip install 't5cls[sklearn]'") from err
 
 from t5cls.errors import InputError, OptionError
-from t5cls.frames import run_frame
 from t5cls.io.frames import as_frame
 from t5cls.models.scorer import LabelScorer
 from t5cls.options import (
@@ -52,6 +51,7 @@ from t5cls.options import (
     one_of,
     with_keywords,
 )
+from t5cls.run.frames import run_frame
 from t5cls.tasks.config import TaskSet, config_toml, quick_task
 from t5cls.tasks.labels import parse_labels
 from t5cls.tasks.modes import MODES

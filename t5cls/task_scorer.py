@@ -32,6 +32,15 @@ from t5cls.tasks.columns import TaskResult
 from t5cls.tasks.config import Task
 
 
+def label_room(task: Task, scorer: LabelScorer) -> int:
+    """Tokens a prompt of ``task`` leaves free for the labels: the one rule a run, a dry run and training follow.
+
+    ``first`` reads one decoder step after a decoder-only prompt, so 1; otherwise the longest
+    label's tokens after a decoder-only prompt, 0 for an encoder-decoder model.
+    """
+    return 1 if scorer.causal and task.mode == "first" else scorer.label_room(task.scored_labels)
+
+
 class TaskScorer:
     """Scores one task's prompts with a `LabelScorer`; ``where`` prefixes error messages."""
 
@@ -46,7 +55,7 @@ class TaskScorer:
             raise self._error(str(err)) from None
         self.lengths = np.array([len(label_ids) for label_ids in ids], dtype=np.float64)
         self.first_tokens = self._distinct_first_tokens(ids) if task.mode == "first" else []
-        self.room = 1 if scorer.causal and task.mode == "first" else scorer.label_room(self.labels)
+        self.room = label_room(task, scorer)
         self.prefix = self._demonstrations()
 
     def _error(self, message: str) -> InputError:
@@ -94,16 +103,15 @@ class TaskScorer:
         """The chunk's prompts as token ids, leaving a decoder-only model room for the labels."""
         return self.scorer.tokenize(self.scored_prompts(columns), room=self.room)
 
+    def is_cut(self, prompt: str) -> bool:
+        """Whether ``prompt`` (as scored, prefix included) is longer than the tokens the model reads of it."""
+        return bool(self.scorer.tokenize([prompt], room=self.room).truncated[0])
+
     def score(self, tokens: TokenizedTexts) -> TaskResult:
         """Score a chunk's prompts (from `prompts`, tokenized) into class log-scores and probabilities."""
-        questions = len(self.task.classes) if self.task.multi_label else 1
+        questions = self.questions
         rows = len(tokens.ids) // questions
-        raw = self._raw_scores(tokens)
-        reference = self.content_free
-        scores = [
-            self._class_scores(raw[q * rows : (q + 1) * rows], None if reference is None else reference[q])
-            for q in range(questions)
-        ]
+        scores = np.split(self.class_scores(tokens), questions)
         truncated = tokens.truncated.reshape(questions, rows).any(axis=0)
         if not self.task.multi_label:
             return TaskResult(scores[0], probability.softmax(scores[0], self.task.temperature), truncated)
@@ -111,15 +119,38 @@ class TaskScorer:
         probs = np.column_stack([probability.softmax(s, self.task.temperature)[:, 0] for s in scores])
         return TaskResult(yes, probs, truncated)
 
+    @property
+    def questions(self) -> int:
+        """Prompts per row: one per class for a multi-label task (a yes/no question each), else one."""
+        return len(self.task.classes) if self.task.multi_label else 1
+
+    def class_scores(self, tokens: TokenizedTexts) -> np.ndarray:
+        """(prompts, classes) S of every prompt before the temperature (multi-label: question-major yes/no scores).
+
+        The one place scores are formed from the model's outputs (`t5cls.tasks.modes.class_scores`):
+        a run's chunks and training's dev evaluation both come here.
+        """
+        questions = self.questions
+        rows = len(tokens.ids) // questions
+        raw = self._raw_scores(tokens)
+        reference = self.content_free
+        blocks = [
+            modes.class_scores(
+                self.task.mode,
+                raw[q * rows : (q + 1) * rows],
+                self.lengths,
+                self.task.groups,
+                None if reference is None else reference[q],
+            )
+            for q in range(questions)
+        ]
+        return np.concatenate(blocks)
+
     def _raw_scores(self, tokens: TokenizedTexts) -> np.ndarray:
         """(prompts, labels): sequence log-probs, or the first decoder step's logits for ``first``."""
         if self.task.mode == "first":
             return self.scorer.first_token_logits(tokens, self.first_tokens)
         return self.scorer.score(tokens, self.labels).logprobs
-
-    def _class_scores(self, raw: np.ndarray, content_free: np.ndarray | None) -> np.ndarray:
-        forms = modes.form_scores(self.task.mode, raw, self.lengths)
-        return modes.calibrated(self.task.mode, modes.verbalize(forms, self.task.groups), content_free)
 
     @cached_property
     def content_free(self) -> list[np.ndarray] | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from helpers.cli import assert_one_line_error, invoke, run_cli
+from helpers.cli import assert_one_line_error, run_cli, score
 
 
 @pytest.fixture
@@ -12,10 +12,6 @@ def good_csv(tmp_path):
     path = tmp_path / "in.csv"
     path.write_text("id,text\n1,good\n2,bad\n")
     return path
-
-
-def score(model, source, *extra, labels="positive,negative"):
-    return invoke("score", source, "-l", labels, "-m", model, *extra)
 
 
 @pytest.mark.parametrize(

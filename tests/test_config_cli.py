@@ -165,7 +165,7 @@ def test_dry_run_shows_every_task(t5_dir, tmp_path, reviews):
             ["task 'sentiment': 'template' reads column 'body'", "columns are: query, text, document"],
         ),
         (SENTIMENT, ["-l", "a,b"], ["give either --labels or --config, not both"]),
-        (SENTIMENT, ["--rank-by", "query"], ["--rank-by needs a task that sets 'positive'"]),
+        (SENTIMENT, ["--rank-by", "query"], ["--rank-by needs 'positive', the class whose probability"]),
         (RELEVANCE + 'rank_by = "query"\n', [], ["needs an output file"]),
     ],
     ids=[

@@ -1,4 +1,9 @@
-"""`t5cls eval` and `t5cls calibrate` run as real subprocesses, as a user would run them."""
+"""`t5cls eval` and `t5cls calibrate` through their CLI, as a user runs them.
+
+Most run in this process (`helpers.cli.invoke`, Typer's runner: the same command, parsing and
+error handling, without a Python start per test); the exit code and the one stderr line are
+also checked in a real subprocess (`helpers.cli.run_cli`).
+"""
 
 from __future__ import annotations
 
@@ -12,7 +17,7 @@ import pandas as pd
 import pytest
 from sklearn import metrics as sk
 
-from helpers.cli import invoke
+from helpers.cli import assert_one_line_error, invoke, run_cli
 
 SAMPLE = Path(__file__).resolve().parents[1] / "sample_data" / "reviews.csv"
 LABELS = ["positive", "negative", "neutral"]
@@ -22,14 +27,6 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 def t5cls(*args: str) -> subprocess.CompletedProcess:
     result = invoke(*args)
     return subprocess.CompletedProcess(args, result.returncode, result.stdout.decode(), result.stderr.decode())
-
-
-def assert_one_line_error(result: subprocess.CompletedProcess, *fragments: str) -> None:
-    assert result.returncode == 2, result.stderr
-    lines = result.stderr.splitlines()
-    assert len(lines) == 1 and lines[0].startswith("t5cls: error: "), result.stderr
-    for fragment in fragments:
-        assert fragment in lines[0]
 
 
 def scored_frame(rows: int = 200, seed: int = 0, prefix: str = "") -> pd.DataFrame:
@@ -136,6 +133,10 @@ def test_a_file_without_probability_columns_is_a_one_line_error():
 
 def test_a_missing_file_is_a_one_line_error(tmp_path):
     assert_one_line_error(t5cls("eval", str(tmp_path / "nope.csv"), "--gold", "label"), "no such file")
+
+
+def test_a_missing_file_is_a_one_line_error_and_exit_2_from_a_real_process(tmp_path):
+    assert_one_line_error(run_cli("eval", tmp_path / "nope.csv", "--gold", "label"), "no such file")
 
 
 def test_calibrate_writes_a_config_with_a_fitted_temperature(tmp_path, t5_dir):

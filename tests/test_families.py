@@ -18,6 +18,7 @@ from helpers.tiny_families import build_family
 from t5cls import LabelScorer
 from t5cls.errors import ModelLoadError
 from t5cls.models.families import FAMILIES, UnlistedFamilyWarning, sliding_window
+from t5cls.task_scorer import TaskScorer
 from t5cls.tasks.config import Task
 from t5cls.tasks.prompts import PromptTemplate
 from t5cls.train.batches import LabelSetCollator, TokenizedTask
@@ -70,7 +71,7 @@ def label_task(labels) -> Task:
 
 def training_batch(scorer: LabelScorer, texts, gold) -> dict:
     """``texts`` tokenized and collated as `t5cls train` feeds them to its loss."""
-    objective = TaskObjective(label_task(LABELS), scorer)
+    objective = TaskObjective(TaskScorer(label_task(LABELS), scorer))
     tokens = scorer.tokenize(texts, scorer.label_room(objective.labels))
     tokenized = TokenizedTask.build(objective.kind, tokens, np.asarray(gold), None)
     return LabelSetCollator([tokenized], scorer.tokens.pad_token_id)(list(range(len(texts))))
@@ -87,7 +88,7 @@ def test_scores_and_training_scores_equal_the_familys_own_forward(family_dir, va
     expected = reference(scorer, model_dir, texts, LABELS)
     np.testing.assert_allclose(scorer.score(texts, LABELS).logprobs, expected, atol=1e-4)
 
-    objective = TaskObjective(label_task(LABELS), scorer)
+    objective = TaskObjective(TaskScorer(label_task(LABELS), scorer))
     task = training_batch(scorer, texts, [0] * len(texts))["tasks"][0]
     with torch.enable_grad():
         scores = objective.class_scores(scorer.backend, task["input_ids"], task["attention_mask"])
@@ -115,7 +116,7 @@ def test_label_set_loss_gradients_equal_the_familys_own_forward(family_dir, vari
     texts = (CAUSAL_TEXTS if scorer.causal else SEQ2SEQ_TEXTS)[:3]
     gold = [0, 2, 5]
     batch = training_batch(scorer, texts, gold)
-    loss = LabelSetLoss([TaskObjective(label_task(LABELS), scorer)], scorer.backend)(batch)
+    loss = LabelSetLoss([TaskObjective(TaskScorer(label_task(LABELS), scorer))], scorer.backend)(batch)
     scores = torch.stack([torch.stack([brute_force_logprob(scorer, t, label) for label in LABELS]) for t in texts])
     expected = torch.nn.functional.cross_entropy(scores, torch.tensor(gold))
     torch.testing.assert_close(loss.double(), expected.double(), rtol=1e-5, atol=1e-5)

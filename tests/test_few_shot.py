@@ -18,14 +18,15 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from helpers.cli import assert_one_line_error, invoke
 from helpers.few_shot import expected_rows, few_shot_prompt
+from helpers.files import write_csv
 from helpers.reference import brute_force_causal_logprobs, brute_force_logprobs
 from helpers.tiny_causal_models import build_causal
 from t5cls import LabelScorer, ScoreOptions, score_file
-from t5cls.errors import InputError, T5clsWarning
+from t5cls.errors import InputError, Interrupted, T5clsWarning
 from t5cls.eval.calibration import fit_temperature
 from t5cls.options import ModelOptions, ProgressOptions
 from t5cls.probability import scaled_nll, softmax
-from t5cls.signals import Interrupted, StopRequest
+from t5cls.signals import StopRequest
 from t5cls.task_scorer import TaskScorer
 from t5cls.tasks.config import TaskSet, load_config
 from t5cls.train import TrainOptions, train
@@ -62,11 +63,6 @@ def files(tmp_path):
     write_csv(tmp_path / "data" / "dev.csv", ["text", "label"], DEV)
     write_csv(tmp_path / "data" / "in.csv", ["text"], [(text,) for text in ROWS])
     return tmp_path
-
-
-def write_csv(path, header, rows):
-    with open(path, "w", newline="", encoding="utf-8") as stream:
-        csv.writer(stream).writerows([header, *rows])
 
 
 def write_config(folder, labels=CLASSES, extra="", examples_extra="", per_class=PER_CLASS) -> str:

@@ -7,8 +7,10 @@ import csv
 import io
 import json
 import os
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -257,11 +259,28 @@ def test_version_and_help_texts():
     )
 
 
-def test_the_names_the_readme_uses_are_exported():
+def test_every_exported_name_resolves_and_the_readme_imports_only_exported_names():
     import t5cls
 
-    for name in ("ScorePlan", "open_input", "LocalRunner", "NumericError"):
-        assert name in t5cls.__all__ and getattr(t5cls, name).__name__ == name
+    expected = {
+        "LabelScorer",
+        "LabelScores",
+        "LocalRunner",
+        "ModelOptions",
+        "NumericError",
+        "ScoreOptions",
+        "ScorePlan",
+        "__version__",
+        "open_input",
+        "score_file",
+        "score_frame",
+    }
+    assert set(t5cls.__all__) == expected and len(t5cls.__all__) == len(expected)
+    for name in expected - {"__version__"}:
+        assert getattr(t5cls, name).__name__ == name
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    imported = re.findall(r"^(?:>>> )?from t5cls import (.+)$", readme, flags=re.MULTILINE)
+    assert imported and {name.strip() for line in imported for name in line.split(",")} <= expected
 
 
 def test_dry_run_shows_escapes_and_says_the_prompt_is_cut(t5_dir, reviews, tmp_path):

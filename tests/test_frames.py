@@ -190,11 +190,11 @@ def test_bad_frames_fail_with_one_message_naming_the_frame_column_and_row(frame,
 
 
 def test_progress_counts_every_row_of_the_frame(monkeypatch):
-    import t5cls.frames
+    import t5cls.run.frames
 
     seen = []
 
-    class Recording(t5cls.frames.RowProgress):
+    class Recording(t5cls.run.frames.RowProgress):
         def start(self, total, already_done=0, total_bytes=None):
             seen.append(("start", total, self.quiet))
             super().start(total, already_done, total_bytes)
@@ -203,7 +203,7 @@ def test_progress_counts_every_row_of_the_frame(monkeypatch):
             seen.append(("advance", rows))
             super().advance(rows, bytes_read)
 
-    monkeypatch.setattr(t5cls.frames, "RowProgress", Recording)
+    monkeypatch.setattr(t5cls.run.frames, "RowProgress", Recording)
     score_frame(pd.DataFrame({"text": list("abcde")}), LABELS, model=StubScorer(), chunk_rows=2, progress=True)
     assert seen == [("start", 5, False), ("advance", 2), ("advance", 2), ("advance", 1)]
 

@@ -17,16 +17,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from helpers.cli import assert_one_line_error, invoke
+from helpers.cli import assert_one_line_error, invoke, score
 from helpers.generated import compress
 from t5cls import LabelScorer
 from t5cls.errors import InputError, one_line
 
 LABELS = "positive,negative"
-
-
-def score(model, source, *extra, labels=LABELS, stdin=None):
-    return invoke("score", source, "-l", labels, "-m", model, "-q", *extra, stdin=stdin)
 
 
 def drifting_rows(count: int = 12) -> list[dict]:
@@ -67,9 +63,9 @@ def test_drifting_jsonl_to_parquet_on_stdout(t5_dir, tmp_path):
 
 def test_a_drifting_jsonl_run_stopped_then_resumed_gives_the_whole_output(t5_dir, tmp_path):
     from helpers.runs import StopAfter
+    from t5cls.errors import Interrupted
     from t5cls.options import ScoreOptions
     from t5cls.run.job import score_file
-    from t5cls.signals import Interrupted
 
     source = write_jsonl(tmp_path / "in.jsonl", drifting_rows())
     scorer = LabelScorer.from_pretrained(str(t5_dir), device="cpu")

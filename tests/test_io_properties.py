@@ -53,10 +53,10 @@ from helpers.generated import (
 )
 from helpers.runs import StopAfter
 from helpers.stub_scorer import StubScorer, stub_probs
+from t5cls.errors import Interrupted
 from t5cls.models.scorer import LabelScorer
 from t5cls.options import ScoreOptions
 from t5cls.run.job import score_file
-from t5cls.signals import Interrupted
 
 ADDED = [f"p_{label}" for label in LABELS] + ["pred", "entropy"]
 ON_NULL = st.sampled_from(["error", "skip", "empty"])

@@ -21,13 +21,12 @@ import pytest
 from helpers import s3 as s3_server
 from helpers.cli import assert_one_line_error, run_cli
 from helpers.runs import StopAfter
-from t5cls.errors import OptionError
+from t5cls.errors import Interrupted, OptionError
 from t5cls.io import output as output_module
 from t5cls.models.scorer import LabelScorer
 from t5cls.options import ModelOptions, ScoreOptions
 from t5cls.run.job import score_file
 from t5cls.run.plan import ScorePlan
-from t5cls.signals import Interrupted
 
 pytestmark = pytest.mark.timeout(600)  # an S3 server on a shared 2-core machine
 

@@ -47,7 +47,7 @@ ADDED_FIELD = textwrap.dedent(
     from typer.testing import CliRunner
 
     import t5cls.cli.score
-    import t5cls.frames
+    import t5cls.run.frames
     import t5cls.sklearn
     from t5cls.cli import app
 
@@ -79,11 +79,11 @@ ADDED_FIELD = textwrap.dedent(
     runner.invoke(app, ["score", "in.csv", "-l", "a,b", "--beams", "4"])
     shown["cli error"] = runner.invoke(app, ["score", "in.csv", "-l", "a,b", "--beams", "0"]).stderr
 
-    t5cls.frames.LabelScorer.from_options = reach("score_frame")
+    t5cls.run.frames.LabelScorer.from_options = reach("score_frame")
     frame = pd.DataFrame({"text": ["good", "bad"]})
-    error(lambda: t5cls.frames.score_frame(frame, ["a", "b"], beams=5))
-    shown["score_frame error"] = error(lambda: t5cls.frames.score_frame(frame, ["a", "b"], beams=0))
-    shown["score_frame keywords"] = list(inspect.signature(t5cls.frames.score_frame).parameters)
+    error(lambda: t5cls.run.frames.score_frame(frame, ["a", "b"], beams=5))
+    shown["score_frame error"] = error(lambda: t5cls.run.frames.score_frame(frame, ["a", "b"], beams=0))
+    shown["score_frame keywords"] = list(inspect.signature(t5cls.run.frames.score_frame).parameters)
 
     t5cls.sklearn._load = lambda options, fit_id: reach("T5Classifier")(options)
     estimator = t5cls.sklearn.T5Classifier(labels=["a", "b"], beams=6).fit(["good", "bad"], ["a", "b"])

@@ -22,26 +22,18 @@ from helpers.cli import SINGLE_THREAD, assert_one_line_error, run_cli
 ray = pytest.importorskip("ray")
 pytestmark = pytest.mark.timeout(300)  # a scheduling deadlock (reads starved by actors) hangs rather than fails
 
+from helpers.ray_runs import CHUNK, LABELS, assert_same_tables, local_outputs, model_args, options, ray_runner  # noqa: E402
 from helpers.ray_workers import CrashOnce, FullDiskOnce  # noqa: E402
-from t5cls.errors import FileSystemError, InputError  # noqa: E402
-from t5cls.models.scorer import LabelScorer  # noqa: E402
-from t5cls.options import ModelOptions, RayOptions, ScoreOptions  # noqa: E402
+from t5cls.errors import FileSystemError, InputError, Interrupted  # noqa: E402
+from t5cls.options import RayOptions  # noqa: E402
 from t5cls.run.job import score_file  # noqa: E402
 from t5cls.run.manifest import MANIFEST  # noqa: E402
-from t5cls.run.plan import ScorePlan  # noqa: E402
 from t5cls.run.ranking import ranks_within_groups  # noqa: E402
-from t5cls.run.ray import RayRunner  # noqa: E402
-from t5cls.signals import Interrupted, StopRequest  # noqa: E402
+from t5cls.signals import StopRequest  # noqa: E402
 
-LABELS = "positive,negative,not sure"
-CHUNK = 4
 TWO_WORKERS = RayOptions(num_workers=2)  # every CPU held by an actor: the reads must still run
 
 ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers cannot import this test module
-
-
-def ray_runner(job: ScoreOptions, model: ModelOptions, layout: RayOptions) -> RayRunner:
-    return RayRunner(ScorePlan.build(job, folder_output=True), model, layout)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -71,27 +63,6 @@ def dataset(tmp_path_factory):
     return root
 
 
-def options(source, output, **fields) -> ScoreOptions:
-    fields.setdefault("labels", None if "config" in fields else LABELS)
-    fields.setdefault("chunk_rows", CHUNK)
-    return ScoreOptions(input=str(source), output=str(output), **fields)
-
-
-def model_args(model_dir) -> ModelOptions:
-    return ModelOptions(name_or_path=str(model_dir), batch_size=3)
-
-
-def local_outputs(files, model_dir, tmp_path, **fields) -> list[pa.Table]:
-    """Each file scored by the local engine, the reference for the Ray output."""
-    scorer = LabelScorer.from_options(model_args(model_dir))
-    tables = []
-    for index, path in enumerate(files):
-        out = tmp_path / f"local-{index}.parquet"
-        score_file(options(path, out, **fields), scorer)
-        tables.append(pq.read_table(out))
-    return tables
-
-
 def ray_outputs(output: Path) -> tuple[dict, list[pa.Table]]:
     """The manifest, and each input file's rows read back from its parts."""
     manifest = json.loads((output / MANIFEST).read_text())
@@ -103,9 +74,7 @@ def ray_outputs(output: Path) -> tuple[dict, list[pa.Table]]:
 def assert_same_as_local(output: Path, files, model_dir, tmp_path, **fields):
     manifest, tables = ray_outputs(output)
     assert [entry["path"] for entry in manifest["inputs"]] == [str(path) for path in files]
-    for table, local in zip(tables, local_outputs(files, model_dir, tmp_path, **fields)):
-        assert table.equals(local), "Ray output differs from the local run"
-        assert table.schema.metadata == local.schema.metadata
+    assert_same_tables(tables, files, model_dir, tmp_path, **fields)
     whole = pq.read_table(output)  # the part names sort into input order
     assert whole.column("id").to_pylist() == [i for table in tables for i in table.column("id").to_pylist()]
 

@@ -28,16 +28,14 @@ from helpers.cli import SINGLE_THREAD, assert_one_line_error, run_cli
 ray = pytest.importorskip("ray")
 pytestmark = pytest.mark.timeout(600)  # generous: a Ray cluster and an S3 server on a shared 2-core machine
 
+from helpers.ray_runs import CHUNK, LABELS, assert_same_tables, model_args, options, ray_runner  # noqa: E402
 from helpers.ray_workers import CrashOnce  # noqa: E402
 from t5cls.models.scorer import LabelScorer  # noqa: E402
-from t5cls.options import ModelOptions, RayOptions, ScoreOptions  # noqa: E402
+from t5cls.options import RayOptions  # noqa: E402
 from t5cls.run.job import score_file  # noqa: E402
 from t5cls.run.manifest import JOB_FILE, MANIFEST  # noqa: E402
-from t5cls.run.plan import ScorePlan  # noqa: E402
-from t5cls.run.ray import RayRunner, ScoreWorker  # noqa: E402
+from t5cls.run.ray import ScoreWorker  # noqa: E402
 
-LABELS = "positive,negative,not sure"
-CHUNK = 4
 FILES = ("a.csv", "b.jsonl", "more/c.parquet")
 
 ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers cannot import this test module
@@ -95,33 +93,17 @@ def dataset(s3, tmp_path_factory):
     return root
 
 
-def options(source, output, **fields) -> ScoreOptions:
-    fields = {"chunk_rows": CHUNK, "labels": LABELS, **fields}
-    return ScoreOptions(input=str(source), output=str(output), **fields)
-
-
-def ray_runner(job: ScoreOptions, model: ModelOptions, layout: RayOptions) -> RayRunner:
-    return RayRunner(ScorePlan.build(job, folder_output=True), model, layout)
-
-
-def model_args(model_dir) -> ModelOptions:
-    return ModelOptions(name_or_path=str(model_dir), batch_size=3)
-
-
 def assert_same_as_local(s3, prefix: str, dataset: Path, model_dir, tmp_path, chunk_rows: int = CHUNK) -> None:
     """The bucket holds exactly the manifest and its parts, equal file by file to local runs."""
     written = s3.objects(prefix)
     manifest = json.loads(written[MANIFEST])
     assert [entry["path"] for entry in manifest["inputs"]] == [f"s3://input/data/{name}" for name in FILES]
     assert sorted(written) == sorted([MANIFEST] + [part for entry in manifest["inputs"] for part in entry["parts"]])
-    scorer = LabelScorer.from_options(model_args(model_dir))
-    for index, entry in enumerate(manifest["inputs"]):
-        local_out = tmp_path / f"local-{index}.parquet"
-        score_file(options(dataset / FILES[index], local_out, chunk_rows=chunk_rows), scorer)
-        local = pq.read_table(local_out)
-        table = pa.concat_tables([pq.read_table(pa.BufferReader(written[part])) for part in entry["parts"]])
-        assert table.equals(local), f"{FILES[index]}: the Ray output in the bucket differs from the local run"
-        assert table.schema.metadata == local.schema.metadata
+    tables = [
+        pa.concat_tables([pq.read_table(pa.BufferReader(written[part])) for part in entry["parts"]])
+        for entry in manifest["inputs"]
+    ]
+    assert_same_tables(tables, [dataset / name for name in FILES], model_dir, tmp_path, chunk_rows=chunk_rows)
     assert not s3.objects(f"output/.{prefix.rpartition('/')[2]}.t5cls-parts"), "the run's records were left behind"
     assert not any(s3.secret.encode() in data for data in written.values()), "a secret was written to the output"
 
@@ -217,14 +199,23 @@ def test_rank_by_in_a_bucket_equals_the_local_run(s3, cluster, t5_dir, tmp_path)
 
 
 class OnNode(ScoreWorker):
-    """Notes the node of each chunk it scores (a file per node in ``folder``) and takes its time over it."""
+    """Notes its node once it has scored a chunk (a file per node in ``folder``), then waits for the other node's.
+
+    So the run cannot end, however the machine's load delays one actor's start, before both
+    nodes have scored: the state the test kills a node in. Each chunk also takes its time, so the
+    kill falls mid-run.
+    """
 
     folder: str
 
     def score_chunk(self, *args):
+        scored = super().score_chunk(*args)
         Path(self.folder, ray.get_runtime_context().get_node_id()).touch()
+        deadline = time.monotonic() + 240
+        while len(os.listdir(self.folder)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
         time.sleep(0.3)
-        return super().score_chunk(*args)
+        return scored
 
 
 def test_a_node_killed_mid_run_loses_no_row(s3, cluster, dataset, t5_dir, tmp_path):
@@ -247,7 +238,7 @@ def test_a_node_killed_mid_run_loses_no_row(s3, cluster, dataset, t5_dir, tmp_pa
     runner.worker_class = type("OnNodeHere", (OnNode,), {"folder": str(seen)})
 
     def kill_when_both_nodes_worked() -> None:
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + 300  # the actors wait for each other (OnNode) up to 240 s
         while len(list(seen.iterdir())) < 2 and time.monotonic() < deadline:
             time.sleep(0.05)
         cluster.remove_node(second, allow_graceful=False)

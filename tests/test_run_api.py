@@ -15,38 +15,32 @@ import random
 import signal
 import threading
 from contextlib import closing
-from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
 import torch
 
+from helpers.files import write_texts
 from helpers.runs import StopAfter, plan_for
 from helpers.stub_scorer import StubScorer, stub_probs
 from t5cls import LabelScorer
-from t5cls.errors import InputError, NumericError, OptionError
+from t5cls.errors import InputError, Interrupted, NumericError, OptionError
 from t5cls.io.readers import open_input
 from t5cls.options import ModelOptions, RayOptions, ScoreOptions
 from t5cls.run.job import score_file
 from t5cls.run.local import LocalRunner
 from t5cls.run.progress import RowProgress
-from t5cls.signals import Interrupted
 from t5cls.tasks.prompts import DEFAULT_TEMPLATE, PromptTemplate
 
 LABELS = ["positive", "negative"]
-
-
-def write_csv(path: Path, texts: list[str]) -> Path:
-    path.write_text("id,text\n" + "".join(f"{i + 1},{text}\n" for i, text in enumerate(texts)))
-    return path
 
 
 def test_score_file_with_a_label_scorer_around_a_model_you_hold(t5_dir, tmp_path):
     from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
     scorer = LabelScorer(AutoModelForSeq2SeqLM.from_pretrained(t5_dir), AutoTokenizer.from_pretrained(t5_dir))
-    source = write_csv(tmp_path / "in.csv", ["good", "bad", "meh"])
+    source = write_texts(tmp_path / "in.csv", ["good", "bad", "meh"])
     summary = score_file(ScoreOptions(str(source), LABELS, str(tmp_path / "out.parquet")), scorer)
     assert summary.rows == 3
     table = pq.read_table(tmp_path / "out.parquet")
@@ -60,7 +54,7 @@ def test_a_dry_run_from_python_loads_the_model_and_writes_nothing(t5_dir, tmp_pa
     """Local and Ray alike: the plan of the first (Ray: the first file's) row, and no output; Ray is not started."""
     (tmp_path / "data").mkdir()
     for name in ("a.csv", "b.csv"):
-        write_csv(tmp_path / "data" / name, ["good", "bad"])
+        write_texts(tmp_path / "data" / name, ["good", "bad"])
     model = ModelOptions(name_or_path=str(t5_dir), device="cpu")
     local = score_file(
         ScoreOptions(str(tmp_path / "data" / "a.csv"), LABELS, str(tmp_path / "o.csv")), model, dry_run=True
@@ -76,7 +70,7 @@ def test_a_dry_run_from_python_loads_the_model_and_writes_nothing(t5_dir, tmp_pa
 
 
 def test_a_ray_run_from_python_needs_model_options_not_a_loaded_scorer(tmp_path):
-    options = ScoreOptions(str(write_csv(tmp_path / "in.csv", ["good"])), LABELS, str(tmp_path / "scored"))
+    options = ScoreOptions(str(write_texts(tmp_path / "in.csv", ["good"])), LABELS, str(tmp_path / "scored"))
     with pytest.raises(OptionError, match=r"^ray loads a model in every worker: give ModelOptions") as raised:
         score_file(options, StubScorer(), ray=RayOptions())
     assert raised.value.for_flags({"ray": "--engine ray"}).startswith("--engine ray loads a model in every worker")
@@ -91,7 +85,7 @@ def test_interrupted_names_the_parameter_and_the_cli_its_flag():
 def test_first_prompts_leave_every_row_to_a_later_run(tmp_path):
     texts = ["", " ", "", "first kept", "b", "c", "d"]  # the dry run reads two chunks to find a usable row
     options = ScoreOptions(
-        str(write_csv(tmp_path / "in.csv", texts)), LABELS, str(tmp_path / "out.csv"),
+        str(write_texts(tmp_path / "in.csv", texts)), LABELS, str(tmp_path / "out.csv"),
         template="{text}", on_null="skip", chunk_rows=2,
     )  # fmt: skip
     runner = LocalRunner(plan_for(options), StubScorer())
@@ -104,7 +98,7 @@ def test_first_prompts_leave_every_row_to_a_later_run(tmp_path):
 
 
 def test_a_second_run_of_a_read_source_is_refused_before_it_writes(tmp_path):
-    options = ScoreOptions(str(write_csv(tmp_path / "in.csv", ["a", "b"])), LABELS, str(tmp_path / "out.csv"))
+    options = ScoreOptions(str(write_texts(tmp_path / "in.csv", ["a", "b"])), LABELS, str(tmp_path / "out.csv"))
     runner = LocalRunner(plan_for(options), StubScorer())
     with closing(open_input(options.input, options.chunk_rows)) as source:
         runner.run(source)
@@ -141,7 +135,7 @@ def bad_row_file(tmp_path):
     texts = [f"review {i}" for i in range(1, 61)]
     texts[2:6] = [""] * 4
     texts[36] = "the poisoned review"
-    return write_csv(tmp_path / "in.csv", texts)
+    return write_texts(tmp_path / "in.csv", texts)
 
 
 @pytest.mark.parametrize("on_null", ["skip", "empty"])
@@ -196,12 +190,15 @@ def open_files() -> set[str]:
     return links
 
 
+FAILURES = {"bad row": InputError, "non-finite": NumericError, "stop": Interrupted, "disk full": OSError}  # as raised
+
+
 @pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="lists open files through /proc")
 @pytest.mark.parametrize("fmt", ["csv", "jsonl"])
 @pytest.mark.parametrize("failure", ["bad row", "non-finite", "stop", "disk full"])
 def test_a_failed_run_leaves_no_thread_and_no_open_file(t5_dir, tmp_path, monkeypatch, failure, fmt):
     texts = [f"review {i}" for i in range(200)]
-    source = write_csv(tmp_path / "in.csv", texts)
+    source = write_texts(tmp_path / "in.csv", texts)
     if fmt == "jsonl":
         source = tmp_path / "in.jsonl"
         source.write_text("".join(json.dumps({"id": i, "text": text}) + "\n" for i, text in enumerate(texts)))
@@ -221,7 +218,7 @@ def test_a_failed_run_leaves_no_thread_and_no_open_file(t5_dir, tmp_path, monkey
     options = ScoreOptions(str(source), LABELS, str(tmp_path / "out.csv"), template="{text}", chunk_rows=5)
     threads = set(threading.enumerate())
     for _ in range(3):  # a long-lived process: failures must not pile up threads or files
-        with pytest.raises((InputError, NumericError, Interrupted, OSError)):
+        with pytest.raises(FAILURES[failure]):
             score_file(options, scorer, stop=stop)
         stop = StopAfter(2) if failure == "stop" else None
     assert set(threading.enumerate()) <= threads

@@ -187,7 +187,7 @@ def test_missing_config_file(tmp_path):
     [
         ({"labels": "a,b"}, "give either labels or config, not both"),
         ({"template": "{text}"}, "template and text_column go with labels"),
-        ({"rank_by": "id"}, "rank_by needs a task that sets 'positive'"),
+        ({"rank_by": "id"}, "rank_by needs 'positive', the class whose probability"),
     ],
 )
 def test_options_that_do_not_go_with_a_config(tmp_path, options, message):

@@ -18,9 +18,10 @@ from helpers.reference import brute_force_logprob
 from helpers.tiny_causal_models import build_causal
 from t5cls import LabelScorer
 from t5cls.models.tokens import TokenizedTexts
+from t5cls.task_scorer import TaskScorer
 from t5cls.tasks.config import Task
 from t5cls.tasks.prompts import PromptTemplate
-from t5cls.train.batches import LabelSetCollator, TokenizedTask
+from t5cls.train.batches import LabelSetCollator, TokenizedTask, right_padded
 from t5cls.train.generative import GenerativeCollator, GenerativeLoss, target_ids
 from t5cls.train.gold import task_kind
 from t5cls.train.objective import LabelSetLoss, TaskObjective, balanced_weights
@@ -62,7 +63,7 @@ def brute_force_scores(scorer: LabelScorer, the_task: Task, prompts: list[str]) 
 
 def training_loss(scorer: LabelScorer, the_task: Task, gold: np.ndarray, rows: list[int], weighted: bool = False):
     """The loss the `Trainer` computes for ``rows``: tokenized, collated, scored by the trie, reduced."""
-    objective = TaskObjective(the_task, scorer)
+    objective = TaskObjective(TaskScorer(the_task, scorer))
     prompts = the_task.rendered_prompts({"text": TEXTS})
     tokens = scorer.tokenize(prompts, scorer.label_room(objective.labels))
     weights = balanced_weights(objective.kind, gold, len(the_task.classes)) if weighted else None
@@ -155,7 +156,7 @@ def test_multi_label_loss_is_a_yes_no_cross_entropy_per_class_question(models, w
 def test_generative_loss_is_the_mean_token_cross_entropy_of_the_gold_labels_first_form(models, kind):
     scorer = LabelScorer.from_pretrained(str(models[kind]), device="cpu")
     the_task, gold, rows = task(), np.array([0, 2, 1, 2]), [3, 1, 0]
-    objective = TaskObjective(the_task, scorer)
+    objective = TaskObjective(TaskScorer(the_task, scorer))
     tokens = scorer.tokenize(TEXTS, scorer.label_room(objective.labels))
     tokenized = TokenizedTask.build(objective.kind, tokens, gold, None)
     targets = target_ids(the_task, scorer, tokenized)
@@ -174,3 +175,17 @@ def test_multi_label_prompts_are_laid_out_class_major_like_scoring():
     built = TokenizedTask.build("multi-label", tokens, gold, None)
     np.testing.assert_array_equal(built.prompt_indexes([2, 0]), [2, 0, 5, 3])
     np.testing.assert_array_equal(built.targets, [0, 1, 0, 1, 0, 0])  # class 0 for rows 0..2, then class 1
+
+
+@pytest.mark.parametrize("mode", ["sum", "mean"])
+@pytest.mark.parametrize("multi_label", [False, True])
+def test_the_training_scores_are_the_scores_a_run_writes(t5_dir, mode, multi_label):
+    """The trie pass through `TaskObjective` equals `TaskScorer.class_scores` (the chunk path) on the same prompts."""
+    scorer = LabelScorer.from_pretrained(str(t5_dir), device="cpu")
+    bound = TaskScorer(task(mode, multi_label=multi_label), scorer)
+    tokens = bound.tokenize({"text": TEXTS})
+    input_ids, mask = right_padded(tokens.ids, scorer.tokens.pad_token_id)
+    with torch.no_grad():
+        trained = TaskObjective(bound).class_scores(scorer.backend, input_ids, mask).double().numpy()
+    np.testing.assert_allclose(trained, bound.class_scores(tokens), rtol=1e-5, atol=1e-5)
+    assert trained.shape == (len(TEXTS) * bound.questions, 2 if multi_label else len(FORMS))

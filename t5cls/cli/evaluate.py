@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from t5cls.cli.flags import Debug, Gold, Task, flag, one_line_errors, option
+from t5cls.cli.flags import Debug, Gold, TaskName, flag, one_line_errors, option
 
 
 @one_line_errors
@@ -18,7 +18,7 @@ def eval_command(
         typer.Argument(metavar="SCORED", help="Output of `t5cls score` (CSV, JSONL or Parquet) with a gold column."),
     ],
     gold: Gold,
-    task: Task = None,
+    task: TaskName = None,
     json_output: Annotated[
         bool, flag("json_output", "--json", help="Print the report as JSON instead of tables.")
     ] = False,

@@ -128,7 +128,7 @@ Debug = Annotated[bool, flag("debug", "--debug", help="Show tracebacks instead o
 Labels = Annotated[
     str | None, option("labels", "--labels", "-l", help="Comma-separated labels, e.g. positive,negative.")
 ]
-Config = Annotated[
+ConfigFile = Annotated[
     str | None,
     option(
         "config",
@@ -148,7 +148,9 @@ Template = Annotated[
 ]
 TextColumn = Annotated[str, option("text_column", "--text-column", help="Column that {text} refers to.")]
 Gold = Annotated[str, option("gold", "--gold", "-g", help="Column holding the true label of each row.")]
-Task = Annotated[str | None, option("task", "--task", help="Use task NAME's columns (NAME_p_<label>, NAME_entropy).")]
+TaskName = Annotated[
+    str | None, option("task", "--task", help="Use task NAME's columns (NAME_p_<label>, NAME_entropy).")
+]
 Output = Annotated[
     str | None,
     option(

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from t5cls.cli.flags import Debug, Task, one_line_errors, option
+from t5cls.cli.flags import Debug, TaskName, one_line_errors, option
 
 
 @one_line_errors
@@ -20,7 +20,7 @@ def inspect_command(
         int | None,
         option("highest_entropy", "--highest-entropy", help="Show the N rows the model was least sure about."),
     ] = None,
-    task: Task = None,
+    task: TaskName = None,
     output: Annotated[
         str | None,
         option(

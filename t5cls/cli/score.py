@@ -31,7 +31,7 @@ Input = Annotated[
 def score_command(
     input: Input,
     labels: o.Labels = None,
-    config: o.Config = None,
+    config: o.ConfigFile = None,
     rank_by: o.RankBy = None,
     output: o.Output = None,
     model_options: ModelOptions = None,

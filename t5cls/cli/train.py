@@ -55,7 +55,7 @@ def train_command(
     gold: o.Gold,
     output: TrainOutput,
     labels: o.Labels = None,
-    config: o.Config = None,
+    config: o.ConfigFile = None,
     dev: Dev = None,
     model_options: ModelOptions = None,
     template: o.Template = None,

@@ -32,7 +32,7 @@ from pathlib import Path
 
 from t5cls.errors import OutputBusyError, T5clsWarning
 from t5cls.io.oserrors import filesystem_errors
-from t5cls.io.paths import is_stream, output_target, sidecar
+from t5cls.io.paths import Destination, output_target, sidecar
 
 NO_LOCKS = (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS)
 _held: dict[Path, int] = {}  # lock file -> how many holders in this process (its descriptor lives in _fds)
@@ -40,16 +40,18 @@ _fds: dict[Path, int] = {}
 
 
 @contextmanager
-def output_lock(output: str | Path | None) -> Iterator[None]:
+def output_lock(output: Destination | str | Path | None) -> Iterator[None]:
     """Hold the lock of ``output`` (a file or a folder) for the ``with`` block; `OutputBusyError` if another has it.
 
     Stdout (``None``, ``-``) and streams (a FIFO, a device) have nothing to lock: writes to them do
     not replace anything. A URI (object storage) is not locked either: pyarrow offers no lock
     there, so keeping one run per URI is the user's to do.
     """
-    if output in (None, "-") or "://" in str(output) or is_stream(output):
+    destination = output if isinstance(output, Destination) else Destination.of(output)
+    if not destination.lockable:
         yield
         return
+    output = destination.target
     lock = sidecar(output_target(output), "lock")
     if lock in _held:
         _held[lock] += 1

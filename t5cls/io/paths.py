@@ -11,7 +11,9 @@ import fnmatch
 import hashlib
 import os
 import stat
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import pyarrow as pa
 import pyarrow.fs as pafs
@@ -41,6 +43,43 @@ def file_uri_path(output: str) -> str:
     if not output.lower().startswith("file://"):
         return output
     return filesystem_of(output)[1]
+
+
+def is_uri(path: str | Path) -> bool:
+    """Whether ``path`` is a URI (``s3://``, ``gs://``, ``file://``...) rather than a local path."""
+    return "://" in str(path)
+
+
+@dataclass(frozen=True)
+class Destination:
+    """What kind of place an output is, decided once (`Destination.of`) and read by every step that writes it.
+
+    - ``stdout``: ``None`` or ``-``; ``target`` is ``None``.
+    - ``stream``: an existing FIFO, socket or character device, written as ``> path`` would.
+    - ``file``: a local file, replaced atomically and resumable (``file://`` URIs are local paths).
+    - ``uri``: an object in object storage.
+    - ``folder``: a Ray run's folder of Parquet parts, local or in object storage.
+    """
+
+    kind: Literal["stdout", "stream", "file", "uri", "folder"]
+    target: str | None
+
+    @classmethod
+    def of(cls, output: str | Path | None, *, folder: bool = False) -> Destination:
+        """The destination ``output`` names; ``folder``: a folder of parts (Ray)."""
+        if output is None or str(output) == "-":
+            return cls("stdout", None)
+        if folder:
+            return cls("folder", str(output))
+        target = file_uri_path(str(output))
+        if is_uri(target):
+            return cls("uri", target)
+        return cls("stream" if is_stream(target) else "file", target)
+
+    @property
+    def lockable(self) -> bool:
+        """Whether a run holds a lock file beside it: only local files and folders (streams replace nothing)."""
+        return self.kind in ("file", "folder") and not is_uri(self.target)
 
 
 def output_target(output: str | Path) -> Path:
@@ -76,7 +115,7 @@ def check_output_file(output: str | Path, input_path: str | None = None) -> None
         raise InputError(f"{output}: is a directory; name an output file")
     if (
         input_path not in (None, "-")
-        and "://" not in input_path
+        and not is_uri(input_path)
         and path.exists()
         and os.path.samefile(path, input_path)
     ):
@@ -90,7 +129,12 @@ def check_output_folder(output: str | Path, marker: str) -> None:
     """
     path = _in_existing_directory(output)
     if path.exists() and not (path / marker).is_file():
-        raise InputError(f"{output}: exists and is not a t5cls output folder; remove it or choose another -o")
+        raise not_an_output_folder(output)
+
+
+def not_an_output_folder(output: str | Path) -> InputError:
+    """The error for an existing folder that t5cls did not write, which it will not replace."""
+    return InputError(f"{output}: exists and is not a t5cls output folder; remove it or choose another -o")
 
 
 def _in_existing_directory(output: str | Path) -> Path:
@@ -103,7 +147,7 @@ def _in_existing_directory(output: str | Path) -> Path:
     directory = Path(os.path.abspath(output)).parent
     if directory.is_dir():
         return path
-    if "://" in str(output):  # not a local path: nothing to create here
+    if is_uri(output):  # not a local path: nothing to create here
         raise InputError(f"{output}: output directory {directory} does not exist")
     try:
         directory.mkdir(parents=True, exist_ok=True)
@@ -116,7 +160,7 @@ def _in_existing_directory(output: str | Path) -> Path:
 
 def filesystem_of(path: str) -> tuple[pafs.FileSystem, str]:
     """The filesystem and inner path of a local path or of a URI (``s3://``, ``gs://``, ``file://``...)."""
-    if "://" not in path:
+    if not is_uri(path):
         return pafs.LocalFileSystem(), os.path.abspath(path)
     try:
         filesystem, inner = pafs.FileSystem.from_uri(path)
@@ -157,7 +201,7 @@ def list_input_files(spec: str) -> list[str]:
     Files and folders whose names start with ``.`` or ``_`` are skipped inside folders, as Spark,
     Ray and pyarrow datasets do (``_SUCCESS``, ``.crc``, hidden parts).
     """
-    scheme = spec[: spec.index("://") + 3] if "://" in spec else ""
+    scheme = spec[: spec.index("://") + 3] if is_uri(spec) else ""
     glob_at = min((spec.index(char) for char in GLOB_CHARACTERS if char in spec), default=None)
     if glob_at is not None:  # a URI cannot hold glob characters: open the folder before the first one
         folder = spec[:glob_at].rpartition("/")[0]

@@ -48,7 +48,7 @@ class Family:
     """How t5cls runs one transformers ``model_type``."""
 
     model_type: str
-    path: str  # TREE or PER_LABEL
+    decoding: str  # TREE (one pass over the label trie) or PER_LABEL (one forward per label)
     positions: str
     head: Head = Head()
     attention: str = "sdpa"  # implementation requested at load; "eager" where the family has no SDPA
@@ -56,7 +56,7 @@ class Family:
 
     @property
     def tree(self) -> bool:
-        return self.path == TREE
+        return self.decoding == TREE
 
 
 FAMILIES: dict[str, Family] = {

@@ -22,6 +22,7 @@ import torch
 from t5cls import probability
 from t5cls.errors import OptionError
 from t5cls.models import identity as identities
+from t5cls.models.backend import Backend
 from t5cls.models.batching import LengthBatcher
 from t5cls.models.causal import CausalBackend
 from t5cls.models.identity import ModelFiles, ModelIdentity
@@ -91,7 +92,7 @@ class LabelScorer:
         self.options = ModelOptions(batch_size=batch_size, max_length=max_length, label_end=label_end, chat=chat)
         self.model = model.eval()
         self.causal = not model.config.is_encoder_decoder
-        self.backend = CausalBackend(self.model) if self.causal else Seq2SeqBackend(self.model)
+        self.backend: Backend = CausalBackend(self.model) if self.causal else Seq2SeqBackend(self.model)
         _check_decoder_only_options(self.causal, label_end, chat)
         self.label_end = label_end or default_label_end(model.config)
         self.tokens = PromptTokenizer(

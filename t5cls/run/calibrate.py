@@ -1,8 +1,8 @@
 """`calibrate_file`: ``t5cls calibrate`` as one call. Score a labelled dev file, fit T, write the task with T.
 
-The dev file is scored by the task's `TaskScorer`, the object a scoring run scores with (mode,
-verbalizers, few-shot prefix, content-free reference), in the chunks a run cuts by default
-(``batch`` mode normalises over a chunk); `t5cls.eval.calibration` fits T on those scores, and
+The dev file is scored by a `ChunkScorer`, the step every scoring run shares (mode, verbalizers,
+few-shot prefix, content-free reference, rows named in errors), in the chunks a run cuts by
+default (``batch`` mode normalises over a chunk); `t5cls.eval.calibration` fits T on those scores, and
 `t5cls.tasks.config` writes the task back with every key it was read with.
 """
 
@@ -12,6 +12,7 @@ import os
 from dataclasses import replace
 
 import numpy as np
+import pyarrow as pa
 
 from t5cls.errors import InputError, OptionError, literal
 from t5cls.eval.calibration import Calibration, DevSet, calibrate, fitted_comment, read_dev_file
@@ -19,10 +20,11 @@ from t5cls.eval.conformal import check_rows, fit_sets
 from t5cls.io.lock import output_lock
 from t5cls.io.paths import check_output_file
 from t5cls.models.scorer import LabelScorer
-from t5cls.options import DEFAULT_CHUNK_ROWS, CalibrateOptions, ModelOptions
+from t5cls.options import DEFAULT_CHUNK_ROWS, CalibrateOptions, ModelOptions, ScoreOptions
 from t5cls.probability import softmax
-from t5cls.task_scorer import TaskScorer
-from t5cls.tasks.config import Task, conformal_refusal, load_tasks, write_config
+from t5cls.run.chunks import ChunkScorer
+from t5cls.run.plan import ScorePlan
+from t5cls.tasks.config import Task, TaskSet, conformal_refusal, load_tasks, write_config
 
 
 def calibrate_file(options: CalibrateOptions, model: ModelOptions) -> Calibration:
@@ -55,7 +57,7 @@ def calibrate_file(options: CalibrateOptions, model: ModelOptions) -> Calibratio
         if options.coverage is not None:
             check_rows(int(keep.sum()), options.coverage, options.dev)
         scorer = LabelScorer.from_options(model)
-        scores = class_scores(TaskScorer(task, scorer, task_set.where(task)), dev)
+        scores = class_scores(ChunkScorer(_dev_plan(options, task_set), scorer), dev, options.dev)
         result = replace(calibrate(scores[keep], dev.gold[keep]), left_out=int((~keep).sum()))
         table = task_set.table(task, os.path.dirname(options.output))
         table["temperature"] = float(result.temperature)
@@ -75,14 +77,26 @@ def check_sets(task: Task, where: str) -> None:
         raise OptionError(f"{literal(name)}: {{coverage}}: {literal(refusal)}")
 
 
-def class_scores(task: TaskScorer, dev: DevSet) -> np.ndarray:
+def class_scores(chunks: ChunkScorer, dev: DevSet, source: str) -> np.ndarray:
     """(N, C) the task's class log-scores before its temperature, exactly as ``t5cls score`` computes them."""
-    rows = len(dev.gold)
-    chunks = [
-        {name: values[start : start + DEFAULT_CHUNK_ROWS] for name, values in dev.columns.items()}
-        for start in range(0, rows, DEFAULT_CHUNK_ROWS)
-    ]
-    return np.concatenate([task.score(task.tokenize(chunk)).log_scores for chunk in chunks])
+    scores = []
+    for start in range(0, len(dev.gold), DEFAULT_CHUNK_ROWS):
+        table = pa.table({name: values[start : start + DEFAULT_CHUNK_ROWS] for name, values in dev.columns.items()})
+        [result] = chunks.results(chunks.prepare(table, start, source))
+        scores.append(result.log_scores)
+    return np.concatenate(scores)
+
+
+def _dev_plan(options: CalibrateOptions, task_set: TaskSet) -> ScorePlan:
+    """The plan that scores the dev file's rows with the task being calibrated, writing nothing."""
+    score = ScoreOptions(
+        input=options.dev,
+        labels=options.labels,
+        config=options.config,
+        template=options.template,
+        text_column=options.text_column,
+    )
+    return ScorePlan.in_memory(score, task_set)
 
 
 def rows_to_fit(task: Task, dev: str, rows: int) -> np.ndarray:

@@ -76,12 +76,15 @@ class ChunkScorer:
         skipped = table.num_rows - kept.num_rows
         return PreparedChunk(kept, tokens, table.num_rows, skipped, rows, source, bytes_read, row_name)
 
+    def results(self, chunk: PreparedChunk) -> list[TaskResult]:
+        """Run the model on a prepared chunk: each task's scores and probabilities (`calibrate_file` reads these)."""
+        if not chunk.tokens:
+            return [TaskResult.empty(task) for task in self.plan.tasks]
+        return [self._score_task(task, tokens, chunk) for task, tokens in zip(self.task_scorers, chunk.tokens)]
+
     def score(self, chunk: PreparedChunk) -> ScoredChunk:
         """Run the model on a prepared chunk and append every task's columns."""
-        if chunk.tokens:
-            results = [self._score_task(task, tokens, chunk) for task, tokens in zip(self.task_scorers, chunk.tokens)]
-        else:
-            results = [TaskResult.empty(task) for task in self.plan.tasks]
+        results = self.results(chunk)
         truncated = int(np.any([result.truncated for result in results], axis=0).sum())
         table = with_scores(chunk.table, self.plan.tasks, results, self.plan.options.logprobs)
         return ScoredChunk(table, chunk.input_rows, chunk.skipped, truncated)

@@ -9,6 +9,7 @@ import json
 
 from t5cls.io.readers import InputSource
 from t5cls.run.local import LocalRunner
+from t5cls.task_scorer import TaskScorer
 from t5cls.tasks.examples import Examples
 
 
@@ -20,7 +21,8 @@ def describe(runner: LocalRunner, source: InputSource) -> str:
         f"max length: {scorer.max_length} tokens; batch size: {scorer.batch_size}",
         f"output: {plan.options.output or 'stdout'} ({plan.output_format})",
     ]
-    for task, prompt in zip(plan.tasks, runner.first_prompts(source)):
+    for bound, prompt in zip(runner.chunks.task_scorers, runner.first_prompts(source)):
+        task = bound.task
         indent = "  " if task.name else ""
         if task.name:
             lines.append(f"task {task.name}: mode {task.mode}, temperature {task.temperature:g}")
@@ -29,7 +31,7 @@ def describe(runner: LocalRunner, source: InputSource) -> str:
         lines.append(f"{indent}prompt for the first row:")
         shown = scorer.tokens.as_read(prompt) if prompt is not None and scorer.chat else prompt
         lines.extend(f"{indent}  {line}" for line in (shown or "(no rows)").splitlines())
-        lines.extend(f"{indent}{note}" for note in _cut_note(scorer, task, prompt))
+        lines.extend(f"{indent}{note}" for note in _cut_note(bound, prompt))
         lines.append(f"{indent}labels (token ids as scored; label end: {_label_end(scorer.label_end)}):")
         for label, ids in zip(task.scored_labels, scorer.label_ids(task.scored_labels)):
             lines.append(f"{indent}  {label}: {ids} {scorer.tokens.pieces(ids)}")
@@ -41,15 +43,18 @@ def _label_end(end: str) -> str:
     return end if end in ("none", "eos") else json.dumps(end, ensure_ascii=False)
 
 
-def _cut_note(scorer, task, prompt: str | None) -> list[str]:
-    """A line saying that the prompt shown is longer than the model reads, and which end is cut."""
-    if prompt is None:
+def _cut_note(bound: TaskScorer, prompt: str | None) -> list[str]:
+    """A line saying that the prompt shown is longer than the model reads, and which end is cut.
+
+    Whether it is cut is `TaskScorer.is_cut`, the room a run leaves for the labels, so the note
+    says what the run will score.
+    """
+    if prompt is None or not bound.is_cut(prompt):
         return []
-    room = scorer.label_room(task.scored_labels)
-    if not scorer.tokenize([prompt], room).truncated[0]:
-        return []
+    scorer = bound.scorer
     kept = "last" if scorer.causal else "first"
-    return [f"(this prompt is longer than the {scorer.max_length - room} tokens read: only its {kept} ones are scored)"]
+    read = scorer.max_length - bound.room
+    return [f"(this prompt is longer than the {read} tokens read: only its {kept} ones are scored)"]
 
 
 def _examples_line(examples: Examples) -> str:

@@ -20,20 +20,21 @@ from pathlib import Path
 
 from t5cls.errors import T5clsWarning
 from t5cls.io.atomic import write_text_atomically
-from t5cls.io.paths import sidecar
+from t5cls.io.paths import Destination, sidecar
 from t5cls.io.resume_check import model_files_changed
 from t5cls.options import ModelOptions
 from t5cls.run.plan import ScorePlan
 
 
-def record_finished(output: str, fingerprint: dict[str, str], resume: bool) -> None:
+def record_finished(destination: Destination, fingerprint: dict[str, str], resume: bool) -> None:
     """After a run with ``resume``, write ``output``'s record: the run's fingerprint and the file as it stands.
 
     A run without ``resume`` leaves no hidden file behind, and drops the record of an earlier one.
     An output in object storage (a URI) gets no record: a ``--resume`` after it finished scores again.
     """
-    if "://" in output:
+    if destination.kind == "uri":
         return
+    output = destination.target
     record = sidecar(output, "done")
     if resume:
         write_text_atomically(record, json.dumps({"fingerprint": fingerprint, "output": _stat(output)}, indent=1))
@@ -49,7 +50,7 @@ def up_to_date(plan: ScorePlan, model: ModelOptions) -> bool:
     include a local model's changed files, a note says so.
     """
     options = plan.options
-    if not options.resume or options.to_stdout or options.input == "-" or "://" in options.output:
+    if not options.resume or options.input == "-" or plan.destination.kind != "file":
         return False
     try:
         record = json.loads(sidecar(options.output, "done").read_text())

@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING
 
 from t5cls.errors import OptionError
 from t5cls.hub import hub_files
-from t5cls.io.formats import output_format
 from t5cls.io.lock import output_lock
 from t5cls.io.readers import InputSource, open_input
 from t5cls.options import ModelOptions, RayOptions, ScoreOptions
@@ -63,10 +62,7 @@ def score_file(
     hub_files(model.name, model.revision)  # before Ray starts: a hub name without the Hub fails now
     if not dry_run:
         return runner.run(progress, stop)
-    first = replace(options, input=runner.files[0], output=None, resume=False)
-    # the Ray plan for the first file, run as if it went to stdout (ScorePlan.build would refuse its rankings)
-    plan = replace(runner.plan, options=first, output_format=output_format(None, first.output_format))
-    local = _score_locally(plan, model, None, None, dry_run=True)
+    local = _score_locally(runner.plan.on_stdout(runner.files[0]), model, None, None, dry_run=True)
     output = f"output: {runner.output.uri} (a folder of Parquet parts)"
     lines = [output if line.startswith("output: ") else line for line in local.plan.splitlines()]
     return replace(local, plan="\n".join([f"engine: ray, {len(runner.files)} input files; the first one:", *lines]))
@@ -81,7 +77,7 @@ def _score_locally(
 ) -> Summary:
     """One input, one process: the input's columns are checked, then the model loads and scores every chunk."""
     options = plan.options
-    lock = output_lock(None if dry_run else options.output)  # before the model loads: a busy output stops at once
+    lock = output_lock(None if dry_run else plan.destination)  # before the model loads: a busy output stops at once
     with lock, closing(open_input(options.input, options.chunk_rows, options.input_format)) as source:
         plan.check_input(source.columns, options.input)
         if not dry_run and isinstance(model, ModelOptions) and up_to_date(plan, model):

@@ -14,10 +14,9 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import closing
 
-from t5cls.errors import OptionError, literal
+from t5cls.errors import Interrupted, OptionError, literal
 from t5cls.io.lock import output_lock
 from t5cls.io.output import FileOutput, StdoutOutput, TableOutput
-from t5cls.io.paths import is_stream
 from t5cls.io.readers import InputSource
 from t5cls.models.scorer import LabelScorer
 from t5cls.run.chunks import ChunkScorer, PreparedChunk
@@ -28,7 +27,7 @@ from t5cls.run.progress import RowProgress
 from t5cls.run.provenance import fingerprint, provenance
 from t5cls.run.ranking import add_ranks, unranked_path
 from t5cls.run.summary import Summary
-from t5cls.signals import Interrupted, StopRequest
+from t5cls.signals import StopRequest
 from t5cls.tasks.rows import drop_or_fill_nulls, template_values
 
 PERSISTENT_COUNTERS = ("rows", "skipped", "truncated")  # kept in a checkpoint; rows scored by this process are not
@@ -53,9 +52,9 @@ class LocalRunner:
         """Score every chunk of ``source``; raises `Interrupted` after the chunk in hand when ``stop`` is requested.
 
         The output's schema is fixed before the first row is scored, so nothing after scoring can fail on a type.
-        ``output`` keeps the scores in memory (`t5cls.frames`) instead of the plan's file or stdout.
+        ``output`` keeps the scores in memory (`t5cls.run.frames`) instead of the plan's file or stdout.
         """
-        with output_lock(self.plan.options.output):  # held until the output is complete, ranks included
+        with output_lock(self.plan.destination):  # held until the output is complete, ranks included
             return self._run(source, progress or RowProgress(quiet=True), stop or StopRequest(), output)
 
     def _run(self, source: InputSource, progress: RowProgress, stop: StopRequest, output: TableOutput | None):
@@ -81,7 +80,7 @@ class LocalRunner:
                 provenance(self.plan, self.scorer.identity),
             )
         if isinstance(output, FileOutput):
-            record_finished(self.plan.options.output, output.fingerprint, self.plan.options.resume)
+            record_finished(self.plan.destination, output.fingerprint, self.plan.options.resume)
         destination = self.plan.options.output if self.plan.rankings else output.description
         return Summary(
             counters["rows"],
@@ -127,10 +126,9 @@ class LocalRunner:
         options = self.plan.options
         metadata = provenance(self.plan, self.scorer.identity)
         schema = self.chunks.output_schema(source.schema)
-        if options.to_stdout or (not self.plan.rankings and is_stream(options.output)):
-            return StdoutOutput(
-                self.plan.output_format, schema, metadata, None if options.to_stdout else options.output
-            )
+        destination = self.plan.destination
+        if destination.kind == "stdout" or (not self.plan.rankings and destination.kind == "stream"):
+            return StdoutOutput(self.plan.output_format, schema, metadata, destination.target)
         path = unranked_path(options.output) if self.plan.rankings else options.output
         recorded = fingerprint(self.plan, self.scorer.identity, [source.path])
         return FileOutput(path, self.plan.output_format, schema, recorded, metadata, options.resume)

@@ -32,10 +32,9 @@ from dataclasses import asdict
 from pathlib import Path
 
 from t5cls import __version__
-from t5cls.errors import InputError
 from t5cls.io.atomic import replace_folder
 from t5cls.io.output import check_same_run
-from t5cls.io.paths import check_output_folder, sidecar_name
+from t5cls.io.paths import check_output_folder, is_uri, not_an_output_folder, sidecar_name
 from t5cls.io.storage import Location
 from t5cls.run.ranking import Ranking
 
@@ -78,11 +77,11 @@ def check_output(output: Location) -> None:
     """An output folder may be new, an earlier t5cls output, or one an interrupted run is writing; nothing else."""
     state = state_folder(output)  # refuses a bucket itself, before any request to the store
     if output.local:
-        check_output_folder(output.path if "://" in output.uri else output.uri, MANIFEST)
+        check_output_folder(output.path if is_uri(output.uri) else output.uri, MANIFEST)
         return
     output.check_bucket()
     if output.exists() and not output.child(MANIFEST).exists() and not state.child(JOB_FILE).exists():
-        raise InputError(f"{output.uri}: exists and is not a t5cls output folder; remove it or choose another -o")
+        raise not_an_output_folder(output.uri)
 
 
 class PartsFolder:

@@ -13,14 +13,12 @@ from dataclasses import dataclass, replace
 
 from t5cls.errors import InputError, OptionError, literal
 from t5cls.io.formats import output_format
-from t5cls.io.paths import check_output_file, file_uri_path, is_stream
+from t5cls.io.paths import Destination, check_output_file
 from t5cls.io.storage import check_no_secret, check_output_object, storage_errors
 from t5cls.options import ScoreOptions
 from t5cls.run.ranking import Ranking
 from t5cls.tasks.columns import added_columns
 from t5cls.tasks.config import Config, Task, TaskSet, load_tasks
-
-RANK_NEEDS_POSITIVE = "needs a task that sets 'positive' (the class whose probability it ranks by)"
 
 
 @dataclass(frozen=True)
@@ -28,48 +26,73 @@ class ScorePlan:
     """The tasks asked of every row, the columns they read and add, and where the output goes.
 
     ``output_format`` is ``None`` for a folder output (Ray), which is always Parquet parts.
+    ``destination`` is the output's kind, decided here once: the runner, the lock and the
+    finished-run record read it.
     """
 
     options: ScoreOptions
     task_set: TaskSet
     output_format: str | None
     rankings: tuple[Ranking, ...]
+    destination: Destination
 
     @classmethod
-    def build(cls, options: ScoreOptions, *, folder_output: bool = False, without_ranks: bool = False) -> ScorePlan:
-        """Read the config, build the tasks and check what needs no input file.
+    def build(
+        cls,
+        options: ScoreOptions,
+        *,
+        folder_output: bool = False,
+        task_set: TaskSet | None = None,
+        without_ranks: bool = False,
+    ) -> ScorePlan:
+        """Read the config (unless ``task_set`` is the one already read), build the tasks, check what needs no input.
 
         ``without_ranks`` drops every task's ``rank_by``: rows that come and go in memory (``t5cls
         serve``) have no output file for the second pass that ranks need.
         """
-        task_set = load_tasks(options.labels, options.config, options.template, options.text_column)
-        task_set = _with_rank_by(task_set, options.rank_by)
+        if task_set is None:
+            task_set = load_tasks(options.labels, options.config, options.template, options.text_column)
+        task_set = task_set.ranked_by(options.rank_by)
         if without_ranks:
             task_set = replace(task_set, tasks=tuple(replace(task, rank_by=None) for task in task_set.tasks))
         tasks = task_set.tasks
         rankings = tuple(Ranking(t.column("score"), t.rank_by, t.column("rank")) for t in tasks if t.rank_by)
-        if rankings and options.to_stdout:
+        destination = Destination.of(options.output, folder=folder_output)
+        if rankings and destination.kind == "stdout":
             raise OptionError(
                 "ranking (rank_by) needs an output file ({output} PATH): ranks are known only once every row is scored"
             )
-        if not options.to_stdout:
+        if destination.kind != "stdout":
             check_no_secret(options.output)  # before any message could name it
-        if not folder_output and not options.to_stdout:
-            local = file_uri_path(options.output)  # file:// is a local path, with all its guarantees
-            options = options if local == options.output else replace(options, output=local)
+        if destination.kind in ("file", "stream", "uri") and destination.target != options.output:
+            options = replace(options, output=destination.target)  # file:// is a local path, with all its guarantees
         fmt = None if folder_output else output_format(options.output, options.output_format)
-        if not folder_output and not options.to_stdout and "://" in options.output:
+        if destination.kind == "uri":
             _check_output_uri(options, fmt, rankings)
-        elif not folder_output and not options.to_stdout:
+        elif destination.kind in ("file", "stream"):
             check_output_file(options.output, options.input)
-            if options.resume and is_stream(options.output):
+            if options.resume and destination.kind == "stream":
                 raise OptionError(
                     f"{{output}} {literal(options.output)} is a FIFO, socket or device, written as a stream that "
                     "cannot be resumed; drop {resume}"
                 )
-        plan = cls(options, task_set, fmt, rankings)
+        plan = cls(options, task_set, fmt, rankings, destination)
         plan._check_added_columns_differ()
         return plan
+
+    @classmethod
+    def in_memory(cls, options: ScoreOptions, task_set: TaskSet) -> ScorePlan:
+        """A plan whose scores stay in this process (a calibration's dev rows): no output to check, no ranks."""
+        return cls(options, task_set, None, (), Destination.of(None))
+
+    def on_stdout(self, input: str) -> ScorePlan:
+        """This plan for the one file ``input``, shown as written to stdout: what a Ray dry run shows of its first file.
+
+        Its rankings are kept (they are part of what is shown), which `build` refuses for stdout.
+        """
+        options = replace(self.options, input=input, output=None, resume=False)
+        fmt = output_format(None, options.output_format)
+        return replace(self, options=options, output_format=fmt, destination=Destination.of(None))
 
     @property
     def tasks(self) -> tuple[Task, ...]:
@@ -144,13 +167,3 @@ def _check_output_uri(options: ScoreOptions, fmt: str, rankings: tuple[Ranking, 
         raise InputError(f"{options.output}: output path is the input file; write to a different path")
     with storage_errors(options.output):
         check_output_object(options.output)
-
-
-def _with_rank_by(task_set: TaskSet, rank_by: str | None) -> TaskSet:
-    """``rank_by`` (the option) set on every task of the config that has a 'positive' class."""
-    if rank_by is None:
-        return task_set
-    if not any(task.positive for task in task_set.tasks):
-        raise OptionError(f"{literal(task_set.config.path)}: {{rank_by}} {RANK_NEEDS_POSITIVE}")
-    tasks = tuple(replace(task, rank_by=rank_by) if task.positive else task for task in task_set.tasks)
-    return replace(task_set, tasks=tasks)

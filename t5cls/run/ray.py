@@ -39,7 +39,7 @@ import numpy as np
 import pyarrow as pa
 
 from t5cls import errors
-from t5cls.errors import InputError, NamesParameters, OptionError, T5clsError, literal
+from t5cls.errors import InputError, Interrupted, NamesParameters, OptionError, T5clsError, literal
 from t5cls.io.formats import file_name_suffix, input_format
 from t5cls.io.lock import output_lock
 from t5cls.io.oserrors import filesystem_errors
@@ -59,7 +59,7 @@ from t5cls.run.progress import RowProgress
 from t5cls.run.provenance import fingerprint, provenance
 from t5cls.run.ranking import Ranking, ranking_columns, ranks_of, with_ranks
 from t5cls.run.summary import Summary
-from t5cls.signals import Interrupted, StopRequest
+from t5cls.signals import StopRequest
 
 RAY_INPUT_FORMATS = ("csv", "jsonl", "parquet")
 WORKER_ERROR = re.compile(r"\[t5cls:(\w+)\] (.*)$", re.M)

@@ -18,7 +18,7 @@ import os
 import re
 import tomllib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import pairwise
 
 import tomli_w
@@ -53,6 +53,7 @@ KEYS = (
 CONFORMAL_KEYS = ("coverage", "conformal", "conformal_threshold")  # written together by `calibrate --coverage`
 NAME_PATTERN = re.compile(r"[A-Za-z0-9_-]+")
 NAME_RULE = "must be letters, digits, '_' or '-' (it prefixes the output columns)"
+RANK_NEEDS_POSITIVE = "needs 'positive', the class whose probability is the score to rank by"
 
 
 @dataclass(frozen=True)
@@ -151,6 +152,16 @@ class TaskSet:
     config: Config | None
     tasks: tuple[Task, ...]
 
+    def ranked_by(self, rank_by: str | None) -> TaskSet:
+        """``rank_by`` (the option) set on every task that has a 'positive' class; one of them must have it."""
+        if rank_by is None:
+            return self
+        if not any(task.positive for task in self.tasks):
+            where = f"{literal(self.config.path)}: " if self.config is not None else ""
+            raise OptionError(f"{where}{{rank_by}} {RANK_NEEDS_POSITIVE}, and no task sets it")
+        tasks = tuple(replace(task, rank_by=rank_by) if task.positive else task for task in self.tasks)
+        return replace(self, tasks=tasks)
+
     def where(self, task: Task) -> str:
         """How errors name a task: its config file and name (empty on the labels path)."""
         return f"{self.config.path}: task {task.name!r}" if self.config is not None else ""
@@ -197,8 +208,13 @@ class TaskSet:
 
 def check_task_name(name: str) -> None:
     """The name given to the task of ``labels`` (``task``) must be one that a config accepts."""
-    if not NAME_PATTERN.fullmatch(name):
-        raise OptionError(f"{{task}} {literal(repr(name))} {NAME_RULE}")
+    if problem := name_problem(name):
+        raise OptionError(f"{{task}} {literal(problem)}")
+
+
+def name_problem(name: str) -> str | None:
+    """What is wrong with a task's name (``None``: nothing): the one rule of config tables and ``{task}``."""
+    return None if NAME_PATTERN.fullmatch(name) else f"{name!r} {NAME_RULE}"
 
 
 def load_tasks(
@@ -285,8 +301,8 @@ def _task(where: _Where, table: dict) -> Task:
         if key not in table:
             raise where.error(f"missing key {key!r}")
     name = _string(where, table, "name")
-    if not NAME_PATTERN.fullmatch(name):
-        raise where.error(f"'name' {name!r} {NAME_RULE}")
+    if problem := name_problem(name):
+        raise where.error(f"'name' {problem}")
     multi_label = _typed(where, table, "multi_label", bool, False)
     classes, forms = _labels(where, table["labels"], multi_label)
     mode = _string(where, table, "mode", "sum")
@@ -447,7 +463,7 @@ def _rank_by(where: _Where, table: dict) -> str | None:
     if "rank_by" not in table:
         return None
     if "positive" not in table:
-        raise where.error("'rank_by' needs 'positive', the class whose probability is the score to rank by")
+        raise where.error(f"'rank_by' {RANK_NEEDS_POSITIVE}")
     return _string(where, table, "rank_by")
 
 

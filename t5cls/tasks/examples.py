@@ -27,7 +27,7 @@ from contextlib import closing
 from dataclasses import dataclass
 
 from t5cls.errors import InputError
-from t5cls.io.paths import existing_file
+from t5cls.io.paths import existing_file, is_uri
 from t5cls.io.readers import SCAN_CHUNK_ROWS, open_input
 from t5cls.tasks.prompts import PromptTemplate
 
@@ -109,7 +109,7 @@ class Examples:
 
 def same_file(first: str, second: str) -> bool:
     """Whether two paths name one file (URIs: whether they are equal)."""
-    if "://" in first or "://" in second:
+    if is_uri(first) or is_uri(second):
         return first == second
     try:
         return os.path.samefile(first, second)
@@ -119,7 +119,7 @@ def same_file(first: str, second: str) -> bool:
 
 def is_absolute(file: str) -> bool:
     """Absolute paths and URIs are used as written; anything else is relative to the config's folder."""
-    return "://" in file or os.path.isabs(file)
+    return is_uri(file) or os.path.isabs(file)
 
 
 def parse_spec(value: object, config_path: str) -> ExamplesSpec:

@@ -39,21 +39,36 @@ MODES = ("sum", "mean", "pmi", "contextual", "batch", "first")
 CONTENT_FREE_MODES = ("pmi", "contextual")
 
 
-def verbalize(form_scores: np.ndarray, groups: Sequence[Sequence[int]]) -> np.ndarray:
-    """(N, F) form log-scores -> (N, C): the log-sum-exp over each class's forms."""
-    return np.column_stack([logsumexp(form_scores[:, list(group)], axis=1) for group in groups])
+def verbalize(form_scores, groups: Sequence[Sequence[int]], logsumexp=logsumexp, stack=np.column_stack):
+    """(N, F) form log-scores -> (N, C): the log-sum-exp over each class's forms.
+
+    ``logsumexp`` (called with ``axis=1``) and ``stack`` (columns into a matrix) default to
+    numpy's; training passes torch's, so the loss differentiates this very formula.
+    """
+    return stack([logsumexp(form_scores[:, list(group)], axis=1) for group in groups])
 
 
-def form_scores(mode: str, logprobs: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+def form_scores(mode: str, logprobs, lengths):
     """Per-form scores before the log-sum-exp: length-normalised in ``mean``, else as they are.
 
     ``logprobs`` are full-sequence log-probabilities, or for ``first`` the first-token logits.
+    ``sum`` and ``mean`` are plain arithmetic, so training runs them on torch tensors too.
     """
     if mode == "mean":
         return logprobs / lengths
     if mode == "first":
         return log_softmax(logprobs)
     return logprobs
+
+
+def class_scores(
+    mode: str, raw: np.ndarray, lengths: np.ndarray, groups: Sequence[Sequence[int]], content_free=None
+) -> np.ndarray:
+    """(N, C) the class log-scores S of ``mode`` from the (N, F) label scores ``raw``: the whole formula above.
+
+    ``raw`` and ``lengths`` are as `form_scores` takes them; ``content_free`` as `calibrated`.
+    """
+    return calibrated(mode, verbalize(form_scores(mode, raw, lengths), groups), content_free)
 
 
 def calibrated(mode: str, class_logprobs: np.ndarray, content_free: np.ndarray | None = None) -> np.ndarray:

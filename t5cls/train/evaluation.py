@@ -1,7 +1,7 @@
 """Dev-set evaluation with t5cls's own scoring and metrics: what `t5cls score` and `t5cls eval` would report.
 
-Dev scores are computed by the scorer's inference path and the task's mode, exactly as a scoring
-run computes them (`t5cls.tasks.modes`), then measured with `t5cls.eval.metrics`:
+Dev scores are computed by the task's `TaskScorer`, the object a scoring run scores its chunks
+with, then measured with `t5cls.eval.metrics`:
 
 - ``classes``: accuracy, macro-F1, NLL and ECE of softmax(S / T);
 - ``multi-label``: the same over every (row, class) yes/no decision; macro-F1 is the mean over
@@ -24,7 +24,6 @@ from t5cls.eval.calibration import fit_temperature
 from t5cls.models.scorer import LabelScorer
 from t5cls.models.tokens import TokenizedTexts
 from t5cls.probability import softmax
-from t5cls.tasks import modes
 from t5cls.train.gold import CLASSES, MULTI_LABEL, REGRESSION
 from t5cls.train.objective import TaskObjective, dev_loss, multi_label_targets
 
@@ -50,11 +49,9 @@ class DevEvaluation:
         self.scorer.model.eval()
         return [self._task_scores(task) for task in self.tasks]
 
-    def _task_scores(self, task: DevTask) -> np.ndarray:
-        objective = task.objective
-        raw = self.scorer.score(task.tokens, objective.labels).logprobs
-        forms = modes.form_scores(objective.task.mode, raw, objective.lengths.double().numpy())
-        return modes.verbalize(forms, objective.groups)
+    @staticmethod
+    def _task_scores(task: DevTask) -> np.ndarray:
+        return task.objective.bound.class_scores(task.tokens)
 
     def evaluate(self) -> dict[str, float]:
         """``loss`` and every task's metrics at T = 1, flat (``<task>_<metric>`` when there are several tasks)."""

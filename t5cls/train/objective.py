@@ -1,8 +1,10 @@
 """The training objectives on a task's exact class scores, with gradients.
 
 For prompt x, S(c | x) is the task's class log-score, computed exactly as scoring computes it:
-the backend's label-trie decoding gives log p(f | x) for every form f (EOS included), ``mean``
-divides each by its token count, and a class's forms are log-sum-exp'ed (see `t5cls.tasks.modes`).
+the backend's label-trie decoding gives log p(f | x) for every form f (EOS included), and
+`t5cls.tasks.modes` turns them into class scores, run here on torch tensors (``mean`` divides
+each by its token count, a class's forms are log-sum-exp'ed), with the label lengths of the
+task's `TaskScorer`.
 The losses, per kind of task (`t5cls.train.gold`):
 
 - ``classes``: the label-set cross-entropy −log softmax_c S(c | x)[gold], optionally weighted per
@@ -20,8 +22,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from t5cls.models.scorer import LabelScorer
-from t5cls.tasks.config import Task
+from t5cls.models.backend import Backend
+from t5cls.task_scorer import TaskScorer
+from t5cls.tasks import modes
 from t5cls.train.gold import CLASSES, MULTI_LABEL, REGRESSION, task_kind
 
 TRAINABLE_MODES = ("sum", "mean")
@@ -30,24 +33,25 @@ TRAINABLE_MODES = ("sum", "mean")
 class TaskObjective:
     """One task's class scores (differentiable) and its loss."""
 
-    def __init__(self, task: Task, scorer: LabelScorer):
-        self.task = task
+    def __init__(self, bound: TaskScorer):
+        """``bound``: the task bound to the scorer being trained, as a scoring run binds it."""
+        self.bound = bound
+        self.task = task = bound.task
         self.kind = task_kind(task)
-        self.labels = task.scored_labels
-        self.trie = scorer.label_trie(self.labels)
+        self.labels = bound.labels
+        self.trie = bound.scorer.label_trie(self.labels)
         self.groups = task.groups
-        self.lengths = torch.tensor([len(ids) for ids in scorer.label_ids(self.labels)], dtype=torch.float32)
+        self.lengths = torch.from_numpy(bound.lengths).float()
         self.values = None if task.values is None else torch.tensor(task.values, dtype=torch.float64)
 
-    def class_scores(self, backend, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    def class_scores(self, backend: Backend, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """(prompts, classes) S from one trie pass (multi-label: the (yes, no) scores of each question)."""
         return self.scores_from_logprobs(backend.label_logprobs(input_ids, attention_mask, self.trie))
 
     def scores_from_logprobs(self, logprobs: torch.Tensor) -> torch.Tensor:
-        """S from the forms' sequence log-probs: length-normalised in ``mean``, forms log-sum-exp'ed."""
-        if self.task.mode == "mean":
-            logprobs = logprobs / self.lengths.to(logprobs)
-        return torch.stack([torch.logsumexp(logprobs[:, group], dim=1) for group in self.groups], dim=1)
+        """S from the forms' sequence log-probs: `t5cls.tasks.modes`' formula on tensors, with gradients."""
+        forms = modes.form_scores(self.task.mode, logprobs, self.lengths.to(logprobs))
+        return modes.verbalize(forms, self.groups, torch.logsumexp, _columns)
 
     def loss(self, scores: torch.Tensor, gold: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
         """The task's loss over a batch; ``weight`` (one per prompt) weights the cross-entropy."""
@@ -60,10 +64,14 @@ class TaskObjective:
         return (per_prompt * weight).sum() / weight.sum()
 
 
+def _columns(columns: list[torch.Tensor]) -> torch.Tensor:
+    return torch.stack(columns, dim=1)
+
+
 class LabelSetLoss:
     """The sum over tasks of each task's loss on its exact class scores, for one collated batch."""
 
-    def __init__(self, objectives: list[TaskObjective], backend):
+    def __init__(self, objectives: list[TaskObjective], backend: Backend):
         self.objectives = objectives
         self.backend = backend
 

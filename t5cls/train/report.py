@@ -68,8 +68,8 @@ class TrainSummary:
 def calibrate_on_dev(plan: TrainPlan, model: ModelOptions, dev: LabelledFile, folder: Path) -> list[TaskDevResult]:
     """Score the dev set with the saved model, fit each task's temperature, write the plots into ``folder``."""
     scorer = LabelScorer.from_options(replace(model, name_or_path=str(folder), revision=None))
-    objectives = [TaskObjective(task, scorer) for task in plan.tasks]
     bound = [TaskScorer(task, scorer, plan.task_set.where(task)) for task in plan.tasks]
+    objectives = [TaskObjective(b) for b in bound]
     evaluation = DevEvaluation(scorer, dev_tasks(objectives, bound, dev))
     results = []
     for objective, rows, column, scores in zip(objectives, dev.tasks, plan.gold_columns, evaluation.scores()):

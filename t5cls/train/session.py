@@ -12,11 +12,11 @@ from pathlib import Path
 
 import torch
 
-from t5cls.errors import OptionError
+from t5cls.errors import Interrupted, OptionError
 from t5cls.models.loading import resolve_device, resolve_dtype
 from t5cls.models.scorer import LabelScorer
 from t5cls.options import ModelOptions, ProgressOptions
-from t5cls.signals import Interrupted, StopRequest
+from t5cls.signals import StopRequest
 from t5cls.task_scorer import TaskScorer
 from t5cls.train.batches import LabelSetCollator, RowIndexes, TokenizedTask
 from t5cls.train.data import LabelledFile, TaskRows
@@ -120,7 +120,7 @@ class TrainingSetup:
     def build(cls, plan: TrainPlan, scorer: LabelScorer, data: tuple[LabelledFile, LabelledFile | None]):
         train_rows, dev_rows = data
         bound = [TaskScorer(task, scorer, plan.task_set.where(task)) for task in plan.tasks]
-        objectives = [TaskObjective(task, scorer) for task in plan.tasks]
+        objectives = [TaskObjective(b) for b in bound]
         weighted = plan.options.class_weights == "balanced"
         tasks = [
             tokenized(o, b, train_rows.columns, rows, weighted)

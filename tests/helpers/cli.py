@@ -42,6 +42,11 @@ def invoke(*args, stdin: bytes | None = None, env: dict | None = None, cwd=None,
     return Result(result.exit_code, result.stdout_bytes, result.stderr_bytes)
 
 
+def score(model, source, *extra, labels: str = "positive,negative", stdin: bytes | None = None) -> Result:
+    """``t5cls score SOURCE -l LABELS -m MODEL -q EXTRA...`` in this process (`invoke`)."""
+    return invoke("score", source, "-l", labels, "-m", model, "-q", *extra, stdin=stdin)
+
+
 def start_forked(run: Callable[[], int]) -> int:
     """Start ``run()`` in a forked child, a real process that already has this one's imports; its pid.
 
@@ -94,7 +99,7 @@ def run_cli(*args, stdin=None, env=None, timeout=300, **kwargs) -> subprocess.Co
 
 def assert_one_line_error(result, *fragments, code=2):
     """The run failed with ``code`` and exactly one stderr line, ``t5cls: error: ...``, holding ``fragments``."""
-    stderr = result.stderr.decode()
+    stderr = result.stderr if isinstance(result.stderr, str) else result.stderr.decode()
     assert result.returncode == code, stderr
     lines = stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("t5cls: error: "), stderr

@@ -52,6 +52,7 @@ def generated_rows(rows: int, seed: int, noise: float) -> list[tuple[str, str]]:
 
 
 def write_csv(path: Path, rows: list[tuple[str, str]]) -> Path:
+    """(Its own writer: this module also runs as a script, without ``tests/`` on the path.)"""
     with open(path, "w", newline="", encoding="utf-8") as stream:
         writer = csv.writer(stream, lineterminator="\n")
         writer.writerow(["text", "label"])

@@ -33,7 +33,7 @@ from t5cls.options import (
 from t5cls.run.local import LocalRunner
 from t5cls.run.plan import ScorePlan
 from t5cls.run.progress import RowProgress
-from t5cls.tasks.config import load_config
+from t5cls.tasks.config import TaskSet, load_tasks
 
 
 def score_frame(
@@ -91,8 +91,9 @@ def _check_keywords(model_options: dict) -> None:
 
 def run_frame(frame: Frame, options: ScoreOptions, scorer: LabelScorer, progress: bool = False):
     """Score ``frame`` as ``options`` say (its ``input`` names the frame in errors; no ``output``)."""
-    _check_no_ranking(options)
-    plan = ScorePlan.build(options)
+    task_set = load_tasks(options.labels, options.config, options.template, options.text_column)
+    _check_no_ranking(task_set)
+    plan = ScorePlan.build(options, task_set=task_set)
     plan.check_input(frame.columns, frame.name)
     runner = LocalRunner(plan, scorer)
     source = open_frame(frame, plan.columns_needed, options.chunk_rows)
@@ -102,12 +103,12 @@ def run_frame(frame: Frame, options: ScoreOptions, scorer: LabelScorer, progress
     return _joined(frame, output.table())
 
 
-def _check_no_ranking(options: ScoreOptions) -> None:
+def _check_no_ranking(task_set: TaskSet) -> None:
     """Ranks need a second pass over an output file (`t5cls.run.ranking`), which a frame run does not write."""
-    ranked = [] if options.config is None else [task for task in load_config(options.config).tasks if task.rank_by]
+    ranked = [task for task in task_set.tasks if task.rank_by]
     if ranked:
         raise InputError(
-            f"{options.config}: task {ranked[0].name!r} sets rank_by, which is not available for frames "
+            f"{task_set.config.path}: task {ranked[0].name!r} sets rank_by, which is not available for frames "
             "(ranks need a second pass over an output file): score a file with score_file, or drop rank_by"
         )
 
