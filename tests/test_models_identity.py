@@ -11,12 +11,12 @@ import pytest
 
 from helpers.model_files import rewrite_in_place
 from helpers.runs import StopAfter, plan_for
+from t5cls.errors import Interrupted
 from t5cls.models import identity
 from t5cls.options import ModelOptions, RayOptions, ScoreOptions
 from t5cls.run.finished import up_to_date
 from t5cls.run.job import score_file
 from t5cls.run.plan import ScorePlan
-from t5cls.signals import Interrupted
 
 
 @pytest.fixture
