@@ -137,7 +137,8 @@ Revision = Annotated[
 ]
 Device = Annotated[str, option("device", "--device", help="auto, cpu, cuda or mps.")]
 Dtype = Annotated[
-    str, option("dtype", "--dtype", help="auto (bfloat16 on CUDA, else float32), float32, bfloat16 or float16.")
+    str,
+    option("dtype", "--dtype", help="auto (bfloat16 on CUDA, else float32), float32, bfloat16, float16 or int8 (CPU)."),
 ]
 BatchSize = Annotated[
     str,

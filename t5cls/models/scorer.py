@@ -24,7 +24,7 @@ from t5cls.errors import OptionError
 from t5cls.models._hf_compat import commit_hash
 from t5cls.models.batching import LengthBatcher
 from t5cls.models.causal import CausalBackend
-from t5cls.models.loading import ModelIdentity, default_label_end, dtype_name, load_pretrained, model_max_length
+from t5cls.models.loading import ModelIdentity, default_label_end, load_pretrained, model_max_length, model_precision
 from t5cls.models.seq2seq import Seq2SeqBackend
 from t5cls.models.tokens import PromptTokenizer, TokenizedTexts
 from t5cls.models.trie import LabelTrie
@@ -138,7 +138,7 @@ class LabelScorer:
         return ModelIdentity(
             self.name_or_path,
             str(commit_hash(self.model.config) or "local"),
-            dtype_name(self.model.dtype),
+            model_precision(self.model),
             self.max_length,
             self.label_end,
             self.chat,
