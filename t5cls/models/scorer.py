@@ -175,6 +175,12 @@ class LabelScorer:
             )
         return LabelScores(list(labels), logprobs, tokens.truncated)
 
+    def keeping_prefixes(self):
+        """A context for the scoring calls of one file: a decoder-only prompt prefix shared by the
+        calls (a fixed instruction) is run once for all of them, not once per call. Exact; the
+        model must not change inside it."""
+        return self.backend.keeping()
+
     def first_token_logits(self, texts: Sequence[str] | TokenizedTexts, token_ids: Sequence[int]) -> np.ndarray:
         """``(N, len(token_ids))`` logits of ``token_ids`` at the first decoding step after each text.
 
