@@ -28,7 +28,7 @@ from t5cls.tasks.prompts import DEFAULT_TEXT_COLUMN
 
 DEFAULT_MODEL = "google/flan-t5-small"
 DEVICES = ("auto", "cpu", "cuda", "mps")
-DTYPES = ("auto", "float32", "bfloat16", "float16")
+DTYPES = ("auto", "float32", "bfloat16", "float16", "int8")
 NULL_POLICIES = ("error", "skip", "empty")
 DEFAULT_CHUNK_ROWS = 1000
 DEFAULT_LOG_EVERY = 30.0

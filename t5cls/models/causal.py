@@ -47,6 +47,10 @@ class CausalBackend:
         """A scoring call: shared prompt prefixes are run once for all its batches."""
         return self.prompts.reusing()
 
+    def keeping(self):
+        """Scoring calls with one model (the chunks of a file): shared prompt prefixes are run once for all."""
+        return self.prompts.keeping()
+
     @property
     def device(self) -> torch.device:
         return next(self.model.parameters()).device

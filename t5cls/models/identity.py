@@ -34,11 +34,10 @@ from t5cls.models._hf_compat import CHAT_TEMPLATE_DIR, commit_hash
 from t5cls.models.loading import (
     _first_line,
     default_label_end,
-    dtype_name,
     model_max_length,
+    precision_name,
     quiet_model_loading,
     resolve_device,
-    resolve_dtype,
 )
 from t5cls.options import ModelOptions
 
@@ -64,24 +63,24 @@ class ModelFiles:
     """What an identity reads of a model: its name, config and tokenizer, and the local folder holding its files.
 
     ``folder`` is None for a hub model (its commit hash names its files) and for a model held in
-    memory, whose weights need not be those of any folder. ``loaded_dtype`` is the dtype of
-    weights already loaded (a model handed in may be in any); None before they load.
+    memory, whose weights need not be those of any folder. ``loaded_precision`` is the precision
+    (`model_precision`) of weights already loaded (a model handed in may be in any); None before they load.
     """
 
     name: str
     config: Any
     tokenizer: Any
     folder: str | None
-    loaded_dtype: torch.dtype | None = None
+    loaded_precision: str | None = None
 
 
 def model_identity(options: ModelOptions, files: ModelFiles, device: str | torch.device) -> ModelIdentity:
     """The identity of the model in ``files``, run with ``options`` on ``device``: the one builder of an identity."""
-    dtype = files.loaded_dtype if files.loaded_dtype is not None else resolve_dtype(options.dtype, device)
+    precision = files.loaded_precision or precision_name(options.dtype, device)
     return ModelIdentity(
         name=files.name,
         revision=str(commit_hash(files.config) or "local"),
-        dtype=dtype_name(dtype),
+        dtype=precision,
         max_length=options.max_length or model_max_length(files.config, files.tokenizer),
         label_end=options.label_end or default_label_end(files.config),
         chat=options.chat,

@@ -12,6 +12,7 @@ from safetensors import SafetensorError
 from t5cls.errors import ModelLoadError, OptionError
 from t5cls.hub import hub_files
 from t5cls.models.families import FAMILIES
+from t5cls.models.quantize import INT8, is_int8, quantize_int8
 from t5cls.options import ModelOptions
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -46,11 +47,20 @@ def resolve_device(device: str) -> torch.device:
 
 
 def resolve_dtype(dtype: str, device: torch.device | str) -> torch.dtype:
-    """``auto`` is bfloat16 on CUDA that supports it (T5 overflows in float16), else float32.
+    """The dtype weights load in. ``auto`` is bfloat16 on CUDA that supports it (T5 overflows in float16), else float32.
 
     On the CPU float32 stays the default: bfloat16 is faster where the CPU has AVX-512 BF16 but
-    rounds scores to about 3 significant digits (see benchmarks/README.md for the measured trade).
+    rounds scores to about 3 significant digits, int8 (`t5cls.models.quantize`) where it has int8
+    dot products; see benchmarks/README.md for the measured trades. ``int8`` loads in float32
+    and is quantized after loading, on the CPU only.
     """
+    if dtype == INT8:
+        if torch.device(device).type != "cpu":
+            raise OptionError(
+                f"{{dtype}} int8 runs on the CPU only (dynamic int8 kernels); on {torch.device(device).type} "
+                "use bfloat16, or pass {device} cpu"
+            )
+        return torch.float32
     if dtype != "auto":
         return DTYPES[dtype]
     if torch.device(device).type == "cuda" and (not torch.cuda.is_available() or torch.cuda.is_bf16_supported()):
@@ -82,6 +92,8 @@ def load_pretrained(options: ModelOptions):
         )
     except (OSError, ValueError, KeyError, SafetensorError) as err:  # a damaged weights file is SafetensorError
         raise ModelLoadError(f"could not load model {name!r}: {_first_line(err)}") from err
+    if options.dtype == INT8:
+        model = quantize_int8(model.eval())
     if tokenizer.pad_token is None:  # GPT-2-style tokenizers have none; padding is masked, so EOS serves
         tokenizer.pad_token = tokenizer.eos_token
     return model.to(device), tokenizer
@@ -118,3 +130,14 @@ def default_label_end(config) -> str:
 
 def dtype_name(dtype: torch.dtype) -> str:
     return str(dtype).removeprefix("torch.")
+
+
+def precision_name(dtype: str, device: torch.device | str) -> str:
+    """What ``dtype`` runs as on ``device``, as the identity records it: ``int8``, or the resolved dtype's name."""
+    resolved = dtype_name(resolve_dtype(dtype, device))  # refuses int8 off the CPU
+    return INT8 if dtype == INT8 else resolved
+
+
+def model_precision(model) -> str:
+    """A loaded model's precision, through the same names as `precision_name`."""
+    return INT8 if is_int8(model) else dtype_name(model.dtype)

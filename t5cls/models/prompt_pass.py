@@ -12,6 +12,7 @@ less. The scores are those of the full prompts whatever the batch (up to float r
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -40,24 +41,46 @@ class PromptPass:
     whatever its length); ``share`` turns sharing off (each row then runs its whole prompt). Within
     `reusing` (one scoring call: a chunk), a prefix already run for an earlier batch is reused when
     a batch shares exactly the same token ids, so a chunk's instruction runs once, not once per
-    batch. Reuse gives the very same numbers as running it again, so output never depends on it.
+    batch; within `keeping` (the chunks of a file), once per file. Reuse is exact: a prefix is run
+    from its token ids alone (one row, no padding, nothing of the batch), so running it again would
+    give the very numbers kept, and output never depends on it. The last `KEPT` prefixes are kept.
     """
+
+    KEPT = 4
 
     def __init__(self, model, min_shared: int = 8, share: bool = True):
         self.model = model
         self.min_shared = min_shared
         self.share = share
         self._cache_argument = cache_keyword(model)
-        self._reusable: dict[bytes, SharedPrefix] | None = None
+        self._reusable: OrderedDict[bytes, SharedPrefix] | None = None
+        self._keeping = False
 
     @contextmanager
     def reusing(self) -> Iterator[None]:
-        """Keep the prefixes run inside the block for the later batches of the block (then drop them)."""
-        self._reusable = {}
+        """Keep the prefixes run inside the block for the later batches of the block (then drop them,
+        unless inside `keeping`)."""
+        if self._keeping:
+            yield
+            return
+        self._reusable = OrderedDict()
         try:
             yield
         finally:
             self._reusable = None
+
+    @contextmanager
+    def keeping(self) -> Iterator[None]:
+        """Keep the prefixes across the scoring calls inside the block: the chunks of one file.
+
+        The model must not change inside the block (a run's model does not; training's does, and
+        training never enters it).
+        """
+        self._reusable, self._keeping = OrderedDict(), True
+        try:
+            yield
+        finally:
+            self._reusable, self._keeping = None, False
 
     def shared_prefix(self, input_ids: torch.Tensor, lengths: torch.Tensor) -> SharedPrefix:
         """The batch's longest common prefix of token ids, run once; every row keeps at least one own token."""
@@ -70,10 +93,13 @@ class PromptPass:
             return SharedPrefix(0, None)
         key = input_ids[0, :length].cpu().numpy().tobytes()
         if self._reusable is not None and key in self._reusable:
+            self._reusable.move_to_end(key)
             return self._reusable[key]
         prefix = SharedPrefix(length, self._keys_values(input_ids[:1, :length], None, AttentionLayout(), 0))
         if self._reusable is not None:
             self._reusable[key] = prefix
+            if len(self._reusable) > self.KEPT:
+                self._reusable.popitem(last=False)
         return prefix
 
     def contexts(

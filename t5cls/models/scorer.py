@@ -26,7 +26,7 @@ from t5cls.models.backend import Backend
 from t5cls.models.batching import LengthBatcher
 from t5cls.models.causal import CausalBackend
 from t5cls.models.identity import ModelFiles, ModelIdentity
-from t5cls.models.loading import default_label_end, load_pretrained, model_max_length
+from t5cls.models.loading import default_label_end, load_pretrained, model_max_length, model_precision
 from t5cls.models.seq2seq import Seq2SeqBackend
 from t5cls.models.tokens import PromptTokenizer, TokenizedTexts
 from t5cls.models.trie import LabelTrie
@@ -142,7 +142,8 @@ class LabelScorer:
     @cached_property
     def identity(self) -> ModelIdentity:
         """What scores depend on about this model (for resume fingerprints and provenance): `model_identity`'s."""
-        files = ModelFiles(self.name_or_path, self.model.config, self.tokenizer, self.folder, self.model.dtype)
+        precision = model_precision(self.model)
+        files = ModelFiles(self.name_or_path, self.model.config, self.tokenizer, self.folder, precision)
         return identities.model_identity(self.options, files, self.device)
 
     def label_ids(self, labels: Sequence[str]) -> list[list[int]]:
@@ -175,6 +176,12 @@ class LabelScorer:
                 tokens.ids, len(labels), lambda ids, mask: self.backend.label_logprobs(ids, mask, trie)
             )
         return LabelScores(list(labels), logprobs, tokens.truncated)
+
+    def keeping_prefixes(self):
+        """A context for the scoring calls of one file: a decoder-only prompt prefix shared by the
+        calls (a fixed instruction) is run once for all of them, not once per call. Exact; the
+        model must not change inside it."""
+        return self.backend.keeping()
 
     def first_token_logits(self, texts: Sequence[str] | TokenizedTexts, token_ids: Sequence[int]) -> np.ndarray:
         """``(N, len(token_ids))`` logits of ``token_ids`` at the first decoding step after each text.

@@ -51,6 +51,10 @@ class Seq2SeqBackend:
         """A scoring call (nothing is kept between its batches: encoders see each row whole)."""
         return nullcontext()
 
+    def keeping(self):
+        """Scoring calls with one model (nothing is kept between them either)."""
+        return nullcontext()
+
     @property
     def device(self) -> torch.device:
         return next(self.model.parameters()).device

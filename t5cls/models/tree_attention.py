@@ -32,6 +32,11 @@ class Context:
     values: torch.Tensor
     allowed: torch.Tensor | None = None
 
+    @property
+    def shared(self) -> bool:
+        """One set of keys for every row, all visible (a shared prefix): attended as one matmul over all rows."""
+        return self.keys.shape[0] == 1 and self.allowed is None
+
 
 @dataclass(frozen=True)
 class AttentionLayout:
@@ -79,8 +84,10 @@ def attend(
     groups = heads // key.shape[1]
     grouped = query.reshape(rows, key.shape[1], groups, length, size)
     contexts = layout.contexts_of(layer)
+    shared = [context for context in contexts if context.shared]
+    per_row = [context for context in contexts if not context.shared]
     logits = _Logits(scaling, softcap)
-    scores = [_context_scores(grouped, context, logits) for context in contexts]
+    scores = [_context_scores(grouped, context, logits) for context in per_row]
     if layout.ancestors is not None:
         own = _ancestor_scores(grouped, key, layout, logits)
         if bias is not None:
@@ -88,9 +95,60 @@ def attend(
     else:
         own = _causal_scores(grouped, key, layout.key_padding, logits)
     scores.append(own)
-    weights = torch.softmax(torch.cat(scores, dim=-1).float(), dim=-1).to(value.dtype)
-    out = _weighted_values(weights, contexts, value, layout)
+    scores = torch.cat(scores, dim=-1).float()
+    if not shared:
+        out = _weighted_values(torch.softmax(scores, dim=-1).to(value.dtype), per_row, value, layout)
+    else:
+        top = scores.amax(dim=-1, keepdim=True)
+        weights = torch.exp(scores - top)
+        out = _Partial(
+            top, weights.sum(dim=-1, keepdim=True), _weighted_values(weights.to(value.dtype), per_row, value, layout)
+        )
+        for context in shared:
+            out = out.merged(_shared_partial(grouped, context, logits))
+        out = out.normalised().to(value.dtype)
     return out.reshape(rows, heads, length, size).transpose(1, 2)
+
+
+@dataclass(frozen=True)
+class _Partial:
+    """Attention over one part of the keys, unnormalised: the part's largest logit ``top``, its sum of
+    ``exp(logit - top)`` and its ``exp(logit - top)``-weighted values, per query (flash attention's
+    online softmax). Parts merge exactly, up to float rounding, so each can be computed its own way."""
+
+    top: torch.Tensor  # (..., 1) float32
+    total: torch.Tensor  # (..., 1) float32
+    values: torch.Tensor  # (..., head dim)
+
+    def merged(self, other: _Partial) -> _Partial:
+        top = torch.maximum(self.top, other.top)
+        mine, theirs = torch.exp(self.top - top), torch.exp(other.top - top)
+        return _Partial(
+            top, self.total * mine + other.total * theirs, self.values.float() * mine + other.values.float() * theirs
+        )
+
+    def normalised(self) -> torch.Tensor:
+        return self.values.float() / self.total
+
+
+def _shared_partial(grouped: torch.Tensor, context: Context, logits: _Logits) -> _Partial:
+    """Every query of every row against a shared context's keys, as one matmul per kv head.
+
+    The rows' queries are stacked into one ``(kv heads, rows x groups x Q, head dim)`` matrix, so the
+    context's keys and values are read once per kv head, never broadcast to the rows (which a
+    batched matmul would copy).
+    """
+    rows, heads, groups, length, size = grouped.shape
+    stacked = grouped.transpose(0, 1).reshape(heads, rows * groups * length, size)
+    scores = logits(torch.matmul(stacked, context.keys[0].transpose(-1, -2))).float()
+    top = scores.amax(dim=-1, keepdim=True)
+    weights = torch.exp(scores - top)
+    values = torch.matmul(weights.to(context.values.dtype), context.values[0])
+
+    def per_row(tensor: torch.Tensor) -> torch.Tensor:
+        return tensor.reshape(heads, rows, groups, length, -1).transpose(0, 1)
+
+    return _Partial(per_row(top), per_row(weights.sum(dim=-1, keepdim=True)), per_row(values))
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ def describe(runner: LocalRunner, source: InputSource) -> str:
     """The plan of a run as text; reads the first usable row of ``source``."""
     scorer, plan = runner.scorer, runner.plan
     lines = [
-        f"model: {scorer.name_or_path} ({scorer.model.config.model_type}, {scorer.model.dtype}, {scorer.device})",
+        f"model: {scorer.name_or_path} ({scorer.model.config.model_type}, {scorer.identity.dtype}, {scorer.device})",
         f"max length: {scorer.max_length} tokens; batch size: {scorer.batch_size}",
         f"output: {plan.options.output or 'stdout'} ({plan.output_format})",
     ]

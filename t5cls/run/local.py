@@ -93,7 +93,8 @@ class LocalRunner:
 
     def _score_chunks(self, source: InputSource, tables, output, counters: Counter, progress, stop) -> None:
         """Score and write the chunks not done yet, the next one read and tokenized in the background."""
-        with closing(prefetched(self._prepared_chunks(source, tables, output.rows_done_before))) as prepared_chunks:
+        chunks = prefetched(self._prepared_chunks(source, tables, output.rows_done_before))
+        with closing(chunks) as prepared_chunks, self.scorer.keeping_prefixes():
             for prepared in prepared_chunks:
                 self._write(self.chunks.score(prepared), output, counters)
                 progress.advance(prepared.input_rows, prepared.bytes_read)

@@ -14,6 +14,7 @@ import torch
 
 from t5cls.errors import Interrupted, OptionError
 from t5cls.models.loading import resolve_device, resolve_dtype
+from t5cls.models.quantize import INT8
 from t5cls.models.scorer import LabelScorer
 from t5cls.options import ModelOptions, ProgressOptions
 from t5cls.signals import StopRequest
@@ -46,6 +47,8 @@ class TrainingOutcome:
 
 def training_precision(dtype: str, device: torch.device) -> torch.dtype:
     """The precision of the forward and backward passes: ``auto`` is bfloat16 on CUDA that supports it."""
+    if dtype == INT8:
+        raise OptionError("{dtype} int8 is for scoring on the CPU; train in float32 or bfloat16, then score with int8")
     precision = resolve_dtype(dtype, device)
     if precision == torch.float16 and device.type != "cuda":
         raise OptionError("{dtype} float16 trains on CUDA only (mixed precision with loss scaling); use bfloat16")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Sequence
+from contextlib import nullcontext
 
 import numpy as np
 
@@ -53,6 +54,9 @@ class StubScorer:
         """The prompt's UTF-8 bytes as token ids, so `score` reads back exactly the prompt."""
         ids = [list(text.encode("utf-8", "surrogatepass")) for text in texts]
         return TokenizedTexts(ids, np.zeros(len(ids), dtype=bool))
+
+    def keeping_prefixes(self):
+        return nullcontext()  # nothing to keep between calls
 
     def score(self, texts: Sequence[str] | TokenizedTexts, labels: Sequence[str]) -> LabelScores:
         tokens = texts if isinstance(texts, TokenizedTexts) else self.tokenize(texts)
