@@ -12,7 +12,8 @@ from helpers.cli import assert_one_line_error, invoke
 from helpers.trained_model import LABELS, TEMPLATE
 from t5cls import LabelScorer
 from t5cls.errors import OptionError
-from t5cls.models.loading import describe_pretrained, resolve_dtype
+from t5cls.models.identity import describe_pretrained
+from t5cls.models.loading import resolve_dtype
 from t5cls.models.quantize import is_int8
 from t5cls.options import ModelOptions
 
@@ -36,7 +37,7 @@ def test_every_linear_layer_but_the_lm_head_is_int8(t5_dir):
 def test_int8_is_the_identity_dtype_in_the_library_and_the_output(t5_dir, tmp_path):
     scorer = LabelScorer.from_pretrained(str(t5_dir), device="cpu", dtype="int8")
     assert scorer.identity.dtype == "int8"
-    assert describe_pretrained(ModelOptions(str(t5_dir), device="cpu", dtype="int8"), "cpu") == scorer.identity
+    assert describe_pretrained(ModelOptions(str(t5_dir), device="cpu", dtype="int8")) == scorer.identity
     source, out = tmp_path / "in.csv", tmp_path / "out.parquet"
     source.write_text("text\ngood film\nawful\n")
     result = invoke("score", source, "-l", "good,bad", "-m", t5_dir, "--dtype", "int8", "-o", out, "-q")

@@ -23,7 +23,7 @@ serve_flags = options_flags(ServeOptions, "serve_options")
 @serve_flags
 def serve_command(
     labels: o.Labels = None,
-    config: o.Config = None,
+    config: o.ConfigFile = None,
     template: o.Template = None,
     text_column: o.TextColumn = SCORE["text_column"],
     model_options: ModelOptions = None,
