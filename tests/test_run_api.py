@@ -19,10 +19,9 @@ from contextlib import closing
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
-import torch
 
 from helpers.files import write_texts
-from helpers.runs import StopAfter, plan_for
+from helpers.runs import StopAfter, plan_for, poison
 from helpers.stub_scorer import StubScorer, stub_probs
 from t5cls import LabelScorer
 from t5cls.errors import InputError, Interrupted, NumericError, OptionError
@@ -109,24 +108,6 @@ def test_a_second_run_of_a_read_source_is_refused_before_it_writes(tmp_path):
 
 
 # Non-finite scores ----------------------------------------------------------------------------------
-
-
-def poison(monkeypatch, scorer: LabelScorer, prompts: list[str]) -> None:
-    """Make the model's scores NaN for exactly the texts whose tokens are those of ``prompts``."""
-    targets = list(scorer.tokenize(prompts).ids)
-    original = scorer.batches.run
-
-    def run(ids, width, compute):
-        def poisoned(batch, mask):
-            values = compute(batch, mask)
-            for j in range(batch.shape[0]):
-                if batch[j][mask[j].bool()].tolist() in targets:
-                    values[j] = torch.nan
-            return values
-
-        return original(ids, width, poisoned)
-
-    monkeypatch.setattr(scorer.batches, "run", run)
 
 
 @pytest.fixture
