@@ -250,3 +250,15 @@ def test_rank_by_is_refused_with_where_ranks_can_be_had(tmp_path):
     )
     with pytest.raises(InputError, match="task 't' sets rank_by, which is not available for frames"):
         score_frame(pd.DataFrame({"text": ["a"], "g": ["x"]}), config=str(config), model=StubScorer())
+
+
+def test_a_frame_run_reads_its_config_once(tmp_path, monkeypatch):
+    import tomllib
+
+    config = tmp_path / "task.toml"
+    config.write_text('[[task]]\nname = "t"\ntemplate = "{text}"\nlabels = ["yes", "no"]\n')
+    parsed = []
+    original = tomllib.loads
+    monkeypatch.setattr(tomllib, "loads", lambda text: parsed.append(text) or original(text))
+    scored = score_frame(pd.DataFrame({"text": ["a", "b"]}), config=str(config), model=StubScorer())
+    assert list(scored.columns[:2]) == ["text", "t_p_yes"] and len(parsed) == 1
