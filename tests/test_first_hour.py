@@ -280,19 +280,6 @@ def test_every_exported_name_resolves_and_the_readme_imports_only_exported_names
     assert imported and {name.strip() for line in imported for name in line.split(",")} <= expected
 
 
-def test_dry_run_shows_escapes_and_says_the_prompt_is_cut(t5_dir, reviews, tmp_path):
-    from helpers.tiny_causal_models import build_causal
-
-    gpt2 = build_causal(tmp_path / "gpt2", "gpt2")
-    plan = invoke("score", reviews, "-l", "yes,no", "-m", gpt2, "--label-end", "\\n", "--dry-run")
-    assert plan.returncode == 0, plan.stderr
-    assert 'label end: "\\n"' in plan.stdout.decode()
-    cut = invoke("score", reviews, "-l", "yes,no", "-m", t5_dir, "--max-length", "4", "--dry-run").stdout.decode()
-    assert "longer than the 4 tokens read: only its first ones are scored" in cut
-    whole = invoke("score", reviews, "-l", "yes,no", "-m", t5_dir, "--dry-run").stdout.decode()
-    assert "longer than" not in whole
-
-
 def test_inspect_prints_even_digits_and_says_what_it_wrote(tmp_path):
     path = scored_file(tmp_path / "scored.csv", "text,p_a,p_b,pred,entropy", "x,0.5,0.5,a,0.6931471805599453")
     shown = invoke("inspect", path, "--highest-entropy", "1").stdout.decode()
