@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from helpers.cli import invoke, run_cli
+from helpers.cli import csv_rows, invoke, run_cli
 from t5cls import LabelScorer
 from t5cls.tasks.prompts import DEFAULT_TEMPLATE, PromptTemplate
 
@@ -190,3 +190,13 @@ def test_empty_input_gives_header_only(t5_dir, tmp_path):
     out = tmp_path / "out.csv"
     assert invoke("score", tmp_path / "in.csv", "-l", "a,b", "-m", t5_dir, "-o", out, "-q").returncode == 0
     assert out.read_text() == "id,text,p_a,p_b,pred,entropy\n"
+
+
+def test_jsonl_on_stdin_is_recognised_and_its_bools_are_written_as_json_spells_them(t5_dir, tmp_path):
+    lines = b'{"text": "good", "flag": true}\n{"text": "bad", "flag": false}\n'
+    piped = run_cli("score", "-", "-l", "positive,negative", "-m", t5_dir, stdin=lines)
+    assert piped.returncode == 0, piped.stderr
+    (tmp_path / "in.jsonl").write_bytes(lines)
+    named = invoke("score", tmp_path / "in.jsonl", "-l", "positive,negative", "-m", t5_dir)
+    assert piped.stdout == named.stdout
+    assert [(row["text"], row["flag"]) for row in csv_rows(piped.stdout)] == [("good", "true"), ("bad", "false")]

@@ -51,23 +51,16 @@ def test_the_cut_note_is_shown_exactly_when_the_run_cuts_the_prompt(causal_score
     assert disagreed == (mode == "first")  # the texts include one that only the longest label's room would cut
 
 
-@pytest.fixture
-def reviews(tmp_path):
-    path = tmp_path / "reviews.csv"
-    path.write_text("id,text\n1,good\n2,bad\n3,fine\n")
-    return path
-
-
-def test_dry_run_shows_escapes_and_says_the_prompt_is_cut(t5_dir, reviews, tmp_path):
+def test_dry_run_shows_escapes_and_says_the_prompt_is_cut(t5_dir, short_reviews, tmp_path):
     from helpers.tiny_causal_models import build_causal
 
     gpt2 = build_causal(tmp_path / "gpt2", "gpt2")
-    plan = invoke("score", reviews, "-l", "yes,no", "-m", gpt2, "--label-end", "\\n", "--dry-run")
+    plan = invoke("score", short_reviews, "-l", "yes,no", "-m", gpt2, "--label-end", "\\n", "--dry-run")
     assert plan.returncode == 0, plan.stderr
     assert 'label end: "\\n"' in plan.stdout.decode()
-    cut = invoke("score", reviews, "-l", "yes,no", "-m", t5_dir, "--max-length", "4", "--dry-run").stdout.decode()
+    cut = invoke("score", short_reviews, "-l", "yes,no", "-m", t5_dir, "--max-length", "4", "--dry-run").stdout.decode()
     assert "longer than the 4 tokens read: only its first ones are scored" in cut
-    whole = invoke("score", reviews, "-l", "yes,no", "-m", t5_dir, "--dry-run").stdout.decode()
+    whole = invoke("score", short_reviews, "-l", "yes,no", "-m", t5_dir, "--dry-run").stdout.decode()
     assert "longer than" not in whole
 
 

@@ -7,6 +7,8 @@ does). All return an object with ``returncode``, ``stdout`` and ``stderr`` (byte
 
 from __future__ import annotations
 
+import csv
+import io
 import os
 import subprocess
 import sys
@@ -105,3 +107,8 @@ def assert_one_line_error(result, *fragments, code=2):
     assert len(lines) == 1 and lines[0].startswith("t5cls: error: "), stderr
     for fragment in fragments:
         assert fragment in lines[0], lines[0]
+
+
+def csv_rows(data: bytes) -> list[dict]:
+    """A command's CSV output (its stdout bytes) as one dict per row."""
+    return list(csv.DictReader(io.StringIO(data.decode())))
