@@ -9,6 +9,9 @@ import sys
 import pytest
 
 from helpers.cli import SINGLE_THREAD, assert_one_line_error, invoke, run_cli, score
+from helpers.generated import NUMBERED_CSV
+from t5cls import LabelScorer
+from t5cls.errors import InputError, one_line
 
 
 @pytest.fixture
@@ -106,7 +109,6 @@ def test_bad_option_values(t5_dir, good_csv):
 def test_non_finite_scores_are_refused(t5_dir, monkeypatch):
     import torch
 
-    from t5cls import LabelScorer
     from t5cls.errors import NumericError
 
     scorer = LabelScorer.from_pretrained(str(t5_dir), device="cpu")
@@ -182,3 +184,22 @@ def test_a_hub_name_is_not_taken_for_a_path(tmp_path, monkeypatch):
 def test_a_folder_as_input_points_to_the_ray_engine(t5_dir, tmp_path):
     (tmp_path / "parts").mkdir()
     assert_one_line_error(invoke("score", tmp_path / "parts", "-l", "a,b", "-m", t5_dir), "is a folder", "--engine ray")
+
+
+def test_messages_are_folded_onto_one_line():
+    assert str(InputError("in.parquet: cannot read (Couldn't deserialize\nDeserializing failed.\n)")) == (
+        "in.parquet: cannot read (Couldn't deserialize Deserializing failed. )"
+    )
+    assert one_line("a\r\n  b\n\nc") == "a b c"
+
+
+def test_an_internal_error_is_one_line_with_exit_1(t5_dir, tmp_path, monkeypatch):
+    from t5cls.run.local import LocalRunner
+
+    def broken(*args, **kwargs):
+        raise ValueError("first line\nsecond line")
+
+    monkeypatch.setattr(LocalRunner, "run", broken)
+    source = tmp_path / "in.csv"
+    source.write_bytes(NUMBERED_CSV[:100])
+    assert_one_line_error(score(t5_dir, source), "internal error: ValueError: first line second line", code=1)

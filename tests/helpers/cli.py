@@ -44,7 +44,10 @@ def invoke(*args, stdin: bytes | None = None, env: dict | None = None, cwd=None,
     return Result(result.exit_code, result.stdout_bytes, result.stderr_bytes)
 
 
-def score(model, source, *extra, labels: str = "positive,negative", stdin: bytes | None = None) -> Result:
+SCORE_LABELS = "positive,negative"  # the labels `score` asks for unless told otherwise
+
+
+def score(model, source, *extra, labels: str = SCORE_LABELS, stdin: bytes | None = None) -> Result:
     """``t5cls score SOURCE -l LABELS -m MODEL -q EXTRA...`` in this process (`invoke`)."""
     return invoke("score", source, "-l", labels, "-m", model, "-q", *extra, stdin=stdin)
 
