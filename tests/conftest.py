@@ -51,3 +51,11 @@ def bart_dir(tmp_path_factory):
 def trained_t5(tmp_path_factory):
     """A tiny T5 trained from random weights by `t5cls train` on a generated task (see helpers.trained_model)."""
     return train_tiny_model(tmp_path_factory.mktemp("trained-t5"))
+
+
+@pytest.fixture
+def short_reviews(tmp_path):
+    """A three-row CSV of ``id`` and ``text`` (good, bad, fine): the input of many CLI tests."""
+    path = tmp_path / "reviews.csv"
+    path.write_text("id,text\n1,good\n2,bad\n3,fine\n")
+    return path

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
 
-from helpers.cli import assert_one_line_error, run_cli, score
+from helpers.cli import SINGLE_THREAD, assert_one_line_error, invoke, run_cli, score
+from helpers.generated import NUMBERED_CSV
+from t5cls import LabelScorer
+from t5cls.errors import InputError, one_line
 
 
 @pytest.fixture
@@ -102,7 +109,6 @@ def test_bad_option_values(t5_dir, good_csv):
 def test_non_finite_scores_are_refused(t5_dir, monkeypatch):
     import torch
 
-    from t5cls import LabelScorer
     from t5cls.errors import NumericError
 
     scorer = LabelScorer.from_pretrained(str(t5_dir), device="cpu")
@@ -121,3 +127,79 @@ def test_bad_row_deep_in_the_file_leaves_no_output(t5_dir, tmp_path):
     result = score(t5_dir, source, "-o", out, "--chunk-size", "5")
     assert_one_line_error(result, "line 27", "expected 2 fields")
     assert out.read_text() == "previous results\n"
+
+
+PROBE = """
+import sys
+from t5cls.cli import main
+sys.argv = ["t5cls", *sys.argv[1:]]
+try:
+    main()
+finally:
+    heavy = sorted(name for name in ("torch", "transformers") if name in sys.modules)
+    print("imported:", ",".join(heavy) or "nothing", file=sys.stderr)
+"""
+
+
+def run_probe(*args, cwd) -> subprocess.CompletedProcess:
+    """``t5cls ARGS`` in a real process that says at exit whether it imported torch or transformers."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", **SINGLE_THREAD}
+    command = [sys.executable, "-c", PROBE, *map(str, args)]
+    return subprocess.run(command, capture_output=True, env=env, cwd=cwd, timeout=120)
+
+
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["--text-column", "body"], "no text column 'body'"),
+        (["-m", "./models/typo"], "--model ./models/typo: no such folder"),
+        (["-m", "/nonexistent/model"], "--model /nonexistent/model: no such folder"),
+        (["-m", "empty-folder"], "the folder has no config.json"),
+        (["-m", "models/typo"], "--model models/typo: no such folder"),
+        (["--on-null", "skp"], "choose error, skip or empty"),
+        (["-o", "a-file/out.csv"], "cannot create the output folder"),
+    ],
+    ids=["text-column", "dot-path", "absolute-path", "empty-folder", "under-existing-folder", "on-null", "output"],
+)
+def test_usage_errors_come_before_the_heavy_imports(short_reviews, tmp_path, args, fragment):
+    (tmp_path / "models").mkdir()
+    (tmp_path / "empty-folder").mkdir()
+    (tmp_path / "a-file").write_text("x")
+    result = run_probe("score", short_reviews, "-l", "positive,negative", *args, cwd=tmp_path)
+    *lines, imported = result.stderr.decode().strip().splitlines()
+    assert imported == "imported: nothing"
+    assert_one_line_error(subprocess.CompletedProcess([], result.returncode, b"", "\n".join(lines).encode()), fragment)
+
+
+def test_a_hub_name_is_not_taken_for_a_path(tmp_path, monkeypatch):
+    from t5cls.options import looks_like_path
+
+    monkeypatch.chdir(tmp_path)
+    assert not looks_like_path("google/flan-t5-small")
+    assert looks_like_path("./x") and looks_like_path("~/x") and looks_like_path("/x")
+    (tmp_path / "google").mkdir()
+    assert looks_like_path("google/flan-t5-small")  # a folder of that name is there: a path is meant
+
+
+def test_a_folder_as_input_points_to_the_ray_engine(t5_dir, tmp_path):
+    (tmp_path / "parts").mkdir()
+    assert_one_line_error(invoke("score", tmp_path / "parts", "-l", "a,b", "-m", t5_dir), "is a folder", "--engine ray")
+
+
+def test_messages_are_folded_onto_one_line():
+    assert str(InputError("in.parquet: cannot read (Couldn't deserialize\nDeserializing failed.\n)")) == (
+        "in.parquet: cannot read (Couldn't deserialize Deserializing failed. )"
+    )
+    assert one_line("a\r\n  b\n\nc") == "a b c"
+
+
+def test_an_internal_error_is_one_line_with_exit_1(t5_dir, tmp_path, monkeypatch):
+    from t5cls.run.local import LocalRunner
+
+    def broken(*args, **kwargs):
+        raise ValueError("first line\nsecond line")
+
+    monkeypatch.setattr(LocalRunner, "run", broken)
+    source = tmp_path / "in.csv"
+    source.write_bytes(NUMBERED_CSV[:100])
+    assert_one_line_error(score(t5_dir, source), "internal error: ValueError: first line second line", code=1)

@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from helpers.cli import invoke, run_cli
+from helpers.cli import csv_rows, invoke, run_cli
 from t5cls import LabelScorer
 from t5cls.tasks.prompts import DEFAULT_TEMPLATE, PromptTemplate
 
@@ -167,20 +167,6 @@ def test_bart_model_through_the_cli(bart_dir, tmp_path):
     np.testing.assert_allclose([[float(v) for v in r[1:4]] for r in rows[1:]], reference.probs, atol=1e-6)
 
 
-def test_model_from_environment_variable_and_dry_run(t5_dir, tmp_path):
-    (tmp_path / "in.csv").write_text("text\nhello there\n")
-    result = invoke(
-        "score", tmp_path / "in.csv", "-l", "positive,not sure", "--dry-run", env={"T5CLS_MODEL": str(t5_dir)}
-    )
-    assert result.returncode == 0, result.stderr
-    plan = result.stdout.decode()
-    assert f"model: {t5_dir}" in plan and "hello there" in plan and "Options: positive, not sure" in plan
-    scorer = LabelScorer.from_pretrained(str(t5_dir), device="cpu")
-    for label, ids in zip(["positive", "not sure"], scorer.label_ids(["positive", "not sure"])):
-        assert f"{label}: {ids}" in plan
-    assert not list(tmp_path.glob("*.t5cls*"))
-
-
 @pytest.mark.parametrize("policy, expected_ids", [("skip", ["1", "3"]), ("empty", ["1", "2", "3"])])
 def test_null_text_policies(t5_dir, tmp_path, policy, expected_ids):
     (tmp_path / "in.csv").write_text("id,text\n1,good\n2,\n3,bad\n")
@@ -204,3 +190,13 @@ def test_empty_input_gives_header_only(t5_dir, tmp_path):
     out = tmp_path / "out.csv"
     assert invoke("score", tmp_path / "in.csv", "-l", "a,b", "-m", t5_dir, "-o", out, "-q").returncode == 0
     assert out.read_text() == "id,text,p_a,p_b,pred,entropy\n"
+
+
+def test_jsonl_on_stdin_is_recognised_and_its_bools_are_written_as_json_spells_them(t5_dir, tmp_path):
+    lines = b'{"text": "good", "flag": true}\n{"text": "bad", "flag": false}\n'
+    piped = run_cli("score", "-", "-l", "positive,negative", "-m", t5_dir, stdin=lines)
+    assert piped.returncode == 0, piped.stderr
+    (tmp_path / "in.jsonl").write_bytes(lines)
+    named = invoke("score", tmp_path / "in.jsonl", "-l", "positive,negative", "-m", t5_dir)
+    assert piped.stdout == named.stdout
+    assert [(row["text"], row["flag"]) for row in csv_rows(piped.stdout)] == [("good", "true"), ("bad", "false")]

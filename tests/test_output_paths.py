@@ -14,7 +14,7 @@ import threading
 
 import pytest
 
-from helpers.cli import assert_one_line_error, invoke, run_forked
+from helpers.cli import assert_one_line_error, csv_rows, invoke, run_forked
 
 LABELS = "positive,negative"
 
@@ -162,3 +162,10 @@ def test_format_decides_where_the_name_says_nothing(t5_dir, reviews, reference, 
     odd = tmp_path / "x.out"
     assert invoke("score", reviews, "-l", LABELS, "-m", t5_dir, "-o", odd, "--format", "jsonl", "-q").returncode == 0
     assert odd.read_text().startswith('{"id": ')
+
+
+def test_missing_output_folders_are_created(t5_dir, short_reviews, tmp_path):
+    out = tmp_path / "new" / "deeper" / "scored.csv"
+    result = invoke("score", short_reviews, "-l", "positive,negative", "-m", t5_dir, "-o", out)
+    assert result.returncode == 0, result.stderr
+    assert [row["id"] for row in csv_rows(out.read_bytes())] == ["1", "2", "3"]

@@ -12,7 +12,7 @@ import time
 import pyarrow.parquet as pq
 import pytest
 
-from helpers.cli import SINGLE_THREAD, run_cli
+from helpers.cli import SINGLE_THREAD, assert_one_line_error, csv_rows, invoke, run_cli
 
 ROWS = 300
 CHUNK = "10"
@@ -143,3 +143,69 @@ def test_sigpipe_ends_quietly(t5_dir, big_csv):
     )
     assert result.stderr == b""
     assert result.returncode in (0, 128 + signal.SIGPIPE)
+
+
+@pytest.fixture
+def null_at_row_3(tmp_path):
+    path = tmp_path / "nulls.csv"
+    path.write_text("id,text\n1,good\n2,bad\n3,\n4,fine\n")
+    return path
+
+
+def score_to(model, source, out, *extra):
+    return invoke("score", source, "-l", "positive,negative", "-m", model, "-o", out, "--chunk-size", "1", *extra)
+
+
+def test_resume_after_the_null_error_with_its_advice_continues(t5_dir, null_at_row_3, tmp_path):
+    out = tmp_path / "out.csv"
+    assert_one_line_error(score_to(t5_dir, null_at_row_3, out), "row 3", "--on-null")
+    checkpoint = json.loads((tmp_path / ".out.csv.t5cls-parts" / "checkpoint.json").read_text())
+    assert len(checkpoint["parts"]) == 2
+    resumed = score_to(t5_dir, null_at_row_3, out, "--resume", "--on-null", "skip")
+    assert resumed.returncode == 0, resumed.stderr
+    fresh = tmp_path / "fresh.csv"
+    assert score_to(t5_dir, null_at_row_3, fresh, "--on-null", "skip").returncode == 0
+    assert out.read_bytes() == fresh.read_bytes()
+    assert [row["id"] for row in csv_rows(out.read_bytes())] == ["1", "2", "4"]
+
+
+def test_a_refused_resume_names_the_flags_and_both_values(t5_dir, null_at_row_3, tmp_path):
+    out = tmp_path / "out.csv"
+    score_to(t5_dir, null_at_row_3, out)
+    refused = invoke(
+        "score", null_at_row_3, "-l", "positive, neutral", "-m", t5_dir, "-o", out, "--chunk-size", "2", "--resume"
+    )
+    assert_one_line_error(
+        refused,
+        "--chunk-size changed (was 1, now 2)",
+        "--labels changed (was positive,negative, now positive,neutral)",
+        "rerun without --resume to start over (the 2 finished chunks are scored again)",
+    )
+    assert "chunk_rows" not in refused.stderr.decode()
+
+
+def test_resume_of_a_finished_identical_run_is_up_to_date(t5_dir, short_reviews, tmp_path, monkeypatch):
+    out = tmp_path / "out.csv"
+    assert score_to(t5_dir, short_reviews, out, "--resume").returncode == 0
+    written = out.read_bytes(), out.stat().st_mtime_ns
+
+    from t5cls.models.scorer import LabelScorer
+
+    def no_loading(*_, **__):
+        raise AssertionError("an up-to-date run must not load the model")
+
+    monkeypatch.setattr(LabelScorer, "from_options", no_loading)
+    again = score_to(t5_dir, short_reviews, out, "--resume")
+    assert again.returncode == 0, again.stderr
+    assert b"is up to date" in again.stderr
+    assert (out.read_bytes(), out.stat().st_mtime_ns) == written
+    monkeypatch.undo()
+
+    changed = score_to(t5_dir, short_reviews, out, "--resume", "--logprobs")  # another option: scored again
+    assert changed.returncode == 0 and b"up to date" not in changed.stderr
+    assert "logp_positive" in csv_rows(out.read_bytes())[0]
+    os.utime(out, ns=(1, 1))  # the output touched since: scored again
+    touched = score_to(t5_dir, short_reviews, out, "--resume", "--logprobs")
+    assert touched.returncode == 0 and b"up to date" not in touched.stderr
+    assert score_to(t5_dir, short_reviews, out).returncode == 0  # without --resume: no record left behind
+    assert not (tmp_path / ".out.csv.t5cls-done").exists()

@@ -6,7 +6,7 @@ can sit at its depth), what the head does after the last hidden state (scaling, 
 soft-capping), and which attention implementation the family offers. Everything else is scored
 by the **per-label** path: one ordinary forward of the model per label, exact for any
 architecture, slower. Each row of `FAMILIES` is checked against the family's own forward by
-``tests/test_families.py``, which is parametrized over this table: adding a row adds its test.
+``tests/test_models_families.py``, which is parametrized over this table: adding a row adds its test.
 
 The head rules name the config attribute the family's ``forward`` itself reads, never a default
 that happens to be right for another family (mT5's config forces ``tie_word_embeddings`` while

@@ -7,6 +7,8 @@ does). All return an object with ``returncode``, ``stdout`` and ``stderr`` (byte
 
 from __future__ import annotations
 
+import csv
+import io
 import os
 import subprocess
 import sys
@@ -42,7 +44,10 @@ def invoke(*args, stdin: bytes | None = None, env: dict | None = None, cwd=None,
     return Result(result.exit_code, result.stdout_bytes, result.stderr_bytes)
 
 
-def score(model, source, *extra, labels: str = "positive,negative", stdin: bytes | None = None) -> Result:
+SCORE_LABELS = "positive,negative"  # the labels `score` asks for unless told otherwise
+
+
+def score(model, source, *extra, labels: str = SCORE_LABELS, stdin: bytes | None = None) -> Result:
     """``t5cls score SOURCE -l LABELS -m MODEL -q EXTRA...`` in this process (`invoke`)."""
     return invoke("score", source, "-l", labels, "-m", model, "-q", *extra, stdin=stdin)
 
@@ -105,3 +110,8 @@ def assert_one_line_error(result, *fragments, code=2):
     assert len(lines) == 1 and lines[0].startswith("t5cls: error: "), stderr
     for fragment in fragments:
         assert fragment in lines[0], lines[0]
+
+
+def csv_rows(data: bytes) -> list[dict]:
+    """A command's CSV output (its stdout bytes) as one dict per row."""
+    return list(csv.DictReader(io.StringIO(data.decode())))

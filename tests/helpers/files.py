@@ -19,3 +19,9 @@ def write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence]) -> Pa
 def write_texts(path: Path, texts: Sequence[str]) -> Path:
     """A CSV of ``id`` (1, 2, ...) and ``text``: the input most scoring tests read."""
     return write_csv(path, ["id", "text"], [(number, text) for number, text in enumerate(texts, start=1)])
+
+
+def write_lines(path: Path, header: str, *lines: str) -> Path:
+    """A text file of ``header`` and ``lines`` exactly as written (a scored file with chosen columns and values)."""
+    path.write_text(header + "\n" + "\n".join(lines) + "\n")
+    return path

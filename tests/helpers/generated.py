@@ -267,3 +267,21 @@ def same_value(got, want) -> bool:
     if isinstance(want, list) and isinstance(got, list):
         return len(got) == len(want) and all(same_value(a, b) for a, b in zip(got, want))
     return type(got) is type(want) and got == want
+
+
+NUMBERED_CSV = b"id,text\n" + b"".join(
+    b"%d,review number %d\n" % (i, i) for i in range(3000)
+)  # 3,000 rows of id and text
+
+
+def drifting_rows(count: int = 12) -> list[dict]:
+    """``late`` is null for 5 rows, then ints; ``mixed`` ints, then floats from row 8; ``flag`` bools."""
+    return [
+        {"id": i, "text": f"review {i}", "late": None if i < 5 else i, "mixed": i if i < 8 else i + 0.5, "flag": i > 3}
+        for i in range(count)
+    ]
+
+
+def write_jsonl(path, rows):
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    return path

@@ -5,7 +5,10 @@ from __future__ import annotations
 import signal
 from contextlib import closing
 
+import torch
+
 from t5cls.io.readers import open_input
+from t5cls.models.scorer import LabelScorer
 from t5cls.options import ScoreOptions
 from t5cls.run.plan import ScorePlan
 from t5cls.signals import StopRequest
@@ -32,3 +35,21 @@ class StopAfter(StopRequest):
         if self.chunks < 0:
             self.signum = signal.SIGTERM
         return self.signum is not None
+
+
+def poison(monkeypatch, scorer: LabelScorer, prompts: list[str]) -> None:
+    """Make the model's scores NaN for exactly the texts whose tokens are those of ``prompts``."""
+    targets = list(scorer.tokenize(prompts).ids)
+    original = scorer.batches.run
+
+    def run(ids, width, compute):
+        def poisoned(batch, mask):
+            values = compute(batch, mask)
+            for j in range(batch.shape[0]):
+                if batch[j][mask[j].bool()].tolist() in targets:
+                    values[j] = torch.nan
+            return values
+
+        return original(ids, width, poisoned)
+
+    monkeypatch.setattr(scorer.batches, "run", run)

@@ -19,15 +19,14 @@ from contextlib import closing
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
-import torch
 
 from helpers.files import write_texts
-from helpers.runs import StopAfter, plan_for
+from helpers.runs import StopAfter, plan_for, poison
 from helpers.stub_scorer import StubScorer, stub_probs
 from t5cls import LabelScorer
 from t5cls.errors import InputError, Interrupted, NumericError, OptionError
 from t5cls.io.readers import open_input
-from t5cls.options import ModelOptions, RayOptions, ScoreOptions
+from t5cls.options import RayOptions, ScoreOptions
 from t5cls.run.job import score_file
 from t5cls.run.local import LocalRunner
 from t5cls.run.progress import RowProgress
@@ -48,25 +47,6 @@ def test_score_file_with_a_label_scorer_around_a_model_you_hold(t5_dir, tmp_path
     prompts = PromptTemplate(DEFAULT_TEMPLATE).render({"text": ["good", "bad", "meh"]}, LABELS)
     expected = LabelScorer.from_pretrained(str(t5_dir), device="cpu").score(prompts, LABELS).probs
     np.testing.assert_allclose(np.column_stack([table["p_positive"], table["p_negative"]]), expected, atol=1e-6)
-
-
-def test_a_dry_run_from_python_loads_the_model_and_writes_nothing(t5_dir, tmp_path):
-    """Local and Ray alike: the plan of the first (Ray: the first file's) row, and no output; Ray is not started."""
-    (tmp_path / "data").mkdir()
-    for name in ("a.csv", "b.csv"):
-        write_texts(tmp_path / "data" / name, ["good", "bad"])
-    model = ModelOptions(name_or_path=str(t5_dir), device="cpu")
-    local = score_file(
-        ScoreOptions(str(tmp_path / "data" / "a.csv"), LABELS, str(tmp_path / "o.csv")), model, dry_run=True
-    )
-    assert (local.rows, local.output) == (0, str(tmp_path / "o.csv"))
-    prompt = PromptTemplate(DEFAULT_TEMPLATE).render({"text": ["good"]}, LABELS)[0]
-    assert "prompt for the first row:\n" + "\n".join(f"  {line}" for line in prompt.splitlines()) in local.plan
-    many = ScoreOptions(str(tmp_path / "data"), LABELS, str(tmp_path / "scored"))
-    ray = score_file(many, model, ray=RayOptions(num_workers=2), dry_run=True)
-    assert ray.plan.startswith("engine: ray, 2 input files; the first one:\nmodel: ")
-    assert local.plan.replace(str(tmp_path / "o.csv"), "stdout").split("\n", 1)[1] in ray.plan
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["data"]
 
 
 def test_a_ray_run_from_python_needs_model_options_not_a_loaded_scorer(tmp_path):
@@ -109,24 +89,6 @@ def test_a_second_run_of_a_read_source_is_refused_before_it_writes(tmp_path):
 
 
 # Non-finite scores ----------------------------------------------------------------------------------
-
-
-def poison(monkeypatch, scorer: LabelScorer, prompts: list[str]) -> None:
-    """Make the model's scores NaN for exactly the texts whose tokens are those of ``prompts``."""
-    targets = list(scorer.tokenize(prompts).ids)
-    original = scorer.batches.run
-
-    def run(ids, width, compute):
-        def poisoned(batch, mask):
-            values = compute(batch, mask)
-            for j in range(batch.shape[0]):
-                if batch[j][mask[j].bool()].tolist() in targets:
-                    values[j] = torch.nan
-            return values
-
-        return original(ids, width, poisoned)
-
-    monkeypatch.setattr(scorer.batches, "run", run)
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ from t5cls.errors import InputError, OptionError
 from t5cls.eval import metrics
 from t5cls.eval.calibration import (
     Calibration,
+    bound_warning,
     calibrate,
     fit_temperature,
     fitted_comment,
@@ -137,3 +138,12 @@ def test_calibrate_file_refuses_a_bad_task_name_before_the_model_loads(tmp_path)
     with pytest.raises(OptionError, match=r"^task 'no spaces' must be letters, digits, '_' or '-'"):
         calibrate_file(options, ModelOptions(name_or_path="no-such-org/no-such-model"))  # never loaded
     assert not (tmp_path / "o.toml").exists()
+
+
+def test_a_temperature_at_a_bound_is_flagged():
+    gold = np.array([0, 1] * 20)
+    informative = np.where(np.eye(2)[gold] > 0, 0.0, -5.0)  # the gold class always scores higher
+    assert "lower bound" in bound_warning(calibrate(informative, gold))
+    assert "carry no information" in bound_warning(calibrate(-informative, gold))  # always lower
+    noisy = informative + np.random.default_rng(0).normal(0, 4, informative.shape)
+    assert bound_warning(calibrate(noisy, gold)) is None

@@ -25,7 +25,7 @@ TEXTS = [
 # Shared prefixes ("not entailment"/"not sure", "positive"/"positive review": a label that is a prefix of another).
 MULTI = ["entailment", "not entailment", "not sure", "neutral", "positive", "positive review", "mixed feelings"]
 SINGLE = ["positive", "negative", "neutral"]
-KINDS = ["gpt2", "llama", "mistral", "qwen2", "qwen3"]  # every family is in tests/test_families.py too
+KINDS = ["gpt2", "llama", "mistral", "qwen2", "qwen3"]  # every family is in tests/test_models_families.py too
 
 
 @pytest.fixture(scope="module")

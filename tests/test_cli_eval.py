@@ -18,6 +18,8 @@ import pytest
 from sklearn import metrics as sk
 
 from helpers.cli import assert_one_line_error, invoke, run_cli
+from helpers.files import write_lines
+from t5cls.eval.calibration import calibrate
 
 SAMPLE = Path(__file__).resolve().parents[1] / "sample_data" / "reviews.csv"
 LABELS = ["positive", "negative", "neutral"]
@@ -190,7 +192,7 @@ def test_calibrate_a_decoder_only_model_with_the_label_end_it_will_score_with(tm
     """Calibrate fits the scores `score --label-end eos` gives (its NLL at T = 1), not the default label end's."""
     from helpers.tiny_causal_models import build_causal
     from t5cls import LabelScorer
-    from t5cls.eval.calibration import calibrate, read_dev_file
+    from t5cls.eval.calibration import read_dev_file
     from t5cls.tasks.prompts import PromptTemplate
 
     model_dir = build_causal(tmp_path / "llama", "llama")
@@ -219,3 +221,44 @@ def test_calibrate_a_decoder_only_model_with_the_label_end_it_will_score_with(tm
         logprobs = LabelScorer.from_pretrained(str(model_dir), label_end=label_end).score(prompts, LABELS).logprobs
         before = f"{calibrate(logprobs, dev.gold).nll_before:.4f}"
         assert (before in nll_row) == (label_end == "eos"), (label_end, before, nll_row)
+
+
+def test_eval_uses_the_only_task_of_the_file(tmp_path):
+    path = write_lines(
+        tmp_path / "scored.csv",
+        "text,label,default_p_yes,default_p_no,default_pred,default_entropy",
+        "a,yes,0.75,0.25,yes,0.56",
+        "b,no,0.5,0.5,yes,0.69",
+    )
+    result = invoke("eval", path, "--gold", "label", "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["task"] == "default" and report["labels"] == ["yes", "no"] and report["accuracy"] == 0.5
+
+
+def test_eval_names_the_tasks_it_sees(tmp_path):
+    path = write_lines(
+        tmp_path / "scored.csv",
+        "text,label,topic_p_a,topic_p_b,topic_entropy,mood_p_x,mood_p_y,mood_entropy",
+        "t,a,0.5,0.5,0.69,0.5,0.5,0.69",
+    )
+    assert_one_line_error(invoke("eval", path, "--gold", "label"), "tasks topic, mood: choose one with --task")
+    assert_one_line_error(invoke("eval", path, "--gold", "label", "--task", "topc"), "tasks in the file: topic, mood")
+
+
+def test_eval_refuses_a_multi_label_task_by_name(tmp_path):
+    path = write_lines(
+        tmp_path / "scored.csv",
+        "text,label,aspects_p_food,aspects_p_service,aspects_p_price,aspects_pred,aspects_entropy",
+        't,food,0.9,0.8,0.1,"food,service",1.1',
+    )
+    assert_one_line_error(invoke("eval", path, "--gold", "label"), "task 'aspects' is multi-label")
+
+
+def test_eval_refuses_a_regression_task_by_name(tmp_path):
+    path = write_lines(
+        tmp_path / "scored.csv",
+        "text,stars,rating_p_low,rating_p_high,rating_pred,rating_entropy,rating_expected,rating_std",
+        "t,4.5,0.2,0.8,high,0.5,4.2,1.6",
+    )
+    assert_one_line_error(invoke("eval", path, "--gold", "stars"), "task 'rating' is a regression task")

@@ -286,3 +286,15 @@ def test_a_config_with_prediction_sets_gives_the_set_columns(tmp_path):
     expected = [",".join(label for label, p in zip(LABELS, row) if 1.0 - p <= 0.7) for row in probs]
     assert scored["mood_set"].tolist() == expected and len(set(expected)) > 1
     assert scored["mood_set_size"].tolist() == [sum(1.0 - p <= 0.7 for p in row) for row in probs]
+
+
+def test_a_frame_run_reads_its_config_once(tmp_path, monkeypatch):
+    import tomllib
+
+    config = tmp_path / "task.toml"
+    config.write_text('[[task]]\nname = "t"\ntemplate = "{text}"\nlabels = ["yes", "no"]\n')
+    parsed = []
+    original = tomllib.loads
+    monkeypatch.setattr(tomllib, "loads", lambda text: parsed.append(text) or original(text))
+    scored = score_frame(pd.DataFrame({"text": ["a", "b"]}), config=str(config), model=StubScorer())
+    assert list(scored.columns[:2]) == ["text", "t_p_yes"] and len(parsed) == 1
