@@ -55,6 +55,7 @@ from helpers.runs import StopAfter
 from helpers.stub_scorer import StubScorer, stub_probs
 from t5cls.models.scorer import LabelScorer
 from t5cls.options import ScoreOptions
+from t5cls.run import job
 from t5cls.run.job import score_file
 from t5cls.signals import Interrupted
 
@@ -72,6 +73,7 @@ def model_loads(scorer):
     """``t5cls score`` gets ``scorer`` instead of loading a model (patched per example, inside the test body)."""
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(LabelScorer, "from_options", classmethod(lambda cls, options: scorer))
+        patch.setattr(job, "hub_files", lambda name, revision: {})  # no model name is loaded: none is looked up
         yield
 
 
