@@ -18,7 +18,7 @@ from t5cls.errors import InputError, OptionError, literal
 from t5cls.eval.calibration import Calibration, DevSet, calibrate, fitted_comment, read_dev_file
 from t5cls.eval.conformal import check_rows, fit_sets
 from t5cls.io.lock import output_lock
-from t5cls.io.paths import check_output_file
+from t5cls.io.paths import check_output_file, is_stream
 from t5cls.models.scorer import LabelScorer
 from t5cls.options import DEFAULT_CHUNK_ROWS, CalibrateOptions, ModelOptions, ScoreOptions
 from t5cls.probability import softmax
@@ -39,7 +39,8 @@ def calibrate_file(options: CalibrateOptions, model: ModelOptions) -> Calibratio
         options.labels, options.config, options.template, options.text_column, options.task_name
     ).only(options.task)
     [task] = task_set.tasks
-    if not options.output.lower().endswith(".toml"):  # `score --config` reads TOML: a .csv name would mislead
+    # `score --config` reads TOML: a .csv name would mislead (a FIFO or device, e.g. /dev/stdout, is no name)
+    if not options.output.lower().endswith(".toml") and not is_stream(options.output):
         raise OptionError(
             f"{{output}} {literal(options.output)}: calibrate writes a TOML task config; "
             "name it .toml (e.g. fitted.toml)"

@@ -95,7 +95,7 @@ def _load_and_run(
 ) -> Summary:
     """The model's part of a local run: torch and transformers are imported here, once nothing else can fail."""
     if isinstance(model, ModelOptions):
-        hub_files(model.name, model.revision)  # a hub name without the Hub fails before the imports
+        hub_files(model.name, model.revision)  # a hub name without the Hub fails in seconds, before the imports
     from t5cls.models.scorer import LabelScorer
     from t5cls.run.dry_run import describe
     from t5cls.run.local import LocalRunner
