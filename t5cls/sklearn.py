@@ -7,6 +7,8 @@ read back by the same loader, so a bad parameter fails with the config's own mes
 `decision_function` its ``logp_<class>`` columns (the class log-scores before the temperature),
 and ``fit`` with ``epochs > 0`` is `t5cls.train.train` on the rows given, with the temperature
 fitted on ``eval_set`` or on a held-out ``validation_fraction`` (as ``t5cls train --dev``).
+With ``coverage``, ``fit`` also fits the prediction sets' threshold on those dev rows with
+`t5cls.eval.conformal.fit_sets` (as ``t5cls calibrate --coverage``) and `predict_set` applies it.
 `classes_` is sorted as scikit-learn's scorers assume (`numpy.unique`'s order), whatever the
 order of ``labels``, which is kept only where it means something: the prompt's ``{labels}``.
 
