@@ -278,7 +278,7 @@ class T5Classifier(ClassifierMixin, BaseEstimator):
                 "{coverage} needs dev rows to fit the prediction sets on: give fit an eval_set, "
                 "or a {validation_fraction} > 0"
             )
-        check_rows(len(rows.dev_gold), self.coverage, DEV_ROWS)
+        check_rows(len(rows.dev_gold), self.coverage, "X" if rows.dev is rows.train else DEV_ROWS)
 
     def _fine_tune(self, rows: _Rows) -> None:
         """``t5cls train`` on the rows given; the estimator then scores with the trained model and its temperature."""

@@ -414,6 +414,7 @@ def test_fine_tuned_sets_are_fitted_on_the_temperatures_held_out_rows(t5_dir):
             InputError,
             "coverage needs dev rows to fit the prediction sets on: give fit an eval_set, or a validation_fraction > 0",
         ),
+        ({"coverage": 0.9}, {}, InputError, "X: 8 dev rows are too few for coverage 0.9: the ⌈(n+1)·0.9⌉-th"),
         (
             {"coverage": 0.9},
             {"eval_set": (TEXTS[:5], GOLD[:5])},
