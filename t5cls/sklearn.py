@@ -7,6 +7,8 @@ read back by the same loader, so a bad parameter fails with the config's own mes
 `decision_function` its ``logp_<class>`` columns (the class log-scores before the temperature),
 and ``fit`` with ``epochs > 0`` is `t5cls.train.train` on the rows given, with the temperature
 fitted on ``eval_set`` or on a held-out ``validation_fraction`` (as ``t5cls train --dev``).
+With ``coverage``, ``fit`` also fits the prediction sets' threshold on those dev rows with
+`t5cls.eval.conformal.fit_sets` (as ``t5cls calibrate --coverage``) and `predict_set` applies it.
 `classes_` is sorted as scikit-learn's scorers assume (`numpy.unique`'s order), whatever the
 order of ``labels``, which is kept only where it means something: the prompt's ``{labels}``.
 
@@ -22,9 +24,11 @@ import functools
 import inspect
 import shutil
 import tempfile
+import tomllib
 import uuid
 import weakref
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -37,6 +41,7 @@ except ImportError as err:  # an optional extra: say how to get it
     raise ImportError("t5cls.sklearn needs scikit-learn: pip install 't5cls[sklearn]'") from err
 
 from t5cls.errors import InputError, OptionError
+from t5cls.eval.conformal import check_coverage, check_method, check_rows, fit_sets
 from t5cls.io.frames import as_frame
 from t5cls.models.scorer import LabelScorer
 from t5cls.options import (
@@ -52,14 +57,24 @@ from t5cls.options import (
     with_keywords,
 )
 from t5cls.run.frames import run_frame
-from t5cls.tasks.config import TaskSet, config_toml, quick_task
+from t5cls.tasks.config import Task, TaskSet, config_toml, load_tasks, quick_task
 from t5cls.tasks.labels import parse_labels
 from t5cls.tasks.modes import MODES
 from t5cls.tasks.prompts import DEFAULT_TEMPLATE
 
+DEV_ROWS = "the dev rows (eval_set, or the share held out of X)"  # in errors
 TASK = "T5Classifier"  # the task's name, in errors and its columns (T5Classifier_p_<class>, ...)
 GOLD = "__t5cls_gold__"  # the gold column of the files handed to `t5cls train`
 CONFIG = "task.toml"
+
+
+class _Rows(NamedTuple):
+    """The rows ``fit`` trains on and the dev rows it fits the temperature and the sets on (None: none)."""
+
+    train: pd.DataFrame
+    train_gold: np.ndarray
+    dev: pd.DataFrame | None
+    dev_gold: np.ndarray | None
 
 
 class T5Classifier(ClassifierMixin, BaseEstimator):
@@ -93,6 +108,8 @@ class T5Classifier(ClassifierMixin, BaseEstimator):
         seed: int = 0,
         output_dir: str | None = None,
         progress: bool = False,
+        coverage: float | None = None,
+        conformal: str = "lac",
         **model_options,
     ):
         check_keywords(TASK, model_options, inspect.signature(type(self)).parameters)
@@ -109,6 +126,8 @@ class T5Classifier(ClassifierMixin, BaseEstimator):
         self.seed = seed
         self.output_dir = output_dir
         self.progress = progress
+        self.coverage = coverage
+        self.conformal = conformal
         for keyword, each in MODEL_KEYWORDS.items():  # the other fields of ModelOptions, read off their declaration
             if keyword != "model":
                 setattr(self, keyword, model_options.get(keyword, each.default))
@@ -121,7 +140,13 @@ class T5Classifier(ClassifierMixin, BaseEstimator):
         return tags
 
     def fit(self, X, y, eval_set=None):
-        """Set `classes_` (and with ``epochs > 0`` fine-tune); ``eval_set=(X_dev, y_dev)`` fits the temperature."""
+        """Set `classes_` (and with ``epochs > 0`` fine-tune); ``eval_set=(X_dev, y_dev)`` fits the temperature.
+
+        With ``coverage``, the prediction sets' threshold q is fitted on the dev rows' calibrated
+        probabilities, as ``t5cls calibrate --coverage`` fits it: the temperature's rows when
+        fine-tuning (``eval_set`` or the held-out ``validation_fraction``); zero-shot, which learns
+        nothing from ``X``, ``eval_set`` if given, else the rows of ``X``.
+        """
         self._check_parameters()
         frame = self._frame(X)
         given = _given_labels(self.labels)
@@ -133,8 +158,15 @@ class T5Classifier(ClassifierMixin, BaseEstimator):
         self._owned_model = False
         self.config_ = _task_config(labels, self.template, self.text_column, self.mode)
         self.fit_id_ = None
-        if self.epochs > 0:
-            self._fine_tune(frame, gold, eval_set)
+        self.conformal_threshold_ = None
+        if self.epochs > 0 or self.coverage is not None:
+            rows = self._split(frame, gold, eval_set)
+            if self.coverage is not None:
+                self._check_dev_rows(rows)
+            if self.epochs > 0:
+                self._fine_tune(rows)
+            if self.coverage is not None:
+                self._fit_sets(rows.dev, rows.dev_gold)
         return self
 
     def predict_proba(self, X) -> np.ndarray:
@@ -150,6 +182,48 @@ class T5Classifier(ClassifierMixin, BaseEstimator):
         """The most probable class of each row (ties go to the first class of `classes_`)."""
         probabilities = self.predict_proba(X)
         return self.classes_[probabilities.argmax(axis=1)]
+
+    def predict_set(self, X) -> np.ndarray:
+        """(n_samples, n_classes) bool, as MAPIE returns: whether each class of `classes_` is in the row's set.
+
+        The set rule is `t5cls.eval.conformal`'s, the one ``t5cls score --config`` applies for its
+        ``<task>_set`` column; ``classes_[row]`` lists a row's classes. Needs ``coverage`` at ``fit``.
+        """
+        check_is_fitted(self, "classes_")
+        if getattr(self, "conformal_threshold_", None) is None:
+            raise ValueError("predict_set needs prediction sets: give coverage (e.g. coverage=0.9) and fit again")
+        task = self._task()
+        order = self._prompt_order(task)
+        probabilities = self.predict_proba(X)
+        chosen = np.empty(probabilities.shape, dtype=bool)
+        chosen[:, order] = task.conformal.sets(probabilities[:, order])
+        return chosen
+
+    def _fit_sets(self, dev, dev_gold: np.ndarray) -> None:
+        """q on the dev rows' probabilities (class order of the task, as ``calibrate`` fits it); into `config_` too."""
+        task = self._task()
+        order = self._prompt_order(task)
+        probabilities = self.predict_proba(dev)[:, order]
+        gold = np.array([task.classes.index(label) for label in dev_gold])
+        sets = fit_sets(probabilities, gold, self.coverage, self.conformal, DEV_ROWS)
+        self.conformal_threshold_ = sets.threshold
+        tables = tomllib.loads(self.config_)["task"]
+        tables[0].update(coverage=sets.coverage, conformal=sets.method, conformal_threshold=sets.threshold)
+        self.config_ = config_toml(tables, ["written by t5cls.sklearn.T5Classifier"])
+
+    def _task(self) -> Task:
+        """The estimator's task, read from `config_` by the loader ``t5cls score --config`` uses."""
+        with tempfile.TemporaryDirectory(prefix="t5cls-") as folder:
+            config = Path(folder) / CONFIG
+            config.write_text(self.config_, encoding="utf-8")
+            with _named_as_parameters(Path(folder)):
+                [task] = load_tasks(None, str(config)).tasks
+        return task
+
+    def _prompt_order(self, task: Task) -> list[int]:
+        """The `classes_` column of each of the task's classes, in the task's (the prompt's) order."""
+        sorted_labels = [str(label) for label in self.labels_]
+        return [sorted_labels.index(name) for name in task.classes]
 
     def _scored(self, X, kind: str) -> np.ndarray:
         """The task's ``<kind>_<class>`` columns (``p`` or ``logp``) for the rows of ``X``, in `classes_` order."""
@@ -193,15 +267,28 @@ class T5Classifier(ClassifierMixin, BaseEstimator):
         one_of("mode", self.mode, MODES)
         one_of("on_null", self.on_null, [policy for policy in NULL_POLICIES if policy != "skip"])
         number_in("validation_fraction", self.validation_fraction, 0.0, 1.0, closed_high=False)
+        if self.coverage is not None:
+            check_coverage(self.coverage)
+        check_method(self.conformal)
 
-    def _fine_tune(self, frame, gold: np.ndarray, eval_set) -> None:
+    def _check_dev_rows(self, rows: _Rows) -> None:
+        """Refuse ``coverage`` before any training when there are no dev rows, or too few for the level."""
+        if rows.dev is None:
+            raise OptionError(
+                "{coverage} needs dev rows to fit the prediction sets on: give fit an eval_set, "
+                "or a {validation_fraction} > 0"
+            )
+        check_rows(len(rows.dev_gold), self.coverage, "X" if rows.dev is rows.train else DEV_ROWS)
+
+    def _fine_tune(self, rows: _Rows) -> None:
         """``t5cls train`` on the rows given; the estimator then scores with the trained model and its temperature."""
         from t5cls.train import TrainOptions, train
 
         with tempfile.TemporaryDirectory(prefix="t5cls-") as work:
             work = Path(work)
             (work / CONFIG).write_text(self.config_, encoding="utf-8")
-            train_file, dev_file = self._training_files(frame, gold, eval_set, work)
+            train_file = _labelled_file(rows.train, rows.train_gold, work / "train.parquet")
+            dev_file = None if rows.dev is None else _labelled_file(rows.dev, rows.dev_gold, work / "dev.parquet")
             output = self._output_folder()
             options = TrainOptions(
                 train=str(train_file),
@@ -222,30 +309,23 @@ class T5Classifier(ClassifierMixin, BaseEstimator):
         self.temperature_ = summary.tasks[0].temperature if summary.tasks else 1.0
         self.fit_id_ = uuid.uuid4().hex
 
-    def _training_files(self, frame, gold: np.ndarray, eval_set, work: Path) -> tuple[Path, Path | None]:
-        """Parquet files of the training rows and the dev rows (``eval_set``, or a held-out share)."""
+    def _split(self, frame, gold: np.ndarray, eval_set) -> _Rows:
+        """The training rows and the dev rows: ``eval_set``, a held-out share when fine-tuning, or zero-shot ``X``."""
         frame = _pandas(frame)
         if eval_set is not None:
-            dev_frame = _pandas(self._frame(eval_set[0]))
-            dev_gold = _gold(eval_set[1], len(dev_frame), list(self.labels_))
-        elif self.validation_fraction > 0:
-            train_rows, dev_rows = train_test_split(
-                np.arange(len(frame)),
-                test_size=self.validation_fraction,
-                random_state=self.seed,
-                stratify=gold if _stratifiable(gold, self.validation_fraction) else None,
-            )
-            frame, dev_frame, gold, dev_gold = (
-                frame.iloc[train_rows],
-                frame.iloc[dev_rows],
-                gold[train_rows],
-                gold[dev_rows],
-            )
-        else:
-            dev_frame = None
-        train_file = _labelled_file(frame, gold, work / "train.parquet")
-        dev_file = None if dev_frame is None else _labelled_file(dev_frame, dev_gold, work / "dev.parquet")
-        return train_file, dev_file
+            dev = _pandas(self._frame(eval_set[0]))
+            return _Rows(frame, gold, dev, _gold(eval_set[1], len(dev), list(self.labels_)))
+        if self.epochs == 0:  # zero-shot learns nothing from X: its rows are as good as unseen ones
+            return _Rows(frame, gold, frame, gold)
+        if self.validation_fraction == 0:
+            return _Rows(frame, gold, None, None)
+        train_rows, dev_rows = train_test_split(
+            np.arange(len(frame)),
+            test_size=self.validation_fraction,
+            random_state=self.seed,
+            stratify=gold if _stratifiable(gold, self.validation_fraction) else None,
+        )
+        return _Rows(frame.iloc[train_rows], gold[train_rows], frame.iloc[dev_rows], gold[dev_rows])
 
     def _output_folder(self) -> Path:
         if self.output_dir is not None:
@@ -329,7 +409,7 @@ def _named_as_parameters(work: Path):
         f"{work / CONFIG}: task {TASK!r}": TASK,
         str(work / CONFIG): TASK,
         str(work / "train.parquet"): "X (the rows fit trains on)",
-        str(work / "dev.parquet"): "the dev rows (eval_set, or the share held out of X)",
+        str(work / "dev.parquet"): DEV_ROWS,
     }
     try:
         yield

@@ -42,6 +42,7 @@ from sklearn.model_selection import (
     cross_val_predict,
     cross_val_score,
     cross_validate,
+    train_test_split,
 )
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer
@@ -341,3 +342,120 @@ def test_without_scikit_learn_the_import_says_how_to_get_it(monkeypatch):
     monkeypatch.delitem(sys.modules, "t5cls.sklearn")
     with pytest.raises(ImportError, match=r"t5cls.sklearn needs scikit-learn: pip install 't5cls\[sklearn\]'"):
         importlib.import_module("t5cls.sklearn")
+
+
+SET_TEXTS = [*TEXTS, "not bad", "terrible", "so-so", "brilliant", "dull", "average", "wonderful", "fine I suppose"]
+SET_GOLD = [*GOLD, "positive", "negative", "neutral", "positive", "negative", "neutral", "positive", "neutral"]
+
+
+def lac_threshold(probs: np.ndarray, gold: list[str], classes: list[str], coverage: float) -> float:
+    """q by hand: the ⌈(n+1)·coverage⌉-th smallest 1 − p(gold) of the n dev rows."""
+    scores = sorted(1.0 - probs[row, classes.index(label)] for row, label in enumerate(gold))
+    return scores[int(np.ceil((len(gold) + 1) * coverage)) - 1]
+
+
+def test_prediction_sets_are_every_class_at_least_one_minus_q_fitted_on_x_when_zero_shot(t5_dir):
+    estimator = classifier(t5_dir, labels=UNSORTED, template=TEMPLATES[1], coverage=0.8)
+    estimator.fit(SET_TEXTS[:12], SET_GOLD[:12])
+    probs = estimator.predict_proba(SET_TEXTS[:12])
+    q = lac_threshold(probs, SET_GOLD[:12], list(estimator.classes_), 0.8)
+    assert estimator.conformal_threshold_ == q
+    sets = estimator.predict_set(SET_TEXTS)
+    assert sets.dtype == bool and sets.shape == (16, 4)
+    np.testing.assert_array_equal(sets, estimator.predict_proba(SET_TEXTS) >= 1.0 - q)
+    assert 0 < sets.sum() < sets.size  # neither empty nor full: the threshold decides
+    on_dev = classifier(t5_dir, labels=UNSORTED, template=TEMPLATES[1], coverage=0.8)
+    on_dev.fit(SET_TEXTS[:2], SET_GOLD[:2], eval_set=(SET_TEXTS[4:], SET_GOLD[4:]))
+    assert on_dev.conformal_threshold_ == lac_threshold(probs[4:], SET_GOLD[4:12], list(on_dev.classes_), 0.8)
+
+
+@pytest.mark.parametrize("conformal", ["lac", "aps"])
+def test_prediction_sets_are_score_frames_set_column_for_a_config_with_the_same_threshold(t5_dir, tmp_path, conformal):
+    from t5cls import score_frame
+
+    estimator = classifier(t5_dir, labels=UNSORTED, template=TEMPLATES[1], coverage=0.75, conformal=conformal)
+    estimator.fit(SET_TEXTS, SET_GOLD)
+    config = tmp_path / "sets.toml"
+    config.write_text(
+        f'[[task]]\nname = "T5Classifier"\nlabels = {json.dumps(UNSORTED)}\ntemplate = {json.dumps(TEMPLATES[1])}\n'
+        f'coverage = 0.75\nconformal = "{conformal}"\nconformal_threshold = {estimator.conformal_threshold_!r}\n'
+    )
+    scored = score_frame(pd.DataFrame({"text": SET_TEXTS}), config=str(config), model=str(t5_dir), device="cpu")
+    sets = estimator.predict_set(SET_TEXTS)
+    expected = [set(filter(None, joined.split(","))) for joined in scored["T5Classifier_set"]]
+    assert [set(estimator.classes_[row]) for row in sets] == expected
+    np.testing.assert_array_equal(sets.sum(axis=1), scored["T5Classifier_set_size"])
+    if conformal == "aps":
+        assert sets[np.arange(16), estimator.predict_proba(SET_TEXTS).argmax(axis=1)].all()
+
+
+def test_fine_tuned_sets_are_fitted_on_the_temperatures_held_out_rows(t5_dir):
+    estimator = classifier(t5_dir, labels=LABELS, epochs=1, validation_fraction=0.5, coverage=0.8)
+    estimator.fit(SET_TEXTS, SET_GOLD)
+    training = json.loads((Path(estimator.model_) / "training.json").read_text())
+    assert training["dev"]["rows"] == 8
+    _, dev_rows = train_test_split(np.arange(16), test_size=0.5, random_state=0, stratify=SET_GOLD)
+    dev_texts, dev_gold = [SET_TEXTS[i] for i in dev_rows], [SET_GOLD[i] for i in dev_rows]
+    probs = estimator.predict_proba(dev_texts)
+    assert estimator.conformal_threshold_ == lac_threshold(probs, dev_gold, list(estimator.classes_), 0.8)
+    np.testing.assert_array_equal(
+        estimator.predict_set(SET_TEXTS), estimator.predict_proba(SET_TEXTS) >= 1.0 - estimator.conformal_threshold_
+    )
+
+
+@pytest.mark.parametrize(
+    ("params", "fit", "error", "message"),
+    [
+        ({"coverage": 1.0}, {}, InputError, "coverage must be a level strictly between 0 and 1, e.g. 0.9; got 1.0"),
+        ({"coverage": 0.9, "conformal": "raps"}, {}, InputError, "conformal must be lac or aps; got 'raps'"),
+        (
+            {"coverage": 0.9, "epochs": 1, "validation_fraction": 0},
+            {},
+            InputError,
+            "coverage needs dev rows to fit the prediction sets on: give fit an eval_set, or a validation_fraction > 0",
+        ),
+        ({"coverage": 0.9}, {}, InputError, "X: 8 dev rows are too few for coverage 0.9: the ⌈(n+1)·0.9⌉-th"),
+        (
+            {"coverage": 0.9},
+            {"eval_set": (TEXTS[:5], GOLD[:5])},
+            InputError,
+            "the dev rows (eval_set, or the share held out of X): 5 dev rows are too few for coverage 0.9",
+        ),
+        (
+            {"coverage": 0.9, "epochs": 1, "validation_fraction": 0.25},
+            {},
+            InputError,
+            "the dev rows (eval_set, or the share held out of X): 2 dev rows are too few for coverage 0.9",
+        ),
+    ],
+)
+def test_prediction_sets_without_enough_dev_rows_are_refused_before_training(t5_dir, params, fit, error, message):
+    estimator = classifier(t5_dir, labels=LABELS, **params)
+    with pytest.raises(error) as raised:
+        estimator.fit(TEXTS, GOLD, **fit)
+    assert str(raised.value).startswith(message)
+    assert not hasattr(estimator, "model_") or estimator.model_ == str(t5_dir)  # nothing was fine-tuned
+
+
+def test_predict_set_without_coverage_says_which_parameter_to_give(t5_dir):
+    with pytest.raises(NotFittedError):
+        classifier(t5_dir, coverage=0.5).predict_set(TEXTS)
+    estimator = classifier(t5_dir, labels=LABELS).fit(TEXTS, GOLD)
+    assert estimator.conformal_threshold_ is None
+    with pytest.raises(ValueError, match=r"^predict_set needs prediction sets: give coverage \(e.g. coverage=0.9\)"):
+        estimator.predict_set(TEXTS)
+
+
+def test_clone_and_pickle_keep_the_prediction_sets(t5_dir, tmp_path):
+    estimator = classifier(t5_dir, labels=LABELS, coverage=0.75, conformal="aps")
+    assert clone(estimator).get_params() == estimator.get_params()
+    assert (estimator.get_params()["coverage"], estimator.get_params()["conformal"]) == (0.75, "aps")
+    estimator.fit(SET_TEXTS, SET_GOLD)
+    expected = estimator.predict_set(SET_TEXTS)
+    refitted = clone(estimator).fit(SET_TEXTS, SET_GOLD)
+    assert refitted.conformal_threshold_ == estimator.conformal_threshold_
+    joblib.dump(estimator, tmp_path / "sets.joblib")
+    loaded = joblib.load(tmp_path / "sets.joblib")
+    assert loaded.conformal_threshold_ == estimator.conformal_threshold_
+    np.testing.assert_array_equal(loaded.predict_set(SET_TEXTS), expected)
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(refitted)).predict_set(SET_TEXTS), expected)
