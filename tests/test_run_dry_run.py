@@ -79,7 +79,10 @@ def test_a_dry_run_from_python_loads_the_model_and_writes_nothing(t5_dir, tmp_pa
     many = ScoreOptions(str(tmp_path / "data"), LABELS, str(tmp_path / "scored"))
     ray = score_file(many, model, ray=RayOptions(num_workers=2), dry_run=True)
     assert ray.plan.startswith("engine: ray, 2 input files; the first one:\nmodel: ")
-    assert local.plan.replace(str(tmp_path / "o.csv"), "stdout").split("\n", 1)[1] in ray.plan
+    ray_output = f"output: {tmp_path / 'scored'} (a folder of Parquet parts)"
+    assert ray_output in ray.plan.splitlines() and "stdout" not in ray.plan
+    expected = local.plan.replace(f"output: {tmp_path / 'o.csv'} (csv)", ray_output).split("\n", 1)[1]
+    assert expected in ray.plan
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data"]
 
 
