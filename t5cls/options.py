@@ -187,6 +187,34 @@ def check_task_source(labels, config: str | None, template: str | None, text_col
 
 
 @dataclass(frozen=True)
+class TaskSource:
+    """Where a run's tasks come from, as the CLI takes it: ``labels`` (with ``template`` and ``text_column``)
+    or a ``config`` file; checked by `check_task_source` in the options that take it.
+
+    Its fields are those of `ScoreOptions`, `CalibrateOptions` and `TrainOptions` of the same names
+    (the Python API keeps them flat); `t5cls.cli.flags.task_flags` offers them on ``t5cls score``,
+    ``calibrate``, ``train`` and ``serve``, which spread them (`keywords`) into those options.
+    """
+
+    labels: str | None = option(None, "--labels", "-l", help="Comma-separated labels, e.g. positive,negative.")
+    config: str | None = option(
+        None, "--config", "-c", help="TOML file of \\[\\[task]] tables, all scored in one pass (instead of --labels)."
+    )
+    template: str | None = option(
+        None,
+        "--template",
+        "-t",
+        escapes=True,
+        help="Prompt format string: {text}, any {column}, {labels}; \\n, \\t and \\\\ are read as escapes.",
+    )
+    text_column: str = option(DEFAULT_TEXT_COLUMN, "--text-column", help="Column that {text} refers to.")
+
+    def keywords(self) -> dict[str, object]:
+        """The fields as keyword arguments of `ScoreOptions`, `CalibrateOptions` or `TrainOptions`."""
+        return {each.name: getattr(self, each.name) for each in fields(self)}
+
+
+@dataclass(frozen=True)
 class ModelOptions:
     """Which model to load and how to run it; see `t5cls.models.scorer.LabelScorer`.
 
