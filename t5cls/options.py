@@ -186,6 +186,42 @@ def check_task_source(labels, config: str | None, template: str | None, text_col
         raise OptionError("{template} and {text_column} go with {labels}; with {config}, set them in each [[task]]")
 
 
+def read_task_source(options) -> None:
+    """Read the `TaskSource` fields of frozen ``options`` in place: ``labels`` (a list or ``"a,b,c"``) as a tuple,
+    the whole checked by `check_task_source`."""
+    if options.labels is not None:
+        object.__setattr__(options, "labels", tuple(parse_labels(options.labels)))
+    check_task_source(options.labels, options.config, options.template, options.text_column)
+
+
+@dataclass(frozen=True)
+class TaskSource:
+    """Where a run's tasks come from, as the CLI takes it: ``labels`` (with ``template`` and ``text_column``)
+    or a ``config`` file; checked by `check_task_source` in the options that take it.
+
+    Its fields are those of `ScoreOptions`, `CalibrateOptions` and `TrainOptions` of the same names
+    (the Python API keeps them flat); `t5cls.cli.flags.task_flags` offers them on ``t5cls score``,
+    ``calibrate``, ``train`` and ``serve``, which spread them (`keywords`) into those options.
+    """
+
+    labels: str | None = option(None, "--labels", "-l", help="Comma-separated labels, e.g. positive,negative.")
+    config: str | None = option(
+        None, "--config", "-c", help="TOML file of \\[\\[task]] tables, all scored in one pass (instead of --labels)."
+    )
+    template: str | None = option(
+        None,
+        "--template",
+        "-t",
+        escapes=True,
+        help="Prompt format string: {text}, any {column}, {labels}; \\n, \\t and \\\\ are read as escapes.",
+    )
+    text_column: str = option(DEFAULT_TEXT_COLUMN, "--text-column", help="Column that {text} refers to.")
+
+    def keywords(self) -> dict[str, object]:
+        """The fields as keyword arguments of `ScoreOptions`, `CalibrateOptions` or `TrainOptions`."""
+        return {each.name: getattr(self, each.name) for each in fields(self)}
+
+
 @dataclass(frozen=True)
 class ModelOptions:
     """Which model to load and how to run it; see `t5cls.models.scorer.LabelScorer`.
@@ -272,8 +308,6 @@ class ScoreOptions:
     rank_by: str | None = None
 
     def __post_init__(self):
-        if self.labels is not None:
-            object.__setattr__(self, "labels", tuple(parse_labels(self.labels)))
         self._check_tasks()
         one_of("on_null", self.on_null, NULL_POLICIES)
         positive("chunk_rows", self.chunk_rows)
@@ -285,7 +319,7 @@ class ScoreOptions:
             raise OptionError("{resume} needs an output file ({output} PATH); stdout cannot be resumed")
 
     def _check_tasks(self) -> None:
-        check_task_source(self.labels, self.config, self.template, self.text_column)
+        read_task_source(self)
         if self.config is None and self.rank_by is not None:
             raise OptionError(f"{{rank_by}} {RANK_NEEDS_POSITIVE}, which only a task of a {{config}} sets")
 
@@ -315,9 +349,7 @@ class CalibrateOptions:
     conformal: str = DEFAULT_METHOD
 
     def __post_init__(self):
-        if self.labels is not None:
-            object.__setattr__(self, "labels", tuple(parse_labels(self.labels)))
-        check_task_source(self.labels, self.config, self.template, self.text_column)
+        read_task_source(self)
         if not self.gold.strip():
             raise OptionError("{gold} must name the column of the gold labels")
         check_method(self.conformal)
@@ -406,9 +438,7 @@ class TrainOptions:
     resume: bool = False
 
     def __post_init__(self):
-        if self.labels is not None:
-            object.__setattr__(self, "labels", tuple(parse_labels(self.labels)))
-        check_task_source(self.labels, self.config, self.template, self.text_column)
+        read_task_source(self)
         one_of("on_null", self.on_null, NULL_POLICIES)
         one_of("loss", self.loss, LOSSES)
         one_of("class_weights", self.class_weights, CLASS_WEIGHTS)

@@ -18,7 +18,17 @@ import pytest
 
 from helpers.cli import SINGLE_THREAD
 from t5cls.errors import OptionError
-from t5cls.options import ModelOptions, check_keywords, choice_list, declared, keywords
+from t5cls.options import (
+    CalibrateOptions,
+    ModelOptions,
+    ScoreOptions,
+    TaskSource,
+    TrainOptions,
+    check_keywords,
+    choice_list,
+    declared,
+    keywords,
+)
 
 ADDED_FIELD = textwrap.dedent(
     """
@@ -112,6 +122,77 @@ def test_a_model_field_declared_once_reaches_every_front_end_and_its_errors(tmp_
     assert "beams" in shown["score_frame keywords"]
     assert shown["T5Classifier params"] == 6
     assert shown["T5Classifier error"] == "OptionError: beams must be a positive whole number, got 0"
+
+
+ADDED_TASK_FIELD = textwrap.dedent(
+    """
+    from __future__ import annotations
+
+    import json
+    from dataclasses import dataclass
+
+    import t5cls.options as options
+
+    seen = {}
+
+
+    class Reached(Exception):
+        pass
+
+
+    @dataclass(frozen=True)
+    class WithNote(options.TaskSource):
+        note: str | None = options.option(None, "--note", help="A task field added in one place.")
+
+        def keywords(self):
+            seen[self.labels] = (self.note, self.template)
+            raise Reached
+
+
+    options.TaskSource = WithNote  # before any front end reads the declaration
+
+    from typer.testing import CliRunner
+
+    from t5cls.cli import app
+
+    runner = CliRunner()
+    task = ["-l", "{}", "--note", "noted", "-t", "a\\\\tb {{text}}"]
+    commands = {
+        "score": ["score", "in.csv"],
+        "calibrate": ["calibrate", "dev.csv", "-g", "label", "-o", "fitted.toml"],
+        "train": ["train", "train.csv", "-g", "label", "-o", "out"],
+        "serve": ["serve"],
+    }
+    helps = {}
+    for name, command in commands.items():
+        helps[name] = runner.invoke(app, [command[0], "--help"], terminal_width=200).stdout
+        runner.invoke(app, [*command, *[each.format(name) for each in task]])
+    print(json.dumps({"seen": seen, "helps": helps}))
+    """
+)
+
+
+def test_a_task_field_declared_once_reaches_every_command(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-c", ADDED_TASK_FIELD],
+        capture_output=True,
+        cwd=tmp_path,
+        env={**os.environ, **SINGLE_THREAD, "HF_HUB_OFFLINE": "1"},
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr.decode()
+    shown = json.loads(result.stdout)
+    commands = ("score", "calibrate", "train", "serve")
+    assert shown["seen"] == {name: ["noted", "a\tb {text}"] for name in commands}
+    for name in commands:
+        assert "--note" in shown["helps"][name] and "A task field added in one place." in shown["helps"][name]
+
+
+@pytest.mark.parametrize("options_class", [ScoreOptions, CalibrateOptions, TrainOptions])
+def test_every_task_source_field_is_a_field_of_each_options_class_with_its_default(options_class):
+    own = options_class.__dataclass_fields__
+    for each, _ in declared(TaskSource):
+        assert each.name in own and own[each.name].default == each.default, each.name
 
 
 def test_every_model_field_is_declared_with_a_flag_and_a_python_keyword():

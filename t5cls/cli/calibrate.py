@@ -8,24 +8,15 @@ from typing import Annotated
 import typer
 
 from t5cls.cli import flags as o
-from t5cls.cli.flags import defaults, model_flags, one_line_errors, option, unescape
-from t5cls.options import CalibrateOptions, ModelOptions
+from t5cls.cli.flags import defaults, model_flags, one_line_errors, option, options_flags, output_option
+from t5cls.options import CalibrateOptions, ModelOptions, TaskSource
 
 CALIBRATE = defaults(CalibrateOptions)
 
 Dev = Annotated[str, typer.Argument(metavar="DEV", help="Labelled dev file (CSV, JSONL or Parquet) to fit on.")]
-ConfigOut = Annotated[
-    str, option("output", "--output", "-o", shown="-o", help="Config file to write, e.g. fitted.toml.")
-]
-ConfigIn = Annotated[
-    str | None,
-    option(
-        "config",
-        "--config",
-        "-c",
-        help="TOML file of \\[\\[task]] tables; --task picks the one to fit (instead of --labels).",
-    ),
-]
+ConfigOut = Annotated[str, output_option("Config file to write, e.g. fitted.toml.")]
+CONFIG_IN = "TOML file of \\[\\[task]] tables; --task picks the one to fit (instead of --labels)."
+task_flags = options_flags(TaskSource, "task_source", helps={"config": CONFIG_IN})
 TaskName = Annotated[
     str | None,
     option(
@@ -57,15 +48,13 @@ Conformal = Annotated[
 
 @one_line_errors
 @model_flags
+@task_flags
 def calibrate_command(
     dev: Dev,
     gold: o.Gold,
     output: ConfigOut,
-    labels: o.Labels = None,
-    config: ConfigIn = None,
+    task_source: TaskSource = None,
     model_options: ModelOptions = None,
-    template: o.Template = None,
-    text_column: o.TextColumn = CALIBRATE["text_column"],
     task: TaskName = CALIBRATE["task"],
     coverage: Coverage = CALIBRATE["coverage"],
     conformal: Conformal = CALIBRATE["conformal"],
@@ -86,10 +75,7 @@ def calibrate_command(
         dev=dev,
         gold=gold,
         output=output,
-        labels=labels,
-        config=config,
-        template=None if template is None else unescape(template, "template"),
-        text_column=text_column,
+        **task_source.keywords(),
         task=task,
         coverage=coverage,
         conformal=conformal,

@@ -21,7 +21,7 @@ import typer
 
 from t5cls.errors import EXIT_INTERNAL, OptionError, T5clsError, T5clsWarning, literal, one_line
 from t5cls.io.oserrors import NOT_THE_FILESYSTEM, as_filesystem_error
-from t5cls.options import Flag, ModelOptions, ProgressOptions, RayOptions, declared
+from t5cls.options import Flag, ModelOptions, ProgressOptions, RayOptions, TaskSource, declared
 
 FLAGS: dict[str, str] = {"ray": "--engine ray"}  # Python parameter -> the flag that sets it
 
@@ -124,42 +124,21 @@ def unescape(text: str, parameter: str) -> str:
 
 Debug = Annotated[bool, flag("debug", "--debug", help="Show tracebacks instead of one-line errors.")]
 
-# Task and file options.
-Labels = Annotated[
-    str | None, option("labels", "--labels", "-l", help="Comma-separated labels, e.g. positive,negative.")
-]
-ConfigFile = Annotated[
-    str | None,
-    option(
-        "config",
-        "--config",
-        "-c",
-        help="TOML file of \\[\\[task]] tables, all scored in one pass (instead of --labels).",
-    ),
-]
-Template = Annotated[
-    str | None,
-    option(
-        "template",
-        "--template",
-        "-t",
-        help="Prompt format string: {text}, any {column}, {labels}; \\n, \\t and \\\\ are read as escapes.",
-    ),
-]
-TextColumn = Annotated[str, option("text_column", "--text-column", help="Column that {text} refers to.")]
+# File options (the task flags are `task_flags`).
 Gold = Annotated[str, option("gold", "--gold", "-g", help="Column holding the true label of each row.")]
 TaskName = Annotated[
     str | None, option("task", "--task", help="Use task NAME's columns (NAME_p_<label>, NAME_entropy).")
 ]
+
+
+def output_option(help: str) -> typer.models.OptionInfo:
+    """``--output``/``-o``, whose errors say ``-o``: each command says what it writes there."""
+    return option("output", "--output", "-o", shown="-o", help=help)
+
+
 Output = Annotated[
     str | None,
-    option(
-        "output",
-        "--output",
-        "-o",
-        shown="-o",
-        help="Output file (.csv, .jsonl, .parquet); Parquet may go to an s3://, gs://, abfs:// or hdfs:// URI.",
-    ),
+    output_option("Output file (.csv, .jsonl, .parquet); Parquet may go to an s3://, gs://, abfs:// or hdfs:// URI."),
 ]
 InputFormat = Annotated[
     str | None, option("input_format", "--input-format", help="csv, jsonl or parquet, when the extension does not say.")
@@ -197,13 +176,16 @@ Engine = Annotated[
 ]
 
 
-def options_flags(options_class: type, parameter: str) -> Callable[[Callable], Callable]:
+def options_flags(
+    options_class: type, parameter: str, helps: dict[str, str] | None = None
+) -> Callable[[Callable], Callable]:
     """A decorator: a flag for every declared field of ``options_class``, and one ``parameter`` holding them all.
 
     The flags are read off the fields' declarations (`t5cls.options.option`: flags, help, choices,
     ``auto``, escapes) and take the place of the command's ``parameter``, which receives an
     ``options_class`` made of them, so a field added there is a flag of every command so decorated,
-    as sqlite-utils' option decorators do (``--help`` lists them where the command declares ``parameter``)::
+    as sqlite-utils' option decorators do (``--help`` lists them where the command declares ``parameter``).
+    ``helps`` replaces the help of some fields (by name) where a command means them its own way::
 
         @one_line_errors
         @model_flags
@@ -216,7 +198,7 @@ def options_flags(options_class: type, parameter: str) -> Callable[[Callable], C
         signature = inspect.signature(command, eval_str=True)
         own = list(signature.parameters.values())
         at = [each.name for each in own].index(parameter)
-        added = [_parameter(each, spec, hints[each.name]) for each, spec in fields_]
+        added = [_parameter(each, spec, hints[each.name], (helps or {}).get(each.name)) for each, spec in fields_]
         clash = {each.name for each in added} & set(signature.parameters)
         if clash:
             raise TypeError(f"{command.__name__} declares {', '.join(sorted(clash))}, which {parameter} adds")
@@ -235,12 +217,13 @@ def options_flags(options_class: type, parameter: str) -> Callable[[Callable], C
 model_flags = options_flags(ModelOptions, "model_options")  # score, calibrate, train (and any command with a model)
 progress_flags = options_flags(ProgressOptions, "progress")  # score, train
 ray_flags = options_flags(RayOptions, "ray_options")  # score (used with --engine ray)
+task_flags = options_flags(TaskSource, "task_source")  # score, train, serve (calibrate: its own --config help)
 
 
-def _parameter(each: Field, spec: Flag, kind: type) -> inspect.Parameter:
+def _parameter(each: Field, spec: Flag, kind: type, help: str | None = None) -> inspect.Parameter:
     """The Typer parameter of a declared field: its flags and help; text where ``auto`` stands for ``None``."""
     kind, default = (str, "auto") if spec.auto else (kind, each.default)
-    info = (flag if kind is bool else option)(each.name, *spec.names, help=spec.text, shown=spec.shown)
+    info = (flag if kind is bool else option)(each.name, *spec.names, help=help or spec.text, shown=spec.shown)
     return inspect.Parameter(
         spec.keyword or each.name,
         inspect.Parameter.POSITIONAL_OR_KEYWORD,

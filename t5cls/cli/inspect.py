@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from t5cls.cli.flags import Debug, TaskName, one_line_errors, option
+from t5cls.cli.flags import Debug, TaskName, one_line_errors, option, output_option
 
 
 @one_line_errors
@@ -22,14 +22,7 @@ def inspect_command(
     ] = None,
     task: TaskName = None,
     output: Annotated[
-        str | None,
-        option(
-            "output",
-            "--output",
-            "-o",
-            shown="-o",
-            help="Write the rows to this .csv/.jsonl/.parquet instead of a table.",
-        ),
+        str | None, output_option("Write the rows to this .csv/.jsonl/.parquet instead of a table.")
     ] = None,
     debug: Debug = False,
 ) -> None:

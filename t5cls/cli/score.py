@@ -8,9 +8,9 @@ from typing import Annotated
 import typer
 
 from t5cls.cli import flags as o
-from t5cls.cli.flags import defaults, model_flags, one_line_errors, progress_flags, ray_flags, unescape
+from t5cls.cli.flags import defaults, model_flags, one_line_errors, progress_flags, ray_flags, task_flags
 from t5cls.errors import OptionError, literal
-from t5cls.options import ModelOptions, ProgressOptions, RayOptions, ScoreOptions
+from t5cls.options import ModelOptions, ProgressOptions, RayOptions, ScoreOptions, TaskSource
 
 SCORE = defaults(ScoreOptions)
 ENGINES = ("local", "ray")
@@ -28,15 +28,13 @@ Input = Annotated[
 @model_flags
 @progress_flags
 @ray_flags
+@task_flags
 def score_command(
     input: Input,
-    labels: o.Labels = None,
-    config: o.ConfigFile = None,
+    task_source: TaskSource = None,
     rank_by: o.RankBy = None,
     output: o.Output = None,
     model_options: ModelOptions = None,
-    template: o.Template = None,
-    text_column: o.TextColumn = SCORE["text_column"],
     input_format: o.InputFormat = None,
     format: o.OutputFormat = None,
     chunk_size: o.ChunkSize = SCORE["chunk_rows"],
@@ -58,11 +56,8 @@ def score_command(
         raise OptionError(f"{{engine}} must be local or ray, got {literal(repr(engine))}")
     options = ScoreOptions(
         input=input,
-        labels=labels,
+        **task_source.keywords(),
         output=output,
-        config=config,
-        template=None if template is None else unescape(template, "template"),
-        text_column=text_column,
         input_format=input_format,
         output_format=format,
         logprobs=logprobs,

@@ -8,8 +8,8 @@ from typing import Annotated
 import typer
 
 from t5cls.cli import flags as o
-from t5cls.cli.flags import defaults, model_flags, one_line_errors, option, progress_flags, unescape
-from t5cls.options import ModelOptions, ProgressOptions, TrainOptions
+from t5cls.cli.flags import defaults, model_flags, one_line_errors, option, output_option, progress_flags, task_flags
+from t5cls.options import ModelOptions, ProgressOptions, TaskSource, TrainOptions
 
 TRAIN = defaults(TrainOptions)
 
@@ -18,9 +18,7 @@ Dev = Annotated[
     str | None,
     option("dev", "--dev", help="Labelled dev file: evaluated every epoch, picks the best checkpoint, fits T."),
 ]
-TrainOutput = Annotated[
-    str, option("output", "--output", "-o", shown="-o", help="Output folder: model, tokenizer, t5cls.toml, report.")
-]
+TrainOutput = Annotated[str, output_option("Output folder: model, tokenizer, t5cls.toml, report.")]
 TaskName = Annotated[str, option("task_name", "--task", help="Name of the --labels task in the written t5cls.toml.")]
 Loss = Annotated[
     str, option("loss", "--loss", help="label-set (cross-entropy over the exact class scores) or generative.")
@@ -50,16 +48,14 @@ EvalEvery = Annotated[
 @one_line_errors
 @model_flags
 @progress_flags
+@task_flags
 def train_command(
     train: TrainFile,
     gold: o.Gold,
     output: TrainOutput,
-    labels: o.Labels = None,
-    config: o.ConfigFile = None,
+    task_source: TaskSource = None,
     dev: Dev = None,
     model_options: ModelOptions = None,
-    template: o.Template = None,
-    text_column: o.TextColumn = TRAIN["text_column"],
     task: TaskName = TRAIN["task_name"],
     on_null: o.OnNull = TRAIN["on_null"],
     loss: Loss = TRAIN["loss"],
@@ -88,10 +84,7 @@ def train_command(
         train=train,
         output=output,
         gold=gold,
-        labels=labels,
-        config=config,
-        template=None if template is None else unescape(template, "template"),
-        text_column=text_column,
+        **task_source.keywords(),
         task_name=task,
         dev=dev,
         on_null=on_null,
