@@ -126,7 +126,15 @@ def test_killed_driver_resumes_from_the_parts_recorded(s3, cluster, dataset, t5_
     args = ["score", "s3://input/data", "-l", LABELS, "-m", t5_dir, "--engine", "ray", "-o", "s3://output/killed"]
     args += ["--chunk-size", "2", "-q"]  # 17 chunks: time to kill the driver between two of them
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "RAY_ADDRESS": address}
-    driver = subprocess.Popen([sys.executable, "-m", "t5cls.cli", *map(str, args)], env=env, stderr=subprocess.PIPE)
+    # The command itself, with actors that take half a second a chunk: the kill then lands mid-run however fast
+    # the machine (unslowed, an idle machine could finish the 17 chunks between two looks at the bucket).
+    driver_script = (
+        f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r})\n"
+        "from helpers.ray_workers import SlowChunks\nfrom t5cls.run.ray import RayRunner\n"
+        "RayRunner.worker_class = SlowChunks\nfrom t5cls.cli import main\n"
+        f"sys.argv = ['t5cls', *{list(map(str, args))!r}]\nmain()\n"
+    )
+    driver = subprocess.Popen([sys.executable, "-c", driver_script], env=env, stderr=subprocess.PIPE)
     state = "output/.killed.t5cls-parts"
     deadline = time.monotonic() + 300
     while sum(name.startswith("done-") for name in s3.names(state)) < 2 and time.monotonic() < deadline:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from pathlib import Path
 
 import ray
@@ -49,4 +50,12 @@ class FullDiskOnce(ScoreWorker):
             Path(self.marker).touch()
             with faults.WriteFaults(Path(self.parts.path), fail_at=1):
                 return super().score_chunk(*chunk)
+        return super().score_chunk(*chunk)
+
+
+class SlowChunks(ScoreWorker):
+    """Takes half a second more per chunk, so a test sees a run's first chunks recorded well before its last."""
+
+    def score_chunk(self, *chunk):
+        time.sleep(0.5)
         return super().score_chunk(*chunk)
