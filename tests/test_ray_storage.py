@@ -138,8 +138,13 @@ def test_killed_driver_resumes_from_the_parts_recorded(s3, cluster, dataset, t5_
     state = "output/.killed.t5cls-parts"
     deadline = time.monotonic() + 300
     while sum(name.startswith("done-") for name in s3.names(state)) < 2 and time.monotonic() < deadline:
-        assert driver.poll() is None, driver.stderr.read().decode()
-        time.sleep(0.3)
+        if driver.poll() is not None:
+            stderr = driver.stderr.read().decode()
+            assert driver.returncode == 0, stderr
+            # Seen once in a full suite run (never alone): every summary reached the driver at the end, so no
+            # moment held two records to resume from. Said, not passed: CI prints the reason (-rs).
+            pytest.skip("the driver finished before two chunks were recorded: no mid-run moment to kill it at")
+        time.sleep(0.1)
     driver.send_signal(signal.SIGKILL)
     driver.wait(timeout=30)
     driver.stderr.close()
