@@ -43,6 +43,22 @@ def test_logprobs_match_brute_force(model_dir, labels):
     np.testing.assert_allclose(scores.logprobs, reference, atol=1e-4)
 
 
+def test_an_encoder_run_by_length_groups_matches_brute_force(model_dir, monkeypatch):
+    # pass cost 0: every distinct prompt length is encoded apart, at its own width, and laid back into the batch
+    from t5cls.models import seq2seq
+
+    monkeypatch.setattr(seq2seq, "CPU_ENCODER_PASS_TOKENS", 0)
+    scorer = LabelScorer.from_pretrained(str(model_dir), device="cpu", batch_size=len(TEXTS))
+    encoder, widths = scorer.model.get_encoder(), []
+    encoder.register_forward_pre_hook(
+        lambda module, args, kwargs: widths.append(kwargs["input_ids"].shape[1]), with_kwargs=True
+    )
+    scores = scorer.score(TEXTS, MULTI)
+    lengths = sorted({len(ids) for ids in scorer.tokenize(TEXTS).ids})
+    assert sorted(widths) == lengths  # one encoder call per length, none padded
+    np.testing.assert_allclose(scores.logprobs, brute_force_logprobs(model_dir, TEXTS, MULTI), atol=1e-4)
+
+
 def test_per_label_fallback_matches_brute_force(model_dir):
     scorer = LabelScorer.from_pretrained(str(model_dir), device="cpu")
     scorer.backend.tree_decoding = False

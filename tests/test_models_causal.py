@@ -45,6 +45,19 @@ def test_logprobs_match_brute_force(model_dir, labels):
     np.testing.assert_allclose(scorer.score(TEXTS, labels).logprobs, brute_force(model_dir, TEXTS, labels), atol=1e-4)
 
 
+def test_a_batch_cut_by_length_matches_brute_force(causal_dirs, monkeypatch):
+    # pass cost 0: the batcher cuts the batch at every distinct prompt length, each group unpadded
+    scorer = LabelScorer.from_pretrained(str(causal_dirs["llama"]), device="cpu", batch_size=len(TEXTS))
+    monkeypatch.setattr(scorer.backend, "prompt_pass_tokens", 0)
+    real, widths = scorer.backend.label_logprobs, []
+    monkeypatch.setattr(
+        scorer.backend, "label_logprobs", lambda ids, mask, trie: widths.append(ids.shape[1]) or real(ids, mask, trie)
+    )
+    scores = scorer.score(TEXTS, MULTI)
+    assert sorted(widths) == sorted({len(ids) for ids in scorer.tokenize(TEXTS, scorer.label_room(MULTI)).ids})
+    np.testing.assert_allclose(scores.logprobs, brute_force(causal_dirs["llama"], TEXTS, MULTI), atol=1e-4)
+
+
 @pytest.mark.parametrize("kind", ["gpt2", "llama"])
 def test_per_label_fallback_and_eager_attention_match_brute_force(causal_dirs, kind):
     reference = brute_force(causal_dirs[kind], TEXTS, MULTI)

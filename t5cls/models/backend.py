@@ -22,6 +22,9 @@ class Backend(Protocol):
     model: torch.nn.Module
     start_token_id: int  # what the label trie's root feeds (decoder-only models: never fed)
     tree_decoding: bool  # one pass over the label trie, or one forward per label (`Family.decoding`)
+    # On the CPU, what one more pass over a group of prompts costs in padded tokens, for `LengthBatcher` to cut
+    # a batch of mixed lengths by it; None: the backend groups its prompts by length itself (an encoder).
+    prompt_pass_tokens: int | None
 
     @property
     def device(self) -> torch.device: ...

@@ -12,6 +12,11 @@ import torch
 from t5cls.errors import NumericError, OptionError
 
 CPU_BATCH_SIZE = 32
+# What one more pass over a group of prompts costs on the CPU, in padded prompt tokens: mostly streaming the
+# weights once (t5-small, 2 threads: a whole pass ~27 ms at one row against ~0.18 ms a prompt token, ~150
+# tokens; its encoder alone ~40). A batch of mixed lengths is cut where the padding saved outweighs it.
+CPU_PASS_TOKENS = 128
+CPU_ENCODER_PASS_TOKENS = 48
 CUDA_START_BATCH_SIZE = 256
 # Bytes of activations a decoder pass may hold at once on the CPU. Blocks of this size already feed the
 # matmuls a thousand positions or more; larger ones were no faster and raised the peak RSS with the labels.
@@ -44,14 +49,22 @@ class LengthBatcher:
         self.batch_size = batch_size or (CUDA_START_BATCH_SIZE if device.type == "cuda" else CPU_BATCH_SIZE)
 
     @torch.inference_mode()
-    def run(self, ids: list[list[int]], width: int, compute: BatchFunction) -> np.ndarray:
+    def run(self, ids: list[list[int]], width: int, compute: BatchFunction, pass_tokens: int | None) -> np.ndarray:
         """``(len(ids), width)`` float64 scores, rows in the order of ``ids``; non-finite scores are refused.
 
+        Rows go in length order, ``batch_size`` at a time; on the CPU, with ``pass_tokens`` (what one
+        more pass costs, in padded tokens: `Backend.prompt_pass_tokens`), cut where lengths jump.
         Scoring needs no gradients: ``compute`` runs under ``torch.inference_mode``. The backends
         themselves are differentiable (training calls them with gradients on).
         """
         out = np.empty((len(ids), width), dtype=np.float64)
-        order = np.argsort([len(x) for x in ids], kind="stable")
+        lengths = np.array([len(x) for x in ids])
+        order = np.argsort(lengths, kind="stable")
+        if self.device.type == "cpu" and pass_tokens is not None:
+            for group in length_groups(lengths[order], self.batch_size, pass_tokens):
+                rows = order[group]
+                out[rows] = _finite(compute(*self.padded(ids, rows)), rows, self.model_dtype)
+            return out
         done = 0
         while done < len(order):
             rows = order[done : done + self.batch_size]
@@ -74,6 +87,31 @@ class LengthBatcher:
         """The token ids of ``rows``, right-padded, and their attention mask, on the device."""
         batch, mask = right_padded([ids[i] for i in rows], self.pad_token_id)
         return batch.to(self.device), mask.to(self.device)
+
+
+def length_groups(sorted_lengths: np.ndarray, most_rows: int, pass_tokens: int) -> list[slice]:
+    """Cut rows sorted by length into batches of at most ``most_rows`` that cost the fewest padded tokens.
+
+    A batch costs its rows times its longest row (the padded tensor every layer computes on) plus
+    ``pass_tokens`` for the pass itself. On the CPU the cost is linear in the padded tokens, so
+    rows of mixed lengths (a server's batch of requests, a short chunk) are best cut where the
+    lengths jump, not every ``most_rows`` (a server's batch of requests: on t5-small, 32 rows of 17
+    to 40 tokens scored 1.3x faster so). Dynamic programming over the cut points: ``best[end]``
+    is the cheapest cost of the first ``end`` rows.
+    """
+    rows = len(sorted_lengths)
+    best = np.zeros(rows + 1)
+    cut = np.zeros(rows + 1, dtype=np.int64)
+    for end in range(1, rows + 1):
+        starts = np.arange(max(0, end - most_rows), end)
+        costs = best[starts] + pass_tokens + (end - starts) * int(sorted_lengths[end - 1])
+        choice = int(np.argmin(costs))
+        best[end], cut[end] = costs[choice], starts[choice]
+    groups, end = [], rows
+    while end > 0:
+        groups.append(slice(int(cut[end]), end))
+        end = int(cut[end])
+    return groups[::-1]
 
 
 def _finite(scores: torch.Tensor, rows: np.ndarray, model_dtype: torch.dtype) -> np.ndarray:

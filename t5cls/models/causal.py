@@ -19,7 +19,7 @@ import torch
 from t5cls.errors import InputError
 from t5cls.models import edges
 from t5cls.models._hf_compat import OutputHead, attention_by
-from t5cls.models.batching import MemoryBudget
+from t5cls.models.batching import CPU_PASS_TOKENS, MemoryBudget
 from t5cls.models.edges import label_sequences
 from t5cls.models.families import family_of, sliding_window
 from t5cls.models.prompt_pass import PromptPass, SharedPrefix
@@ -31,6 +31,7 @@ class CausalBackend:
     """Scores label tries against batches of prompts with an ``AutoModelForCausalLM``."""
 
     start_token_id = 0  # the trie root stands for the prompt's last token; this id is never fed
+    prompt_pass_tokens = CPU_PASS_TOKENS  # a pass runs the whole model over prompt and labels
 
     def __init__(self, model: torch.nn.Module, budget: MemoryBudget | None = None):
         self.model = model

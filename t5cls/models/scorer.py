@@ -23,7 +23,7 @@ from t5cls import probability
 from t5cls.errors import OptionError
 from t5cls.models import identity as identities
 from t5cls.models.backend import Backend
-from t5cls.models.batching import LengthBatcher
+from t5cls.models.batching import CPU_PASS_TOKENS, LengthBatcher
 from t5cls.models.causal import CausalBackend
 from t5cls.models.identity import ModelFiles, ModelIdentity
 from t5cls.models.loading import default_label_end, load_pretrained, model_max_length, model_precision
@@ -173,7 +173,10 @@ class LabelScorer:
         self.tokens.check_label_boundaries(tokens, labels, self.label_ids(labels))
         with self.backend.session():
             logprobs = self.batches.run(
-                tokens.ids, len(labels), lambda ids, mask: self.backend.label_logprobs(ids, mask, trie)
+                tokens.ids,
+                len(labels),
+                lambda ids, mask: self.backend.label_logprobs(ids, mask, trie),
+                self.backend.prompt_pass_tokens,
             )
         return LabelScores(list(labels), logprobs, tokens.truncated)
 
@@ -191,7 +194,10 @@ class LabelScorer:
         tokens = texts if isinstance(texts, TokenizedTexts) else self.tokenize(texts, room=1)
         columns = torch.as_tensor(list(token_ids), device=self.device)
         return self.batches.run(
-            tokens.ids, len(columns), lambda ids, mask: self.backend.first_token_logits(ids, mask)[:, columns]
+            tokens.ids,
+            len(columns),
+            lambda ids, mask: self.backend.first_token_logits(ids, mask)[:, columns],
+            CPU_PASS_TOKENS,  # one whole-model step per row: any family's pass is cut by length
         )
 
 

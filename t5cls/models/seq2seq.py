@@ -25,7 +25,7 @@ from transformers.modeling_outputs import BaseModelOutput
 
 from t5cls.models import edges
 from t5cls.models._hf_compat import OutputHead, attention_by, decoder_positions_at, decoder_self_attentions
-from t5cls.models.batching import MemoryBudget
+from t5cls.models.batching import CPU_ENCODER_PASS_TOKENS, MemoryBudget, length_groups
 from t5cls.models.edges import label_sequences
 from t5cls.models.families import family_of
 from t5cls.models.tree_attention import AttentionLayout
@@ -34,6 +34,8 @@ from t5cls.models.trie import LabelTrie, TrieTensors
 
 class Seq2SeqBackend:
     """Scores label tries against batches of encoder inputs with an ``AutoModelForSeq2SeqLM``."""
+
+    prompt_pass_tokens = None  # the encoder groups a batch by length itself (`_encode`); the decoder needs no cut
 
     def __init__(self, model: torch.nn.Module, budget: MemoryBudget | None = None):
         self.model = model
@@ -64,10 +66,38 @@ class Seq2SeqBackend:
 
         Differentiable: scoring calls it under ``torch.inference_mode``, training with gradients.
         """
-        encoder_states = self.model.get_encoder()(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        encoder_states = self._encode(input_ids, attention_mask)
         if self.tree_decoding:
             return self._tree_logprobs(encoder_states, attention_mask, trie)
         return self._per_label_logprobs(encoder_states, attention_mask, trie)
+
+    def _encode(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """``(batch, width, hidden)`` encoder states of a right-padded batch; no work on its padding on the CPU.
+
+        On the CPU an encoder's cost is its padded tokens, so rows of mixed lengths (a server's
+        batch of requests, a training batch) are encoded in groups of similar length, each at its
+        own width (`length_groups`), and laid back into the batch's width: the positions past a
+        row's end are zeros, which the decoder's cross-attention masks out like any padding. The
+        decoder then runs once for the whole batch: its cost is per pass, not per prompt token.
+        """
+        encoder = self.model.get_encoder()
+        if input_ids.device.type != "cpu":
+            return encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        lengths = attention_mask.sum(dim=1)
+        order = torch.argsort(lengths, stable=True)
+        groups = length_groups(lengths[order].numpy(), len(order), CPU_ENCODER_PASS_TOKENS)
+        if len(groups) == 1:
+            return encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        states = None
+        for group in groups:
+            rows = order[group]
+            width = int(lengths[rows].max())
+            part = encoder(input_ids=input_ids[rows, :width], attention_mask=attention_mask[rows, :width])
+            part = part.last_hidden_state
+            if states is None:
+                states = part.new_zeros((len(input_ids), input_ids.shape[1], part.shape[-1]))
+            states[rows, :width] = part
+        return states
 
     def first_token_logits(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """Logits of the first decoder step, ``(batch, vocab)``: one decoder position per row."""
