@@ -208,6 +208,7 @@ def read_task_source(options: TaskSource) -> None:
 GOLD = "Column holding the true label of each row."
 ON_NULL = "Rows whose text is empty or null: {choices}."
 RESUME = "Continue an interrupted run from its checkpoint."
+RANK_BY = "Rank rows by each ranking task's score within groups of this column (needs -o)."
 
 
 @dataclass(frozen=True)
@@ -329,12 +330,7 @@ class ScoreOptions(TaskSource, _ScoreInput):
     ``labels``, ``output``; the others are keywords.
     """
 
-    rank_by: str | None = option(
-        None,
-        "--rank-by",
-        kw_only=True,
-        help="Rank rows by each ranking task's score within groups of this column (needs -o).",
-    )
+    rank_by: str | None = option(None, "--rank-by", kw_only=True, help=RANK_BY)
     output: str | None = option(
         None,
         "--output",
