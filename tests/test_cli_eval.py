@@ -19,10 +19,10 @@ from sklearn import metrics as sk
 
 from helpers.cli import assert_one_line_error, invoke, run_cli
 from helpers.files import write_lines
+from helpers.labels import SENTIMENT as LABELS
 from t5cls.eval.calibration import calibrate
 
 SAMPLE = Path(__file__).resolve().parents[1] / "sample_data" / "reviews.csv"
-LABELS = ["positive", "negative", "neutral"]
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 

@@ -14,6 +14,7 @@ import torch
 from safetensors.torch import load_file
 
 from helpers.cli import Result, assert_one_line_error, invoke, start_forked
+from helpers.labels import UNSURE_FLAG as LABELS
 from helpers.tiny_causal_models import build_causal
 from helpers.tiny_models import build_t5
 from t5cls import LabelScorer
@@ -21,7 +22,6 @@ from t5cls.io.paths import sidecar
 from t5cls.probability import softmax
 from t5cls.tasks.config import load_config
 
-LABELS = "positive,negative,not sure"
 ROWS = [
     ("the movie was great", "positive", "people,places", "4.5"),
     ("terrible plot, boring characters", "negative", "", "0.5"),

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import torch
 
+from helpers.labels import UNSURE as LABELS
 from t5cls import LabelScorer
 from t5cls.errors import InputError
 
 TEXTS = [f"review number {i} says {'good ' * (i % 4)}and {'bad ' * (i % 3)}" for i in range(21)]
-LABELS = ["positive", "negative", "not sure"]
 
 
 def fail_above(scorer, largest_batch_that_fits, seen):
