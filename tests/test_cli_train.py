@@ -13,7 +13,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from helpers.cli import Result, assert_one_line_error, invoke, start_forked
+from helpers.cli import Result, assert_one_line_error, invoke, start_forked, train_args
 from helpers.labels import UNSURE_FLAG as LABELS
 from helpers.tiny_causal_models import build_causal
 from helpers.tiny_models import build_t5
@@ -213,7 +213,7 @@ def test_encoder_decoder_and_decoder_only_models_train_with_either_loss(bart_dir
 
 
 def test_progress_lines_off_a_terminal(t5_dir, labelled, tmp_path):
-    result = invoke(*train_args_without_quiet(t5_dir, labelled, tmp_path / "model"))
+    result = invoke(*train_args(t5_dir, labelled, tmp_path / "model"))
     assert result.returncode == 0, result.stderr.decode()
     lines = result.stderr.decode().splitlines()
     evaluations = [line for line in lines if line.startswith("t5cls: step ")]
@@ -221,29 +221,6 @@ def test_progress_lines_off_a_terminal(t5_dir, labelled, tmp_path):
     assert all(line.startswith("t5cls: ") for line in lines)
     assert lines[-2].startswith("t5cls: trained 10 steps (2.00 epochs) in ")
     assert lines[-1].startswith("t5cls: task default: dev accuracy ")
-
-
-def train_args_without_quiet(model, source, out):
-    return [
-        "train",
-        source,
-        "-l",
-        LABELS,
-        "--gold",
-        "label",
-        "--dev",
-        source,
-        "-m",
-        model,
-        "-o",
-        out,
-        "--device",
-        "cpu",
-        "--epochs",
-        "2",
-        "--batch-size",
-        "4",
-    ]
 
 
 def evaluations(out) -> list[dict]:
@@ -325,24 +302,7 @@ def test_evaluate_and_checkpoint_every_n_steps(t5_dir, labelled, tmp_path):
 
 def test_without_a_dev_set_the_last_model_is_written_with_temperature_one(t5_dir, labelled, tmp_path):
     out = tmp_path / "model"
-    result = invoke(
-        "train",
-        labelled,
-        "-l",
-        LABELS,
-        "--gold",
-        "label",
-        "-m",
-        t5_dir,
-        "-o",
-        out,
-        "--device",
-        "cpu",
-        "--epochs",
-        "2",
-        "--batch-size",
-        "4",
-    )
+    result = invoke(*train_args(t5_dir, labelled, out, dev=False))
     assert result.returncode == 0, result.stderr.decode()
     assert not [line for line in result.stderr.decode().splitlines() if ": dev " in line]
     report = json.loads((out / "training.json").read_text())

@@ -105,16 +105,21 @@ ADDED_FIELD = textwrap.dedent(
 )
 
 
-def test_a_model_field_declared_once_reaches_every_front_end_and_its_errors(tmp_path):
+def printed_by(script: str, folder) -> dict:
+    """The JSON that ``script`` prints, run in a second Python process in ``folder`` (offline, one thread)."""
     result = subprocess.run(
-        [sys.executable, "-c", ADDED_FIELD],
+        [sys.executable, "-c", script],
         capture_output=True,
-        cwd=tmp_path,
+        cwd=folder,
         env={**os.environ, **SINGLE_THREAD, "HF_HUB_OFFLINE": "1"},
         timeout=300,
     )
     assert result.returncode == 0, result.stderr.decode()
-    shown = json.loads(result.stdout)
+    return json.loads(result.stdout)
+
+
+def test_a_model_field_declared_once_reaches_every_front_end_and_its_errors(tmp_path):
+    shown = printed_by(ADDED_FIELD, tmp_path)
     assert "--beams" in shown["help"] and "Beams of a field added in one place." in shown["help"]
     assert shown["seen"] == {"score": 4, "score_frame": 5, "T5Classifier": 6}
     assert "t5cls: error: --beams must be a positive whole number, got 0" in shown["cli error"]
@@ -188,15 +193,7 @@ ADDED_TASK_FIELD = textwrap.dedent(
 
 
 def test_a_task_field_declared_once_reaches_every_command(tmp_path):
-    result = subprocess.run(
-        [sys.executable, "-c", ADDED_TASK_FIELD],
-        capture_output=True,
-        cwd=tmp_path,
-        env={**os.environ, **SINGLE_THREAD, "HF_HUB_OFFLINE": "1"},
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr.decode()
-    shown = json.loads(result.stdout)
+    shown = printed_by(ADDED_TASK_FIELD, tmp_path)
     commands = ("score", "calibrate", "train", "serve")
     assert shown["seen"] == {name: ["noted", "a\tb {text}"] for name in commands}
     for name in commands:
