@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import ctypes
 import json
 import os
-import subprocess
 
 import numpy as np
 import pandas as pd
@@ -14,6 +12,7 @@ import torch
 from safetensors.torch import load_file
 
 from helpers.cli import Result, assert_one_line_error, invoke, start_forked, train_args
+from helpers.faults import NO_NAMESPACE, grow_tmpfs, private_tmpfs
 from helpers.labels import UNSURE_FLAG as LABELS
 from helpers.tiny_causal_models import build_causal
 from helpers.tiny_models import build_t5
@@ -319,9 +318,6 @@ def test_a_diverging_run_stops_with_exit_4(t5_dir, labelled, tmp_path):
     assert not (tmp_path / "model").exists()
 
 
-CLONE_NEWNS = 0x00020000
-
-
 @pytest.fixture
 def small_model(tmp_path, monkeypatch):
     """A tiny T5 with a 400-piece tokenizer: checkpoints of about 650 KiB."""
@@ -341,21 +337,19 @@ def test_train_onto_a_full_tmpfs_is_exit_5_in_one_line_then_resumes(small_model,
     args += ["--device", "cpu", "--epochs", "2", "--batch-size", "8", "-q"]  # a checkpoint at steps 6 and 12
 
     def run() -> int:
-        if ctypes.CDLL(None, use_errno=True).unshare(CLONE_NEWNS) != 0:
-            return 77
-        subprocess.run(["mount", "--make-rprivate", "/"], check=True)  # nothing mounted here is seen outside
-        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", disk], check=True)
+        if not private_tmpfs(disk, "1m"):
+            return NO_NAMESPACE
         failed = invoke(*args)
         (tmp_path / "err").write_bytes(failed.stderr)
         checkpoints = sorted(p.name for p in (disk / ".out.t5cls-train" / "checkpoints").iterdir())
         (tmp_path / "state").write_text(json.dumps([failed.returncode, checkpoints, out.exists()]))
-        subprocess.run(["mount", "-o", "remount,size=16m", disk], check=True)
+        grow_tmpfs(disk, "16m")
         resumed = invoke(*args, "--resume")
         (tmp_path / "report.json").write_bytes((out / "training.json").read_bytes())
         return resumed.returncode
 
     code = os.waitstatus_to_exitcode(os.waitpid(start_forked(run), 0)[1])
-    if code == 77:
+    if code == NO_NAMESPACE:
         pytest.skip("needs unshare(CLONE_NEWNS): root")
     returncode, checkpoints, published = json.loads((tmp_path / "state").read_text())
     assert_one_line_error(
