@@ -7,7 +7,9 @@ parameters (`t5cls.errors.OptionError`); the CLI shows its own flags in their pl
 A field declared with `option` carries what every front end needs to offer it (`Flag`: its flags,
 help, choices, its keyword in the Python API), so a field added to `ModelOptions` reaches ``t5cls
 score``/``calibrate``/``train`` (`t5cls.cli.flags.model_flags`), `t5cls.score_frame` and
-`t5cls.sklearn.T5Classifier` (`keywords`) without another edit.
+`t5cls.sklearn.T5Classifier` (`keywords`) without another edit. Every field of `ScoreOptions`,
+`CalibrateOptions` and `TrainOptions` is declared so too (their commands are built from them:
+`t5cls.cli.flags.options_flags`), and the task fields they share once, in `TaskSource`, which each inherits.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import inspect
 import math
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import Field, dataclass, field, fields
+from dataclasses import KW_ONLY, MISSING, Field, dataclass, field, fields
 
 from t5cls.errors import OptionError, literal
 from t5cls.eval.conformal import DEFAULT_METHOD, check_coverage, check_method
@@ -36,17 +38,20 @@ DEFAULT_TASK_NAME = "default"  # the name of the --labels task in a config that 
 LOSSES = ("label-set", "generative")
 CLASS_WEIGHTS = ("none", "balanced")
 DEFAULT_TRAIN_BATCH_SIZE = 16
+REQUIRED = MISSING  # the default of an `option` that has none: the front ends require it
 
 
 @dataclass(frozen=True)
 class Flag:
     """How the front ends offer one options field.
 
-    ``names`` are the CLI's flags (errors show ``shown``, else the first); ``help`` may say
+    ``names`` are the CLI's flags (errors show ``shown``, else the first); without any the field is
+    a positional argument, shown as its name in capitals (``INPUT``). ``help`` may say
     ``{choices}``, filled from ``choices``. ``keyword`` is the field's name in the Python front
     ends when it is not the field's own (``name_or_path`` is ``model`` there). On the command line
-    ``auto`` stands for ``None`` where ``auto`` is set, and ``escapes`` reads TOML's escapes
-    (``\\n``...) in the value, as ``--template`` does.
+    ``auto`` stands for ``None`` where ``auto`` is set, ``escapes`` reads TOML's escapes
+    (``\\n``...) in the value, as ``--template`` does, and ``kind`` is the type the value is read as
+    when it is not the field's (``--labels`` is text, the field a tuple of labels).
     """
 
     names: tuple[str, ...]
@@ -56,6 +61,7 @@ class Flag:
     shown: str | None = None
     auto: bool = False
     escapes: bool = False
+    kind: type | None = None
 
     @property
     def text(self) -> str:
@@ -63,14 +69,19 @@ class Flag:
         return self.help.format(choices=choice_list(self.choices)) if self.choices else self.help
 
 
-def option(default, *names: str, help: str, **settings) -> Field:
-    """A dataclass field with its `Flag`: the one declaration of an option."""
-    return field(default=default, metadata={"flag": Flag(names, help, **settings)})
+def option(default, *names: str, help: str, kw_only: bool = MISSING, **settings) -> Field:
+    """A dataclass field with its `Flag`: the one declaration of an option (``default`` `REQUIRED`: none)."""
+    return field(default=default, kw_only=kw_only, metadata={"flag": Flag(names, help, **settings)})
 
 
 def declared(options_class: type) -> list[tuple[Field, Flag]]:
     """The fields of ``options_class`` declared with `option`, in their order, with their flags."""
     return [(each, each.metadata["flag"]) for each in fields(options_class) if "flag" in each.metadata]
+
+
+def flag_of(options_class: type, name: str) -> Flag:
+    """The `Flag` of ``options_class``'s field ``name``, declared with `option`."""
+    return options_class.__dataclass_fields__[name].metadata["flag"]
 
 
 def keywords(options_class: type) -> dict[str, Field]:
@@ -186,7 +197,7 @@ def check_task_source(labels, config: str | None, template: str | None, text_col
         raise OptionError("{template} and {text_column} go with {labels}; with {config}, set them in each [[task]]")
 
 
-def read_task_source(options) -> None:
+def read_task_source(options: TaskSource) -> None:
     """Read the `TaskSource` fields of frozen ``options`` in place: ``labels`` (a list or ``"a,b,c"``) as a tuple,
     the whole checked by `check_task_source`."""
     if options.labels is not None:
@@ -194,28 +205,42 @@ def read_task_source(options) -> None:
     check_task_source(options.labels, options.config, options.template, options.text_column)
 
 
+GOLD = "Column holding the true label of each row."
+ON_NULL = "Rows whose text is empty or null: {choices}."
+RESUME = "Continue an interrupted run from its checkpoint."
+RANK_BY = "Rank rows by each ranking task's score within groups of this column (needs -o)."
+
+
 @dataclass(frozen=True)
 class TaskSource:
-    """Where a run's tasks come from, as the CLI takes it: ``labels`` (with ``template`` and ``text_column``)
-    or a ``config`` file; checked by `check_task_source` in the options that take it.
+    """Where a run's tasks come from: ``labels`` (a list or ``"a,b,c"``, with ``template`` and ``text_column``)
+    or a ``config`` file; the one declaration of these fields.
 
-    Its fields are those of `ScoreOptions`, `CalibrateOptions` and `TrainOptions` of the same names
-    (the Python API keeps them flat); `t5cls.cli.flags.task_flags` offers them on ``t5cls score``,
-    ``calibrate``, ``train`` and ``serve``, which spread them (`keywords`) into those options.
+    `ScoreOptions`, `CalibrateOptions` and `TrainOptions` inherit them (the Python API keeps them
+    flat: ``labels`` positional after the files, the others keyword-only) and check them with
+    `read_task_source`. On its own it carries the task flags of a command that builds its options
+    itself (`t5cls.cli.flags.task_flags`: ``t5cls serve``), which spreads them (`keywords`).
     """
 
-    labels: str | None = option(None, "--labels", "-l", help="Comma-separated labels, e.g. positive,negative.")
-    config: str | None = option(
-        None, "--config", "-c", help="TOML file of \\[\\[task]] tables, all scored in one pass (instead of --labels)."
+    labels: tuple[str, ...] | None = option(
+        None, "--labels", "-l", kind=str, help="Comma-separated labels, e.g. positive,negative."
     )
-    template: str | None = option(
+    config: str | None = option(
+        None,
+        "--config",
+        "-c",
+        kw_only=True,
+        help="TOML file of \\[\\[task]] tables, all scored in one pass (instead of --labels).",
+    )
+    template: str | None = option(  # None: DEFAULT_TEMPLATE on the labels path
         None,
         "--template",
         "-t",
+        kw_only=True,
         escapes=True,
         help="Prompt format string: {text}, any {column}, {labels}; \\n, \\t and \\\\ are read as escapes.",
     )
-    text_column: str = option(DEFAULT_TEXT_COLUMN, "--text-column", help="Column that {text} refers to.")
+    text_column: str = option(DEFAULT_TEXT_COLUMN, "--text-column", kw_only=True, help="Column that {text} refers to.")
 
     def keywords(self) -> dict[str, object]:
         """The fields as keyword arguments of `ScoreOptions`, `CalibrateOptions` or `TrainOptions`."""
@@ -286,26 +311,46 @@ class ModelOptions:
 
 
 @dataclass(frozen=True)
-class ScoreOptions:
+class _ScoreInput:
+    """`ScoreOptions`' input, a base so that it comes before the `TaskSource` fields (``ScoreOptions(in, labels)``)."""
+
+    input: str = option(
+        REQUIRED,
+        help="CSV, JSONL or Parquet file (text optionally .gz, .bz2, .zst or .lz4); '-' reads stdin "
+        "(CSV, or JSONL/Parquet by its first bytes).",
+    )
+
+
+@dataclass(frozen=True)
+class ScoreOptions(TaskSource, _ScoreInput):
     """Everything that decides what a scoring run writes, the model aside.
 
     Give ``labels`` (a list, or ``"a,b,c"``) for one task, or ``config`` (a TOML file) for the
-    tasks it holds. ``output=None`` (or ``"-"``) writes to stdout.
+    tasks it holds. ``output=None`` (or ``"-"``) writes to stdout. Positional: ``input``,
+    ``labels``, ``output``; the others are keywords.
     """
 
-    input: str
-    labels: tuple[str, ...] | None = None
-    output: str | None = None
-    config: str | None = None
-    template: str | None = None  # None: DEFAULT_TEMPLATE on the labels path
-    text_column: str = DEFAULT_TEXT_COLUMN
-    input_format: str | None = None
-    output_format: str | None = None
-    logprobs: bool = False
-    on_null: str = "error"
-    chunk_rows: int = DEFAULT_CHUNK_ROWS
-    resume: bool = False
-    rank_by: str | None = None
+    rank_by: str | None = option(None, "--rank-by", kw_only=True, help=RANK_BY)
+    output: str | None = option(
+        None,
+        "--output",
+        "-o",
+        shown="-o",
+        help="Output file (.csv, .jsonl, .parquet); Parquet may go to an s3://, gs://, abfs:// or hdfs:// URI.",
+    )
+    _: KW_ONLY
+    input_format: str | None = option(
+        None, "--input-format", help="csv, jsonl or parquet, when the extension does not say."
+    )
+    output_format: str | None = option(
+        None,
+        "--format",
+        help="Output format: csv, jsonl or parquet, where -o's name does not say (stdout, a FIFO, an odd extension).",
+    )
+    chunk_rows: int = option(DEFAULT_CHUNK_ROWS, "--chunk-size", help="Rows read, scored and checkpointed together.")
+    logprobs: bool = option(False, "--logprobs", help="Also write logp_<label>, the raw sequence log-probabilities.")
+    on_null: str = option("error", "--on-null", choices=NULL_POLICIES, help=ON_NULL)
+    resume: bool = option(False, "--resume", help=RESUME)
 
     def __post_init__(self):
         self._check_tasks()
@@ -329,24 +374,43 @@ class ScoreOptions:
 
 
 @dataclass(frozen=True)
-class CalibrateOptions:
+class _CalibrateFiles:
+    """`CalibrateOptions`' files, a base so that they come before the `TaskSource` fields."""
+
+    dev: str = option(REQUIRED, help="Labelled dev file (CSV, JSONL or Parquet) to fit on.")
+    gold: str = option(REQUIRED, "--gold", "-g", help=GOLD)
+    output: str = option(REQUIRED, "--output", "-o", shown="-o", help="Config file to write, e.g. fitted.toml.")
+
+
+@dataclass(frozen=True)
+class CalibrateOptions(TaskSource, _CalibrateFiles):
     """A temperature fit: the labelled ``dev`` file, its ``gold`` column, the task, and the config to write.
 
     The task is ``labels`` (with ``template`` and ``text_column``; called ``task`` in the written
     config) or the task ``task`` of ``config`` (``None``: its only task). ``coverage`` also fits
     prediction sets of that level with the ``conformal`` method (`t5cls.eval.conformal`).
+    Positional: ``dev``, ``gold``, ``output``, ``labels``; the others are keywords.
     """
 
-    dev: str
-    gold: str
-    output: str
-    labels: tuple[str, ...] | None = None
-    config: str | None = None
-    template: str | None = None
-    text_column: str = DEFAULT_TEXT_COLUMN
-    task: str | None = None
-    coverage: float | None = None
-    conformal: str = DEFAULT_METHOD
+    _: KW_ONLY
+    task: str | None = option(
+        None,
+        "--task",
+        help="With --config: the task to fit (needed when it has several). "
+        "With --labels: the task's name in the written config \\[default: default].",
+    )
+    coverage: float | None = option(
+        None,
+        "--coverage",
+        help="Also fit prediction sets that hold the true label for this share of rows, e.g. 0.9 "
+        "(score writes <task>_set and <task>_set_size).",
+    )
+    conformal: str = option(
+        DEFAULT_METHOD,
+        "--conformal",
+        help="With --coverage: lac (every class with p ≥ 1 − q) or aps (classes by descending p while the mass "
+        "above the next is ≤ q).",
+    )
 
     def __post_init__(self):
         read_task_source(self)
@@ -404,7 +468,18 @@ class ProgressOptions:
 
 
 @dataclass(frozen=True)
-class TrainOptions:
+class _TrainFiles:
+    """`TrainOptions`' files, a base so that they come before the `TaskSource` fields."""
+
+    train: str = option(REQUIRED, help="Labelled training file (CSV, JSONL or Parquet).")
+    output: str = option(
+        REQUIRED, "--output", "-o", shown="-o", help="Output folder: model, tokenizer, t5cls.toml, report."
+    )
+    gold: str = option(REQUIRED, "--gold", "-g", help=GOLD)
+
+
+@dataclass(frozen=True)
+class TrainOptions(TaskSource, _TrainFiles):
     """What to train on, what to write, and how the optimisation goes; the model aside (`ModelOptions`).
 
     Give ``labels`` for one task (named ``task_name`` in the written config) or ``config`` for the
@@ -412,30 +487,37 @@ class TrainOptions:
     The rows per forward pass are the model's (`ModelOptions.training_batch_size`). ``warmup`` is the share
     of the optimisation steps spent warming the learning rate up from 0 (then it decays linearly
     to 0). ``eval_every=None`` evaluates and checkpoints once per epoch. ``patience`` evaluations
-    without a better dev loss stop training (0: never).
+    without a better dev loss stop training (0: never). Positional: ``train``, ``output``, ``gold``,
+    ``labels``; the others are keywords.
     """
 
-    train: str
-    output: str
-    gold: str
-    labels: tuple[str, ...] | None = None
-    config: str | None = None
-    template: str | None = None
-    text_column: str = DEFAULT_TEXT_COLUMN
-    task_name: str = DEFAULT_TASK_NAME
-    dev: str | None = None
-    on_null: str = "error"
-    loss: str = "label-set"
-    class_weights: str = "none"
-    epochs: int = 3
-    learning_rate: float = 1e-4
-    grad_accum: int = 1
-    warmup: float = 0.06
-    weight_decay: float = 0.0
-    seed: int = 0
-    patience: int = 2
-    eval_every: int | None = None
-    resume: bool = False
+    _: KW_ONLY
+    task_name: str = option(DEFAULT_TASK_NAME, "--task", help="Name of the --labels task in the written t5cls.toml.")
+    dev: str | None = option(
+        None, "--dev", help="Labelled dev file: evaluated every epoch, picks the best checkpoint, fits T."
+    )
+    on_null: str = option("error", "--on-null", choices=NULL_POLICIES, help=ON_NULL)
+    loss: str = option(
+        "label-set", "--loss", help="label-set (cross-entropy over the exact class scores) or generative."
+    )
+    class_weights: str = option(
+        "none", "--class-weights", help="none, or balanced: weigh each class by n / (k · n_class)."
+    )
+    epochs: int = option(3, "--epochs", help="Passes over the training file.")
+    learning_rate: float = option(1e-4, "--learning-rate", "--lr", help="AdamW's peak learning rate.")
+    grad_accum: int = option(1, "--grad-accum", help="Batches whose gradients add up to one optimisation step.")
+    warmup: float = option(
+        0.06, "--warmup", help="Share of the steps that warm the learning rate up (then linear decay)."
+    )
+    weight_decay: float = option(0.0, "--weight-decay", help="AdamW's weight decay.")
+    seed: int = option(0, "--seed", help="Seed of the data order, dropout and initialisation.")
+    patience: int = option(
+        2, "--patience", help="Stop after this many evaluations without a lower dev loss (0: never)."
+    )
+    eval_every: int | None = option(
+        None, "--eval-every", help="Evaluate and checkpoint every N steps \\[default: every epoch]."
+    )
+    resume: bool = option(False, "--resume", help=RESUME)
 
     def __post_init__(self):
         read_task_source(self)

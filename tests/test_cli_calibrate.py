@@ -11,10 +11,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from helpers.cli import assert_one_line_error, invoke
+from helpers.labels import SENTIMENT as LABELS
 
 SAMPLE = Path(__file__).resolve().parents[1] / "sample_data" / "reviews.csv"
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
-LABELS = ["positive", "negative", "neutral"]
 NO_MODEL = "no-such-org/no-model"  # a hub name, offline: loading it would be exit 3, so a 2 comes first
 
 

@@ -19,10 +19,10 @@ from sklearn import metrics as sk
 
 from helpers.cli import assert_one_line_error, invoke, run_cli
 from helpers.files import write_lines
+from helpers.labels import SENTIMENT as LABELS
 from t5cls.eval.calibration import calibrate
 
 SAMPLE = Path(__file__).resolve().parents[1] / "sample_data" / "reviews.csv"
-LABELS = ["positive", "negative", "neutral"]
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
@@ -141,26 +141,26 @@ def test_a_missing_file_is_a_one_line_error_and_exit_2_from_a_real_process(tmp_p
     assert_one_line_error(run_cli("eval", tmp_path / "nope.csv", "--gold", "label"), "no such file")
 
 
-def test_calibrate_writes_a_config_with_a_fitted_temperature(tmp_path, t5_dir):
-    output = tmp_path / "fitted.toml"
-    result = t5cls(
+def calibrate_sample(model, output, *extra: str, labels: str = ",".join(LABELS)) -> subprocess.CompletedProcess:
+    """``t5cls calibrate`` of the sample reviews against their ``label`` column, writing ``output``."""
+    return t5cls(
         "calibrate",
         str(SAMPLE),
         "--gold",
         "label",
         "--labels",
-        ",".join(LABELS),
+        labels,
         "--model",
-        str(t5_dir),
-        "--device",
-        "cpu",
-        "--batch-size",
-        "16",
-        "--task",
-        "sentiment",
+        str(model),
+        *extra,
         "-o",
         str(output),
     )
+
+
+def test_calibrate_writes_a_config_with_a_fitted_temperature(tmp_path, t5_dir):
+    output = tmp_path / "fitted.toml"
+    result = calibrate_sample(t5_dir, output, "--device", "cpu", "--batch-size", "16", "--task", "sentiment")
     assert result.returncode == 0, result.stderr
     text = output.read_text()
     assert text.startswith("# fitted by t5cls calibrate on ") and "(50 rows)" in text.splitlines()[0]
@@ -172,18 +172,8 @@ def test_calibrate_writes_a_config_with_a_fitted_temperature(tmp_path, t5_dir):
 
 
 def test_calibrate_refuses_a_gold_label_outside_the_label_set_before_loading_a_model(tmp_path):
-    result = t5cls(
-        "calibrate",
-        str(SAMPLE),
-        "--gold",
-        "label",
-        "--labels",
-        "positive,negative",
-        "--model",
-        "no-such-org/no-model",  # a hub name, offline: loading it would fail with exit 3
-        "-o",
-        str(tmp_path / "fitted.toml"),
-    )
+    # a hub name, offline: loading it would fail with exit 3
+    result = calibrate_sample("no-such-org/no-model", tmp_path / "fitted.toml", labels="positive,negative")
     assert_one_line_error(result, "row 3: gold label 'neutral' is not one of the labels (positive, negative)")
     assert not (tmp_path / "fitted.toml").exists()
 
@@ -197,22 +187,7 @@ def test_calibrate_a_decoder_only_model_with_the_label_end_it_will_score_with(tm
 
     model_dir = build_causal(tmp_path / "llama", "llama")
     template = "Review: {text}\nSentiment:"
-    result = t5cls(
-        "calibrate",
-        str(SAMPLE),
-        "--gold",
-        "label",
-        "--labels",
-        ",".join(LABELS),
-        "--model",
-        str(model_dir),
-        "-t",
-        template,
-        "--label-end",
-        "eos",
-        "-o",
-        str(tmp_path / "fitted.toml"),
-    )
+    result = calibrate_sample(model_dir, tmp_path / "fitted.toml", "-t", template, "--label-end", "eos")
     assert result.returncode == 0, result.stderr
     dev = read_dev_file(str(SAMPLE), PromptTemplate(template), LABELS, "label")
     prompts = PromptTemplate(template).render(dev.columns, LABELS)

@@ -13,10 +13,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from helpers.cli import csv_rows, invoke, run_cli
+from helpers.labels import UNSURE as LABELS
 from t5cls import LabelScorer
 from t5cls.tasks.prompts import DEFAULT_TEMPLATE, PromptTemplate
 
-LABELS = ["positive", "negative", "not sure"]
 NASTY_ROWS = [
     ["007", "plain text", "NA", "2024-01-02"],
     ["008", "quoted, with comma", "", "null"],

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import ctypes
 import json
 import os
-import subprocess
 
 import numpy as np
 import pandas as pd
@@ -13,7 +11,9 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from helpers.cli import Result, assert_one_line_error, invoke, start_forked
+from helpers.cli import Result, assert_one_line_error, invoke, start_forked, train_args
+from helpers.faults import NO_NAMESPACE, grow_tmpfs, private_tmpfs
+from helpers.labels import UNSURE_FLAG as LABELS
 from helpers.tiny_causal_models import build_causal
 from helpers.tiny_models import build_t5
 from t5cls import LabelScorer
@@ -21,7 +21,6 @@ from t5cls.io.paths import sidecar
 from t5cls.probability import softmax
 from t5cls.tasks.config import load_config
 
-LABELS = "positive,negative,not sure"
 ROWS = [
     ("the movie was great", "positive", "people,places", "4.5"),
     ("terrible plot, boring characters", "negative", "", "0.5"),
@@ -213,7 +212,7 @@ def test_encoder_decoder_and_decoder_only_models_train_with_either_loss(bart_dir
 
 
 def test_progress_lines_off_a_terminal(t5_dir, labelled, tmp_path):
-    result = invoke(*train_args_without_quiet(t5_dir, labelled, tmp_path / "model"))
+    result = invoke(*train_args(t5_dir, labelled, tmp_path / "model"))
     assert result.returncode == 0, result.stderr.decode()
     lines = result.stderr.decode().splitlines()
     evaluations = [line for line in lines if line.startswith("t5cls: step ")]
@@ -221,29 +220,6 @@ def test_progress_lines_off_a_terminal(t5_dir, labelled, tmp_path):
     assert all(line.startswith("t5cls: ") for line in lines)
     assert lines[-2].startswith("t5cls: trained 10 steps (2.00 epochs) in ")
     assert lines[-1].startswith("t5cls: task default: dev accuracy ")
-
-
-def train_args_without_quiet(model, source, out):
-    return [
-        "train",
-        source,
-        "-l",
-        LABELS,
-        "--gold",
-        "label",
-        "--dev",
-        source,
-        "-m",
-        model,
-        "-o",
-        out,
-        "--device",
-        "cpu",
-        "--epochs",
-        "2",
-        "--batch-size",
-        "4",
-    ]
 
 
 def evaluations(out) -> list[dict]:
@@ -325,24 +301,7 @@ def test_evaluate_and_checkpoint_every_n_steps(t5_dir, labelled, tmp_path):
 
 def test_without_a_dev_set_the_last_model_is_written_with_temperature_one(t5_dir, labelled, tmp_path):
     out = tmp_path / "model"
-    result = invoke(
-        "train",
-        labelled,
-        "-l",
-        LABELS,
-        "--gold",
-        "label",
-        "-m",
-        t5_dir,
-        "-o",
-        out,
-        "--device",
-        "cpu",
-        "--epochs",
-        "2",
-        "--batch-size",
-        "4",
-    )
+    result = invoke(*train_args(t5_dir, labelled, out, dev=False))
     assert result.returncode == 0, result.stderr.decode()
     assert not [line for line in result.stderr.decode().splitlines() if ": dev " in line]
     report = json.loads((out / "training.json").read_text())
@@ -357,9 +316,6 @@ def test_a_diverging_run_stops_with_exit_4(t5_dir, labelled, tmp_path):
     result = train(t5_dir, labelled, tmp_path / "model", "--lr", "1e9", "--epochs", "3")
     assert_one_line_error(result, "not finite at step", "training diverged; use a lower learning rate", code=4)
     assert not (tmp_path / "model").exists()
-
-
-CLONE_NEWNS = 0x00020000
 
 
 @pytest.fixture
@@ -381,21 +337,19 @@ def test_train_onto_a_full_tmpfs_is_exit_5_in_one_line_then_resumes(small_model,
     args += ["--device", "cpu", "--epochs", "2", "--batch-size", "8", "-q"]  # a checkpoint at steps 6 and 12
 
     def run() -> int:
-        if ctypes.CDLL(None, use_errno=True).unshare(CLONE_NEWNS) != 0:
-            return 77
-        subprocess.run(["mount", "--make-rprivate", "/"], check=True)  # nothing mounted here is seen outside
-        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", disk], check=True)
+        if not private_tmpfs(disk, "1m"):
+            return NO_NAMESPACE
         failed = invoke(*args)
         (tmp_path / "err").write_bytes(failed.stderr)
         checkpoints = sorted(p.name for p in (disk / ".out.t5cls-train" / "checkpoints").iterdir())
         (tmp_path / "state").write_text(json.dumps([failed.returncode, checkpoints, out.exists()]))
-        subprocess.run(["mount", "-o", "remount,size=16m", disk], check=True)
+        grow_tmpfs(disk, "16m")
         resumed = invoke(*args, "--resume")
         (tmp_path / "report.json").write_bytes((out / "training.json").read_bytes())
         return resumed.returncode
 
     code = os.waitstatus_to_exitcode(os.waitpid(start_forked(run), 0)[1])
-    if code == 77:
+    if code == NO_NAMESPACE:
         pytest.skip("needs unshare(CLONE_NEWNS): root")
     returncode, checkpoints, published = json.loads((tmp_path / "state").read_text())
     assert_one_line_error(

@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 
 from helpers.cli import assert_one_line_error, invoke
+from helpers.labels import SENTIMENT as LABELS
 
-LABELS = ["positive", "negative", "neutral"]
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 

@@ -15,14 +15,12 @@ fsync and rename); it SIGKILLs a ranking run at two random moments and at its la
 
 from __future__ import annotations
 
-import ctypes
 import errno
 import json
 import os
 import random
 import shutil
 import signal
-import subprocess
 import time
 from pathlib import Path
 
@@ -30,7 +28,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from helpers.cli import Result, assert_one_line_error, invoke, run_forked, start_forked
-from helpers.faults import WriteFaults
+from helpers.faults import NO_NAMESPACE, WriteFaults, grow_tmpfs, private_tmpfs
 from t5cls.io.lock import output_lock
 
 ALL = os.environ.get("T5CLS_FAULTS") == "all"
@@ -216,9 +214,6 @@ def test_calibrate_train_and_ray_outputs_are_locked_too(t5_dir, tmp_path, comman
     assert sorted(p.name for p in tmp_path.iterdir()) == [f".{out.name}.t5cls-lock", "dev.csv"]  # the dead holder's
 
 
-CLONE_NEWNS = 0x00020000
-
-
 def test_a_real_full_tmpfs(t5_dir, inputs, tmp_path):
     """A 64 KiB tmpfs in a private mount namespace: exit 5 naming it, then more room and --resume give the bytes."""
     big = tmp_path / "big.csv"
@@ -230,20 +225,18 @@ def test_a_real_full_tmpfs(t5_dir, inputs, tmp_path):
     args[args.index("--chunk-size") + 1] = "50"
 
     def run() -> int:
-        if ctypes.CDLL(None, use_errno=True).unshare(CLONE_NEWNS) != 0:
-            return 77
-        subprocess.run(["mount", "--make-rprivate", "/"], check=True)  # nothing mounted here is seen outside
-        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", disk], check=True)
+        if not private_tmpfs(disk, "64k"):
+            return NO_NAMESPACE
         failed = invoke(*args)
         (tmp_path / "err").write_bytes(failed.stderr)
         (tmp_path / "state").write_text(f"{failed.returncode} {sorted(p.name for p in disk.iterdir())}")
-        subprocess.run(["mount", "-o", "remount,size=4m", disk], check=True)
+        grow_tmpfs(disk, "4m")
         resumed = invoke(*args, "--resume")
         shutil.copy(disk / "out.csv", copy)
         return resumed.returncode
 
     code = os.waitstatus_to_exitcode(os.waitpid(start_forked(run), 0)[1])
-    if code == 77:
+    if code == NO_NAMESPACE:
         pytest.skip("needs unshare(CLONE_NEWNS): root")
     assert code == 0
     failed = Result(int((tmp_path / "state").read_text().split()[0]), b"", (tmp_path / "err").read_bytes())

@@ -20,6 +20,7 @@ import pytest
 
 from helpers import s3 as s3_server
 from helpers.cli import assert_one_line_error, run_cli
+from helpers.labels import UNSURE_FLAG as LABELS
 from helpers.runs import StopAfter
 from t5cls.errors import Interrupted, OptionError
 from t5cls.io import output as output_module
@@ -30,7 +31,6 @@ from t5cls.run.plan import ScorePlan
 
 pytestmark = pytest.mark.timeout(600)  # an S3 server on a shared 2-core machine
 
-LABELS = "positive,negative,not sure"
 CHUNK = 4
 ROWS = 13  # four chunks: 4, 4, 4, 1
 BUCKET = "scores"

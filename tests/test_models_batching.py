@@ -8,12 +8,12 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
+from helpers.labels import UNSURE as LABELS
 from t5cls import LabelScorer
 from t5cls.errors import InputError
 from t5cls.models.batching import length_groups
 
 TEXTS = [f"review number {i} says {'good ' * (i % 4)}and {'bad ' * (i % 3)}" for i in range(21)]
-LABELS = ["positive", "negative", "not sure"]
 
 
 def fail_above(scorer, largest_batch_that_fits, seen):

@@ -6,13 +6,13 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
+from helpers.labels import UNSURE as LABELS
 from helpers.tiny_causal_models import build_causal
 from t5cls import LabelScorer, ScoreOptions, score_file
 
 INSTRUCTION = "Read the review to its end, then say whether the writer would go back: positive, negative or not sure. "
 REVIEWS = ["great food", "terrible service, cold soup", "fine", "never again", "mixed feelings, café naïve", "yes!"]
 TEXTS = [f"{INSTRUCTION}Review: {review}\nSentiment:" for review in REVIEWS]
-LABELS = ["positive", "negative", "not sure"]
 
 
 @pytest.fixture(scope="module", params=["llama", "qwen3"])

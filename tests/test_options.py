@@ -105,16 +105,21 @@ ADDED_FIELD = textwrap.dedent(
 )
 
 
-def test_a_model_field_declared_once_reaches_every_front_end_and_its_errors(tmp_path):
+def printed_by(script: str, folder) -> dict:
+    """The JSON that ``script`` prints, run in a second Python process in ``folder`` (offline, one thread)."""
     result = subprocess.run(
-        [sys.executable, "-c", ADDED_FIELD],
+        [sys.executable, "-c", script],
         capture_output=True,
-        cwd=tmp_path,
+        cwd=folder,
         env={**os.environ, **SINGLE_THREAD, "HF_HUB_OFFLINE": "1"},
         timeout=300,
     )
     assert result.returncode == 0, result.stderr.decode()
-    shown = json.loads(result.stdout)
+    return json.loads(result.stdout)
+
+
+def test_a_model_field_declared_once_reaches_every_front_end_and_its_errors(tmp_path):
+    shown = printed_by(ADDED_FIELD, tmp_path)
     assert "--beams" in shown["help"] and "Beams of a field added in one place." in shown["help"]
     assert shown["seen"] == {"score": 4, "score_frame": 5, "T5Classifier": 6}
     assert "t5cls: error: --beams must be a positive whole number, got 0" in shown["cli error"]
@@ -128,10 +133,28 @@ ADDED_TASK_FIELD = textwrap.dedent(
     """
     from __future__ import annotations
 
+    import importlib.util
     import json
-    from dataclasses import dataclass
+    import sys
 
-    import t5cls.options as options
+    # The field is written into TaskSource's own declaration (the source of t5cls/options.py, run as that module),
+    # as an edit would add it: every options class that holds the task fields inherits it from there.
+    spec = importlib.util.find_spec("t5cls.options")
+    source = open(spec.origin, encoding="utf-8").read()
+    anchor = '    text_column: str = option(DEFAULT_TEXT_COLUMN, "--text-column"'
+    assert source.count(anchor) == 1
+    note = '    note: str | None = option(None, "--note", kw_only=True, help="A task field added in one place.")\\n'
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["t5cls.options"] = module
+    exec(compile(source.replace(anchor, note + anchor), spec.origin, "exec"), module.__dict__)
+
+    from typer.testing import CliRunner
+
+    import t5cls.cli.score
+    import t5cls.run.calibrate
+    import t5cls.serve.server
+    import t5cls.train
+    from t5cls.cli import app
 
     seen = {}
 
@@ -140,23 +163,20 @@ ADDED_TASK_FIELD = textwrap.dedent(
         pass
 
 
-    @dataclass(frozen=True)
-    class WithNote(options.TaskSource):
-        note: str | None = options.option(None, "--note", help="A task field added in one place.")
-
-        def keywords(self):
-            seen[self.labels] = (self.note, self.template)
+    def reach(name):
+        def capture(options, *args, **kwargs):
+            seen[name] = (options.note, options.template)
             raise Reached
 
+        return capture
 
-    options.TaskSource = WithNote  # before any front end reads the declaration
 
-    from typer.testing import CliRunner
-
-    from t5cls.cli import app
-
+    t5cls.cli.score._score = reach("score")
+    t5cls.run.calibrate.calibrate_file = reach("calibrate")
+    t5cls.train.train = reach("train")
+    t5cls.serve.server.serve = reach("serve")
     runner = CliRunner()
-    task = ["-l", "{}", "--note", "noted", "-t", "a\\\\tb {{text}}"]
+    task = ["-l", "a,b", "--note", "noted", "-t", "a\\\\tb {text}"]
     commands = {
         "score": ["score", "in.csv"],
         "calibrate": ["calibrate", "dev.csv", "-g", "label", "-o", "fitted.toml"],
@@ -166,22 +186,14 @@ ADDED_TASK_FIELD = textwrap.dedent(
     helps = {}
     for name, command in commands.items():
         helps[name] = runner.invoke(app, [command[0], "--help"], terminal_width=200).stdout
-        runner.invoke(app, [*command, *[each.format(name) for each in task]])
+        runner.invoke(app, [*command, *task])
     print(json.dumps({"seen": seen, "helps": helps}))
     """
 )
 
 
 def test_a_task_field_declared_once_reaches_every_command(tmp_path):
-    result = subprocess.run(
-        [sys.executable, "-c", ADDED_TASK_FIELD],
-        capture_output=True,
-        cwd=tmp_path,
-        env={**os.environ, **SINGLE_THREAD, "HF_HUB_OFFLINE": "1"},
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr.decode()
-    shown = json.loads(result.stdout)
+    shown = printed_by(ADDED_TASK_FIELD, tmp_path)
     commands = ("score", "calibrate", "train", "serve")
     assert shown["seen"] == {name: ["noted", "a\tb {text}"] for name in commands}
     for name in commands:
@@ -191,6 +203,7 @@ def test_a_task_field_declared_once_reaches_every_command(tmp_path):
 @pytest.mark.parametrize("options_class", [ScoreOptions, CalibrateOptions, TrainOptions])
 def test_every_task_source_field_is_a_field_of_each_options_class_with_its_default(options_class):
     own = options_class.__dataclass_fields__
+    assert issubclass(options_class, TaskSource)
     for each, _ in declared(TaskSource):
         assert each.name in own and own[each.name].default == each.default, each.name
 

@@ -15,8 +15,7 @@ import threading
 import pytest
 
 from helpers.cli import assert_one_line_error, csv_rows, invoke, run_forked
-
-LABELS = "positive,negative"
+from helpers.labels import BINARY_FLAG as LABELS
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ import pytest
 
 from helpers.cli import invoke
 from helpers.files import write_texts
+from helpers.labels import BINARY as LABELS
 from helpers.tiny_causal_models import build_causal
 from t5cls import LabelScorer
 from t5cls.options import ModelOptions, RayOptions, ScoreOptions
@@ -18,7 +19,6 @@ from t5cls.task_scorer import TaskScorer
 from t5cls.tasks.config import load_tasks
 from t5cls.tasks.prompts import DEFAULT_TEMPLATE, PromptTemplate
 
-LABELS = ["positive", "negative"]
 MAX_LENGTH = 12
 CONFIG = '[[task]]\nname = "t"\ntemplate = "{text}"\nlabels = ["positive review here", "negative"]\nmode = "%s"\n'
 

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 from helpers.cli import invoke
 from helpers.generated import NASTY_TEXTS
+from helpers.labels import UNSURE as LABELS
 from helpers.stub_scorer import StubScorer
 from t5cls import LabelScorer, score_frame
 from t5cls.errors import InputError, OptionError
@@ -26,7 +27,6 @@ from t5cls.io.frames import ROW_COLUMN, as_frame, open_frame
 from t5cls.options import ScoreOptions
 from t5cls.run.job import score_file
 
-LABELS = ["positive", "negative", "not sure"]
 CONFIG = """
 [[task]]
 name = "mood"

@@ -21,6 +21,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from helpers.files import write_texts
+from helpers.labels import BINARY as LABELS
 from helpers.runs import StopAfter, plan_for, poison
 from helpers.stub_scorer import StubScorer, stub_probs
 from t5cls import LabelScorer
@@ -31,8 +32,6 @@ from t5cls.run.job import score_file
 from t5cls.run.local import LocalRunner
 from t5cls.run.progress import RowProgress
 from t5cls.tasks.prompts import DEFAULT_TEMPLATE, PromptTemplate
-
-LABELS = ["positive", "negative"]
 
 
 def test_score_file_with_a_label_scorer_around_a_model_you_hold(t5_dir, tmp_path):

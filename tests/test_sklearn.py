@@ -49,6 +49,7 @@ from sklearn.preprocessing import FunctionTransformer
 from sklearn.utils import estimator_checks
 
 from helpers.cli import SINGLE_THREAD
+from helpers.labels import SENTIMENT as LABELS
 from helpers.reference import brute_force_logprobs
 from helpers.trained_model import LABELS as TRAINED_LABELS
 from helpers.trained_model import TEMPLATE as TRAINED_TEMPLATE
@@ -58,7 +59,6 @@ from t5cls.errors import InputError
 from t5cls.sklearn import T5Classifier
 from t5cls.tasks.prompts import PromptTemplate
 
-LABELS = ["positive", "negative", "neutral"]
 TEXTS = ["Great film", "awful plot", "it was fine", "loved the acting", "boring", "okay I guess", "superb", "meh"]
 GOLD = ["positive", "negative", "neutral", "positive", "negative", "neutral", "positive", "neutral"]
 TEMPLATES = ["{text}\nSentiment:", "Review: {text}\nOptions: {labels}\nAnswer:"]

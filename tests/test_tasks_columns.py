@@ -7,11 +7,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from helpers.labels import SENTIMENT as LABELS
 from t5cls.eval.conformal import ConformalSets
 from t5cls.tasks.columns import TaskResult, added_columns, joined_classes, output_columns, split_classes
 from t5cls.tasks.config import quick_task
-
-LABELS = ["positive", "negative", "neutral"]
 
 
 def task_with_sets(name: str, threshold: float, method: str = "lac"):

@@ -8,6 +8,7 @@ import pytest
 import torch
 from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
+from helpers.labels import UNSURE as LABELS
 from helpers.reference import brute_force_logprobs
 from t5cls import LabelScorer, ScoreOptions, probability, score_file
 from t5cls.errors import InputError
@@ -62,7 +63,6 @@ def logsumexp(values):
     return np.log(np.exp(values).sum(axis=1))
 
 
-LABELS = ["positive", "negative", "not sure"]
 LABELS_TOML = '["positive", "negative", "not sure"]'
 
 

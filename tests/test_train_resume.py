@@ -14,7 +14,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from helpers.cli import SINGLE_THREAD, assert_one_line_error, invoke
+from helpers.cli import SINGLE_THREAD, assert_one_line_error, invoke, train_args
 from t5cls.io.paths import sidecar
 
 ROWS = 48  # 12 steps per epoch at 4 rows per step
@@ -30,37 +30,15 @@ def labelled(tmp_path_factory):
     return path
 
 
-def train_args(model, source, out, *extra):
-    return [
-        "train",
-        source,
-        "-l",
-        "positive,negative,not sure",
-        "--gold",
-        "label",
-        "--dev",
-        source,
-        "-m",
-        model,
-        "-o",
-        out,
-        "--device",
-        "cpu",
-        "--epochs",
-        "5",
-        "--batch-size",
-        "4",
-        "--lr",
-        "1e-3",
-        "-q",
-        *extra,
-    ]
+def resume_args(model, source, out, *extra):
+    """Five epochs of 12 steps at a learning rate that moves the model, quiet: long enough to be killed mid-run."""
+    return train_args(model, source, out, "--lr", "1e-3", "-q", *extra, epochs=5)
 
 
 @pytest.fixture(scope="module")
 def uninterrupted(t5_dir, labelled, tmp_path_factory):
     out = tmp_path_factory.mktemp("uninterrupted") / "model"
-    result = invoke(*train_args(t5_dir, labelled, out))
+    result = invoke(*resume_args(t5_dir, labelled, out))
     assert result.returncode == 0, result.stderr.decode()
     return out
 
@@ -98,13 +76,13 @@ def assert_same_model(out, reference):
 
 def test_sigkill_then_resume_ends_as_the_uninterrupted_run(t5_dir, labelled, uninterrupted, tmp_path):
     out = tmp_path / "model"
-    process = start_and_wait_for_a_checkpoint(train_args(t5_dir, labelled, out), out)
+    process = start_and_wait_for_a_checkpoint(resume_args(t5_dir, labelled, out), out)
     process.send_signal(signal.SIGKILL)
     process.wait()
     assert not out.exists(), "a killed run must not leave a folder at the output path"
-    changed = invoke(*train_args(t5_dir, labelled, out, "--resume", "--seed", "1"))
+    changed = invoke(*resume_args(t5_dir, labelled, out, "--resume", "--seed", "1"))
     assert_one_line_error(changed, "cannot resume", "--seed changed (was 0, now 1)", "without --resume")
-    resumed = invoke(*train_args(t5_dir, labelled, out, "--resume"))
+    resumed = invoke(*resume_args(t5_dir, labelled, out, "--resume"))
     assert resumed.returncode == 0, resumed.stderr.decode()
     report = json.loads((out / "training.json").read_text())
     assert report["optimisation"]["resumed_from_step"] in range(12, 60, 12)  # an epoch's checkpoint, not step 0
@@ -114,14 +92,14 @@ def test_sigkill_then_resume_ends_as_the_uninterrupted_run(t5_dir, labelled, uni
 
 def test_sigterm_saves_a_checkpoint_mid_epoch_and_resume_finishes_the_same(t5_dir, labelled, uninterrupted, tmp_path):
     out = tmp_path / "model"
-    process = start_and_wait_for_a_checkpoint(train_args(t5_dir, labelled, out), out)
+    process = start_and_wait_for_a_checkpoint(resume_args(t5_dir, labelled, out), out)
     process.send_signal(signal.SIGTERM)
     _, stderr = process.communicate(timeout=300)
     assert process.returncode == 143, stderr.decode()
     assert "checkpoint kept, rerun the same command with --resume" in stderr.decode()
     stopped_at = int(stderr.decode().split("stopped at step ")[1].split(";")[0])
     assert stopped_at % 12 and stopped_at in complete_checkpoints(out) and not out.exists()
-    resumed = invoke(*train_args(t5_dir, labelled, out, "--resume"))
+    resumed = invoke(*resume_args(t5_dir, labelled, out, "--resume"))
     assert resumed.returncode == 0, resumed.stderr.decode()
     assert json.loads((out / "training.json").read_text())["optimisation"]["resumed_from_step"] == stopped_at
     assert_same_model(out, uninterrupted)

@@ -10,22 +10,22 @@ import typer
 
 from t5cls.cli.flags import Debug, Gold, TaskName, flag, one_line_errors, option
 
+Scored = Annotated[
+    str, typer.Argument(metavar="SCORED", help="Output of `t5cls score` (CSV, JSONL or Parquet) with a gold column.")
+]
+Json = Annotated[bool, flag("json_output", "--json", help="Print the report as JSON instead of tables.")]
+Plots = Annotated[
+    str | None, option("plots", "--plots", help="Write reliability, confusion-matrix and entropy PNGs to this folder.")
+]
+
 
 @one_line_errors
 def eval_command(
-    scored: Annotated[
-        str,
-        typer.Argument(metavar="SCORED", help="Output of `t5cls score` (CSV, JSONL or Parquet) with a gold column."),
-    ],
+    scored: Scored,
     gold: Gold,
     task: TaskName = None,
-    json_output: Annotated[
-        bool, flag("json_output", "--json", help="Print the report as JSON instead of tables.")
-    ] = False,
-    plots: Annotated[
-        str | None,
-        option("plots", "--plots", help="Write reliability, confusion-matrix and entropy PNGs to this folder."),
-    ] = None,
+    json_output: Json = False,
+    plots: Plots = None,
     debug: Debug = False,
 ) -> None:
     """Accuracy, F1, NLL, Brier, calibration error and confusion matrix of scored rows against gold labels."""

@@ -2,7 +2,8 @@
 
 Each option names the Python parameter it sets (`option`), so an `t5cls.errors.OptionError`
 raised deep in the library, which names parameters, is shown with the flag the user typed. The
-model's flags are not written here: `model_flags` reads them off `ModelOptions`' declaration.
+flags of a run's options are not written here: `options_flags` reads them off their declaration
+(`t5cls.options.option`: `ModelOptions`, `ScoreOptions`, `CalibrateOptions`, `TrainOptions`...).
 `one_line_errors` is the only place that turns exceptions into exit codes.
 """
 
@@ -13,7 +14,7 @@ import re
 import sys
 import warnings
 from collections.abc import Callable
-from dataclasses import Field, fields
+from dataclasses import MISSING, Field, fields
 from functools import wraps
 from typing import Annotated, get_type_hints
 
@@ -21,7 +22,17 @@ import typer
 
 from t5cls.errors import EXIT_INTERNAL, OptionError, T5clsError, T5clsWarning, literal, one_line
 from t5cls.io.oserrors import NOT_THE_FILESYSTEM, as_filesystem_error
-from t5cls.options import Flag, ModelOptions, ProgressOptions, RayOptions, TaskSource, declared
+from t5cls.options import (
+    GOLD,
+    Flag,
+    ModelOptions,
+    ProgressOptions,
+    RayOptions,
+    ScoreOptions,
+    TaskSource,
+    declared,
+    flag_of,
+)
 
 FLAGS: dict[str, str] = {"ray": "--engine ray"}  # Python parameter -> the flag that sets it
 
@@ -124,8 +135,8 @@ def unescape(text: str, parameter: str) -> str:
 
 Debug = Annotated[bool, flag("debug", "--debug", help="Show tracebacks instead of one-line errors.")]
 
-# File options (the task flags are `task_flags`).
-Gold = Annotated[str, option("gold", "--gold", "-g", help="Column holding the true label of each row.")]
+# The flags of eval and inspect, which take no options object (the run commands' are `options_flags`).
+Gold = Annotated[str, option("gold", "--gold", "-g", help=GOLD)]
 TaskName = Annotated[
     str | None, option("task", "--task", help="Use task NAME's columns (NAME_p_<label>, NAME_entropy).")
 ]
@@ -136,35 +147,8 @@ def output_option(help: str) -> typer.models.OptionInfo:
     return option("output", "--output", "-o", shown="-o", help=help)
 
 
-Output = Annotated[
-    str | None,
-    output_option("Output file (.csv, .jsonl, .parquet); Parquet may go to an s3://, gs://, abfs:// or hdfs:// URI."),
-]
-InputFormat = Annotated[
-    str | None, option("input_format", "--input-format", help="csv, jsonl or parquet, when the extension does not say.")
-]
-OutputFormat = Annotated[
-    str | None,
-    option(
-        "output_format",
-        "--format",
-        help="Output format: csv, jsonl or parquet, where -o's name does not say (stdout, a FIFO, an odd extension).",
-    ),
-]
-ChunkSize = Annotated[int, option("chunk_rows", "--chunk-size", help="Rows read, scored and checkpointed together.")]
-OnNull = Annotated[str, option("on_null", "--on-null", help="Rows whose text is empty or null: error, skip or empty.")]
-
-# How a scoring run goes.
-RankBy = Annotated[
-    str | None,
-    option(
-        "rank_by", "--rank-by", help="Rank rows by each ranking task's score within groups of this column (needs -o)."
-    ),
-]
-Logprobs = Annotated[
-    bool, flag("logprobs", "--logprobs", help="Also write logp_<label>, the raw sequence log-probabilities.")
-]
-Resume = Annotated[bool, flag("resume", "--resume", help="Continue an interrupted run from its checkpoint.")]
+# A `ScoreOptions` flag for a command that builds its own (``t5cls serve``); and score's own flags.
+Logprobs = Annotated[bool, flag("logprobs", "--logprobs", help=flag_of(ScoreOptions, "logprobs").text)]
 DryRun = Annotated[
     bool, flag("dry_run", "--dry-run", help="Print the plan (prompt, label token ids) and do nothing else.")
 ]
@@ -177,15 +161,18 @@ Engine = Annotated[
 
 
 def options_flags(
-    options_class: type, parameter: str, helps: dict[str, str] | None = None
+    options_class: type, parameter: str, helps: dict[str, str] | None = None, rest: tuple[str, str] | None = None
 ) -> Callable[[Callable], Callable]:
     """A decorator: a flag for every declared field of ``options_class``, and one ``parameter`` holding them all.
 
     The flags are read off the fields' declarations (`t5cls.options.option`: flags, help, choices,
-    ``auto``, escapes) and take the place of the command's ``parameter``, which receives an
+    ``auto``, escapes; a field without flags is a positional argument, one without a default is
+    required) and take the place of the command's ``parameter``, which receives an
     ``options_class`` made of them, so a field added there is a flag of every command so decorated,
     as sqlite-utils' option decorators do (``--help`` lists them where the command declares ``parameter``).
-    ``helps`` replaces the help of some fields (by name) where a command means them its own way::
+    ``helps`` replaces the help of some fields (by name) where a command means them its own way;
+    ``rest`` = (field, command parameter) lists the flags from that field on after that parameter
+    instead (score, calibrate and train show the model's flags between a run's files and its settings)::
 
         @one_line_errors
         @model_flags
@@ -196,19 +183,25 @@ def options_flags(
 
     def decorate(command: Callable) -> Callable:
         signature = inspect.signature(command, eval_str=True)
-        own = list(signature.parameters.values())
-        at = [each.name for each in own].index(parameter)
         added = [_parameter(each, spec, hints[each.name], (helps or {}).get(each.name)) for each, spec in fields_]
         clash = {each.name for each in added} & set(signature.parameters)
         if clash:
             raise TypeError(f"{command.__name__} declares {', '.join(sorted(clash))}, which {parameter} adds")
+        split = [each.name for each, _ in fields_].index(rest[0]) if rest else len(added)
+        after = rest[1] if rest else parameter
+        if after not in signature.parameters:
+            raise TypeError(f"{command.__name__} has no parameter {after} for the flags of {parameter}")
+        parameters = []
+        for each in signature.parameters.values():
+            parameters += added[:split] if each.name == parameter else [each]
+            parameters += added[split:] if each.name == after else []
 
         @wraps(command)
         def run(*args, **kwargs):
             values = {each.name: _read(each, spec, kwargs.pop(spec.keyword or each.name)) for each, spec in fields_}
             return command(*args, **{parameter: options_class(**values)}, **kwargs)
 
-        run.__signature__ = signature.replace(parameters=[*own[:at], *added, *own[at + 1 :]])
+        run.__signature__ = signature.replace(parameters=parameters)
         return run
 
     return decorate
@@ -217,17 +210,21 @@ def options_flags(
 model_flags = options_flags(ModelOptions, "model_options")  # score, calibrate, train (and any command with a model)
 progress_flags = options_flags(ProgressOptions, "progress")  # score, train
 ray_flags = options_flags(RayOptions, "ray_options")  # score (used with --engine ray)
-task_flags = options_flags(TaskSource, "task_source")  # score, train, serve (calibrate: its own --config help)
+task_flags = options_flags(TaskSource, "task_source")  # serve (score, calibrate and train: their options hold them)
 
 
 def _parameter(each: Field, spec: Flag, kind: type, help: str | None = None) -> inspect.Parameter:
-    """The Typer parameter of a declared field: its flags and help; text where ``auto`` stands for ``None``."""
-    kind, default = (str, "auto") if spec.auto else (kind, each.default)
-    info = (flag if kind is bool else option)(each.name, *spec.names, help=help or spec.text, shown=spec.shown)
+    """The Typer parameter of a declared field: an argument or its flags, and its help; text where ``auto``
+    stands for ``None``."""
+    kind, default = (str, "auto") if spec.auto else (spec.kind or kind, each.default)
+    if not spec.names:
+        info = typer.Argument(metavar=each.name.upper(), help=help or spec.text)
+    else:
+        info = (flag if kind is bool else option)(each.name, *spec.names, help=help or spec.text, shown=spec.shown)
     return inspect.Parameter(
         spec.keyword or each.name,
         inspect.Parameter.POSITIONAL_OR_KEYWORD,
-        default=default,
+        default=inspect.Parameter.empty if default is MISSING else default,
         annotation=Annotated[kind, info],
     )
 

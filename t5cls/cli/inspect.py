@@ -9,21 +9,23 @@ import typer
 
 from t5cls.cli.flags import Debug, TaskName, one_line_errors, option, output_option
 
+Scored = Annotated[str, typer.Argument(metavar="SCORED", help="Output of `t5cls score` (CSV, JSONL or Parquet).")]
+Lowest = Annotated[
+    int | None, option("lowest_entropy", "--lowest-entropy", help="Show the N rows the model was surest about.")
+]
+Highest = Annotated[
+    int | None, option("highest_entropy", "--highest-entropy", help="Show the N rows the model was least sure about.")
+]
+Output = Annotated[str | None, output_option("Write the rows to this .csv/.jsonl/.parquet instead of a table.")]
+
 
 @one_line_errors
 def inspect_command(
-    scored: Annotated[str, typer.Argument(metavar="SCORED", help="Output of `t5cls score` (CSV, JSONL or Parquet).")],
-    lowest_entropy: Annotated[
-        int | None, option("lowest_entropy", "--lowest-entropy", help="Show the N rows the model was surest about.")
-    ] = None,
-    highest_entropy: Annotated[
-        int | None,
-        option("highest_entropy", "--highest-entropy", help="Show the N rows the model was least sure about."),
-    ] = None,
+    scored: Scored,
+    lowest_entropy: Lowest = None,
+    highest_entropy: Highest = None,
     task: TaskName = None,
-    output: Annotated[
-        str | None, output_option("Write the rows to this .csv/.jsonl/.parquet instead of a table.")
-    ] = None,
+    output: Output = None,
     debug: Debug = False,
 ) -> None:
     """Show (or write) the rows with the lowest or highest entropy, for triage."""

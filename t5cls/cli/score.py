@@ -1,46 +1,42 @@
-"""``t5cls score``: the flags of a scoring run, mapped onto `t5cls.options`, then one call into `t5cls.run`."""
+"""``t5cls score``: the flags of a scoring run, read off `t5cls.options.ScoreOptions` and the model's, then one call
+into `t5cls.run`."""
 
 from __future__ import annotations
 
 import sys
-from typing import Annotated
-
-import typer
+from collections.abc import Callable
+from functools import wraps
 
 from t5cls.cli import flags as o
-from t5cls.cli.flags import defaults, model_flags, one_line_errors, progress_flags, ray_flags, task_flags
+from t5cls.cli.flags import model_flags, one_line_errors, options_flags, progress_flags, ray_flags
 from t5cls.errors import OptionError, literal
-from t5cls.options import ModelOptions, ProgressOptions, RayOptions, ScoreOptions, TaskSource
+from t5cls.options import ModelOptions, ProgressOptions, RayOptions, ScoreOptions
 
-SCORE = defaults(ScoreOptions)
 ENGINES = ("local", "ray")
-Input = Annotated[
-    str,
-    typer.Argument(
-        metavar="INPUT",
-        help="CSV, JSONL or Parquet file (text optionally .gz, .bz2, .zst or .lz4); '-' reads stdin "
-        "(CSV, or JSONL/Parquet by its first bytes).",
-    ),
-]
+score_flags = options_flags(ScoreOptions, "options", rest=("input_format", "model_options"))
+
+
+def engine_checked(command: Callable) -> Callable:
+    """``--engine`` checked before the `ScoreOptions` are made of the other flags (its error comes first)."""
+
+    @wraps(command)
+    def run(*args, engine: str, **kwargs):
+        if engine not in ENGINES:
+            raise OptionError(f"{{engine}} must be local or ray, got {literal(repr(engine))}")
+        return command(*args, engine=engine, **kwargs)
+
+    return run
 
 
 @one_line_errors
 @model_flags
 @progress_flags
 @ray_flags
-@task_flags
+@engine_checked
+@score_flags
 def score_command(
-    input: Input,
-    task_source: TaskSource = None,
-    rank_by: o.RankBy = None,
-    output: o.Output = None,
+    options: ScoreOptions = None,
     model_options: ModelOptions = None,
-    input_format: o.InputFormat = None,
-    format: o.OutputFormat = None,
-    chunk_size: o.ChunkSize = SCORE["chunk_rows"],
-    logprobs: o.Logprobs = SCORE["logprobs"],
-    on_null: o.OnNull = SCORE["on_null"],
-    resume: o.Resume = SCORE["resume"],
     dry_run: o.DryRun = False,
     progress: ProgressOptions = None,
     engine: o.Engine = "local",
@@ -52,20 +48,6 @@ def score_command(
     With --config, every task of the file is scored and its columns are prefixed <task>_.
     With --engine ray, the rows are scored by a pool of Ray actors (local Ray, or $RAY_ADDRESS).
     """
-    if engine not in ENGINES:
-        raise OptionError(f"{{engine}} must be local or ray, got {literal(repr(engine))}")
-    options = ScoreOptions(
-        input=input,
-        **task_source.keywords(),
-        output=output,
-        input_format=input_format,
-        output_format=format,
-        logprobs=logprobs,
-        on_null=on_null,
-        chunk_rows=chunk_size,
-        resume=resume,
-        rank_by=rank_by,
-    )
     ray = ray_options if engine == "ray" else None
     _score(options, model_options, progress, ray, dry_run)
 

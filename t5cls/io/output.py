@@ -41,6 +41,12 @@ from t5cls.io.writers import ChunkWriter, open_writer
 CHECKPOINT = "checkpoint.json"
 
 
+def parts_folder(target: Location) -> Location:
+    """The hidden folder beside ``target``, ``.<name>.t5cls-parts/``, that holds a run's parts and its record of them:
+    the checkpoint of a local run, the records of a Ray run (`t5cls.run.manifest`)."""
+    return target.sibling(sidecar_name(target.name, "parts"))
+
+
 class StdoutOutput:
     """Write chunks straight to stdout, or to a FIFO or device opened as ``> path`` would (no resume: a stream
     cannot be rewound)."""
@@ -124,7 +130,7 @@ class FileOutput:
         self.schema = schema
         self.metadata = metadata
         self.description = path
-        self.parts_dir = self.target.sibling(sidecar_name(self.target.name, "parts"))
+        self.parts_dir = parts_folder(self.target)
         self.fingerprint = fingerprint
         with filesystem_errors(self.parts_dir.uri, resumable=resume):
             self.state = self._load_or_start(fingerprint, resume)

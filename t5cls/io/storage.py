@@ -29,7 +29,7 @@ import pyarrow.parquet as pq
 
 from t5cls.errors import InputError
 from t5cls.io.atomic import write_atomically
-from t5cls.io.paths import filesystem_of
+from t5cls.io.paths import filesystem_of, is_uri
 
 BUCKET_STORES = ("s3", "gcs", "abfs")  # pyarrow's type_name of a filesystem whose URIs start with a bucket (container)
 FOLDERLESS_STORES = ("s3", "gcs")  # where a folder is only an empty marker object
@@ -38,7 +38,7 @@ SECRET_QUERY_KEYS = ("access_key", "secret_key", "session_token", "password", "t
 
 def check_no_secret(uri: str) -> None:
     """Refuse a URI with credentials in it: they would be recorded wherever the URI is."""
-    if "://" not in uri:
+    if not is_uri(uri):
         return
     parts = urlsplit(uri)
     keys = [key.lower() for key, _ in parse_qsl(parts.query, keep_blank_values=True)]
@@ -56,7 +56,7 @@ def storage_errors(uri: str) -> Iterator[None]:
     try:
         yield
     except (OSError, pa.ArrowException) as err:
-        if "://" not in uri:  # a local path's OSError is left to the caller, as before
+        if not is_uri(uri):  # a local path's OSError is left to the caller, as before
             raise
         raise InputError(
             f"{uri}: {str(err).splitlines()[0] if str(err) else type(err).__name__}; check the location "
@@ -88,7 +88,7 @@ class Location:
     @classmethod
     def of(cls, uri: str) -> Location:
         check_no_secret(uri)
-        base, _, query = uri.partition("?") if "://" in uri else (uri, "", "")
+        base, _, query = uri.partition("?") if is_uri(uri) else (uri, "", "")
         base = base.rstrip("/") or base  # "scored/" is the folder "scored"
         with storage_errors(base):
             filesystem, path = filesystem_of(uri)
@@ -111,7 +111,7 @@ class Location:
 
     def sibling(self, name: str) -> Location:
         """``name`` beside this location (in the same folder or bucket prefix)."""
-        if "://" in self.uri and "/" not in self.path:
+        if is_uri(self.uri) and "/" not in self.path:
             raise InputError(f"{self.uri}: name a folder inside the bucket, not the bucket itself")
         uri_parent, uri_sep, _ = self.uri.rpartition("/")
         path_parent, path_sep, _ = self.path.rpartition("/")
@@ -155,7 +155,7 @@ class Location:
         """
         if self.local:
             # the path as the user wrote it (relative or not): what a message about it names
-            write_atomically(Path(self.uri if "://" not in self.uri else self.path), write, fixed_temporary=streamed)
+            write_atomically(Path(self.uri if not is_uri(self.uri) else self.path), write, fixed_temporary=streamed)
             return
         if streamed:
             with storage_errors(self.uri):

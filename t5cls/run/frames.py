@@ -25,6 +25,7 @@ from t5cls.options import (
     DEFAULT_CHUNK_ROWS,
     ModelOptions,
     ScoreOptions,
+    TaskSource,
     check_keywords,
     keyword_names,
     keywords,
@@ -66,16 +67,8 @@ def score_frame(
     """
     _check_keywords(model_options)
     seen = as_frame(frame)
-    options = ScoreOptions(
-        input=seen.name,
-        labels=labels,
-        config=config,
-        template=template,
-        text_column=text_column,
-        logprobs=logprobs,
-        on_null=on_null,
-        chunk_rows=chunk_rows,
-    )
+    tasks = TaskSource(labels, config=config, template=template, text_column=text_column)
+    options = ScoreOptions(seen.name, **tasks.keywords(), logprobs=logprobs, on_null=on_null, chunk_rows=chunk_rows)
     return run_frame(seen, options, _scorer(model, model_options), progress)
 
 

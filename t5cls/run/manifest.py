@@ -2,10 +2,10 @@
 
 While a run works, its fingerprint (``job.json``) and one record per finished chunk
 (``done-<file>-<chunk>.json``, each written whole) live in a hidden folder beside the target,
-``.<name>.t5cls-parts/``. Every part has a deterministic name, so a retried chunk rewrites the
-same part. `PartsFolder.finish` checks that every chunk of every file is in and writes the
-manifest ``_t5cls.json`` (input files, their parts and counts, and the rankings if any). Where
-the parts go, and how the output appears, depends on the filesystem:
+``.<name>.t5cls-parts/`` (`t5cls.io.output.parts_folder`, as a local run's). Every part has a
+deterministic name, so a retried chunk rewrites the same part. `PartsFolder.finish` checks that
+every chunk of every file is in and writes the manifest ``_t5cls.json`` (input files, their parts
+and counts, and the rankings if any). Where the parts go, and how the output appears, depends on the filesystem:
 
 - a local disk: the parts are written into the hidden folder, which gets the manifest and is then
   renamed onto the target; the target never holds a partial result;
@@ -33,7 +33,7 @@ from pathlib import Path
 
 from t5cls import __version__
 from t5cls.io.atomic import replace_folder
-from t5cls.io.output import check_same_run
+from t5cls.io.output import check_same_run, parts_folder
 from t5cls.io.paths import check_output_folder, is_uri, not_an_output_folder, sidecar_name
 from t5cls.io.storage import Location
 from t5cls.run.ranking import Ranking
@@ -49,11 +49,6 @@ def part_name(file: int, chunk: int) -> str:
     return f"part-{file:06d}-{chunk:09d}.parquet"
 
 
-def state_folder(output: Location) -> Location:
-    """The hidden folder beside ``output`` with the run's fingerprint and records (and, locally, its parts)."""
-    return output.sibling(sidecar_name(output.name, "parts"))
-
-
 def ranked_folder(output: Location) -> Location:
     """The hidden folder beside a local ``output`` where the rank pass writes the ranked parts."""
     return output.sibling(sidecar_name(output.name, "ranked"))
@@ -62,7 +57,7 @@ def ranked_folder(output: Location) -> Location:
 def parts_location(output: Location, ranked: bool) -> Location:
     """Where the actors write the parts: the hidden folder on a local disk, or when ranks are still to be added
     (the target never shows an unranked part); else (object storage) the target itself."""
-    return state_folder(output) if output.local or ranked else output
+    return parts_folder(output) if output.local or ranked else output
 
 
 def publish_location(output: Location, ranked: bool) -> Location:
@@ -75,7 +70,7 @@ def publish_location(output: Location, ranked: bool) -> Location:
 
 def check_output(output: Location) -> None:
     """An output folder may be new, an earlier t5cls output, or one an interrupted run is writing; nothing else."""
-    state = state_folder(output)  # refuses a bucket itself, before any request to the store
+    state = parts_folder(output)  # refuses a bucket itself, before any request to the store
     if output.local:
         check_output_folder(output.path if is_uri(output.uri) else output.uri, MANIFEST)
         return
@@ -93,7 +88,7 @@ class PartsFolder:
     def __init__(self, output: Location, fingerprint: dict[str, str], resume: bool, rankings: Sequence[Ranking] = ()):
         self.output = output
         self.rankings = tuple(rankings)
-        self.state = state_folder(output)
+        self.state = parts_folder(output)
         self.parts = parts_location(output, bool(self.rankings))
         self.published = publish_location(output, bool(self.rankings))
         self.done: dict[tuple[int, int], dict] = {}

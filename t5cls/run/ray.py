@@ -43,7 +43,7 @@ from t5cls.errors import InputError, Interrupted, NamesParameters, OptionError, 
 from t5cls.io.formats import file_name_suffix, input_format
 from t5cls.io.lock import output_lock
 from t5cls.io.oserrors import filesystem_errors
-from t5cls.io.paths import list_input_files, output_target
+from t5cls.io.paths import is_uri, list_input_files, output_target
 from t5cls.io.readers import open_input
 from t5cls.io.schemas import check_types_agree
 from t5cls.io.storage import Location, check_no_secret, storage_errors
@@ -224,7 +224,7 @@ class RayRunner:
             self.files = list_input_files(options.input)
         self.total_rows = self._check_files()
         # a local symlink's target folder is replaced, not the link
-        self.output = Location.of(options.output if "://" in options.output else str(output_target(options.output)))
+        self.output = Location.of(options.output if is_uri(options.output) else str(output_target(options.output)))
         check_output(self.output)
 
     def _check_files(self) -> int | None:

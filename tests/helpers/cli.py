@@ -19,6 +19,8 @@ from dataclasses import dataclass
 
 from typer.testing import CliRunner
 
+from helpers.labels import BINARY_FLAG, UNSURE_FLAG
+
 # Tiny models gain nothing from threads, and OpenMP threads on a loaded 2-core machine stall.
 SINGLE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
@@ -44,12 +46,37 @@ def invoke(*args, stdin: bytes | None = None, env: dict | None = None, cwd=None,
     return Result(result.exit_code, result.stdout_bytes, result.stderr_bytes)
 
 
-SCORE_LABELS = "positive,negative"  # the labels `score` asks for unless told otherwise
+SCORE_LABELS = BINARY_FLAG  # the labels `score` asks for unless told otherwise
 
 
 def score(model, source, *extra, labels: str = SCORE_LABELS, stdin: bytes | None = None) -> Result:
     """``t5cls score SOURCE -l LABELS -m MODEL -q EXTRA...`` in this process (`invoke`)."""
     return invoke("score", source, "-l", labels, "-m", model, "-q", *extra, stdin=stdin)
+
+
+def train_args(model, source, out, *extra, dev: bool = True, epochs: int = 2) -> list:
+    """The arguments of the tests' small ``t5cls train SOURCE`` run: the three labels of `UNSURE_FLAG`, gold column
+    ``label``, SOURCE as its own ``--dev`` file unless ``dev=False``, on the CPU, 4 rows a batch; then EXTRA."""
+    return [
+        "train",
+        source,
+        "-l",
+        UNSURE_FLAG,
+        "--gold",
+        "label",
+        *(["--dev", source] if dev else []),
+        "-m",
+        model,
+        "-o",
+        out,
+        "--device",
+        "cpu",
+        "--epochs",
+        epochs,
+        "--batch-size",
+        "4",
+        *extra,
+    ]
 
 
 def start_forked(run: Callable[[], int]) -> int:

@@ -12,9 +12,11 @@ the ranking pass). A run with neither counts the operations, so a test can go th
 from __future__ import annotations
 
 import builtins
+import ctypes
 import io
 import os
 import signal
+import subprocess
 from pathlib import Path
 
 WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC
@@ -111,3 +113,22 @@ class WriteFaults:
 
     def __exit__(self, *exc) -> None:
         self.remove()
+
+
+CLONE_NEWNS = 0x00020000
+NO_NAMESPACE = 77  # the exit code of a forked run that could not have mounts of its own (not root)
+
+
+def private_tmpfs(disk: Path, size: str) -> bool:
+    """In this (forked) process's own mount namespace, a tmpfs of ``size`` (``64k``, ``1m``) mounted at ``disk``;
+    False where the process may not unshare its mounts."""
+    if ctypes.CDLL(None, use_errno=True).unshare(CLONE_NEWNS) != 0:
+        return False
+    subprocess.run(["mount", "--make-rprivate", "/"], check=True)  # nothing mounted here is seen outside
+    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", disk], check=True)
+    return True
+
+
+def grow_tmpfs(disk: Path, size: str) -> None:
+    """More room on `private_tmpfs`'s ``disk``: the fault is gone."""
+    subprocess.run(["mount", "-o", f"remount,size={size}", disk], check=True)

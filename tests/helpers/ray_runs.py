@@ -11,13 +11,13 @@ from collections.abc import Sequence
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from helpers.labels import UNSURE_FLAG as LABELS
 from t5cls.models.scorer import LabelScorer
 from t5cls.options import ModelOptions, RayOptions, ScoreOptions
 from t5cls.run.job import score_file
 from t5cls.run.plan import ScorePlan
 from t5cls.run.ray import RayRunner
 
-LABELS = "positive,negative,not sure"
 CHUNK = 4
 
 
