@@ -1,22 +1,27 @@
 """``t5cls serve`` under load against ``score_frame`` in one process: rows/s, latency, the server's peak RSS.
 
-    python benchmarks/bench_serve.py [--rows 2000] [--labels positive,negative,neutral]
+    python benchmarks/bench_serve.py [--rows 2000] [--labels positive,negative,neutral] [--soak 600]
 
 Model: the t5-small architecture with random weights (``../shared/t5-small-tokenizer``; without
 it, the tests' tiny T5), saved to a temporary folder. Three ways over the same review-like rows:
 (a) ``score_frame`` in this process, the rows in 1,000-row length-sorted chunks (the limit a
 server can approach), run before and after the server's runs and averaged; (b) 32 concurrent
 clients, one row per request; (c) 8 concurrent clients, 16 rows per request. The clients are
-asyncio tasks of one ``httpx.AsyncClient`` in this process, on the same machine as the server,
-so they take CPU from it: on a 2-core machine that is part of what is measured. Printed: rows/s
+asyncio tasks in this process, each on its own keep-alive HTTP/1.1 connection written and read
+with asyncio streams (as wrk does: a load generator that costs the machine as little as it can;
+httpx's client took ~1.7 ms of CPU a request, ~20 % of (b)'s rows/s on 2 cores). They run on the
+same machine as the server and take CPU from it: that is part of what is measured. Printed: rows/s
 of each, (b)/(a) (target ≥ 0.8: batching works) and (c)/(a), p50/p99 request latency, the mean
 rows per scorer call (from /metrics), and the server's RSS after warm-up and its peak (VmHWM).
+``--soak S`` then keeps (b)'s load on for S seconds and prints the server's RSS each minute: it
+must stay flat (no growth with the requests served).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import re
 import sys
@@ -66,26 +71,39 @@ def in_process(model: Path, rows: list[str], labels: list[str]) -> float:
 
 async def load(url: str, rows: list[str], clients: int, per_request: int) -> tuple[float, np.ndarray]:
     """(b), (c): ``clients`` tasks sending ``per_request`` rows each until every row is sent; rows/s, latencies."""
-    import httpx
-
+    host, port = url.removeprefix("http://").split(":")
     requests = [rows[i : i + per_request] for i in range(0, len(rows), per_request)]
     latencies: list[float] = []
 
-    async def client(http: httpx.AsyncClient) -> None:
-        while requests:
-            batch = requests.pop()
-            sent = time.perf_counter()
-            response = await http.post("/v1/classify", json={"input": batch})
-            response.raise_for_status()
-            assert len(response.json()["data"]) == len(batch)
-            latencies.append(time.perf_counter() - sent)
+    async def client() -> None:
+        reader, writer = await asyncio.open_connection(host, int(port))
+        try:
+            while requests:
+                batch = requests.pop()
+                sent = time.perf_counter()
+                answer = await classify(reader, writer, host, batch)
+                assert len(answer["data"]) == len(batch)
+                latencies.append(time.perf_counter() - sent)
+        finally:
+            writer.close()
 
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    async with httpx.AsyncClient(base_url=url, timeout=600, limits=limits) as http:
-        started = time.perf_counter()
-        await asyncio.gather(*(client(http) for _ in range(clients)))
-        seconds = time.perf_counter() - started
-    return len(rows) / seconds, np.array(latencies)
+    started = time.perf_counter()
+    await asyncio.gather(*(client() for _ in range(clients)))
+    return len(rows) / (time.perf_counter() - started), np.array(latencies)
+
+
+async def classify(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, host: str, texts: list[str]) -> dict:
+    """One ``POST /v1/classify`` on a keep-alive connection; its JSON answer (a non-200 status fails the run)."""
+    body = json.dumps({"input": texts}).encode()
+    head = f"POST /v1/classify HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+    writer.write(f"{head}Content-Length: {len(body)}\r\n\r\n".encode() + body)
+    lines = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
+    status = int(lines[0].split(" ", 2)[1])
+    length = next(int(line.split(":", 1)[1]) for line in lines if line.lower().startswith("content-length:"))
+    answer = json.loads(await reader.readexactly(length))
+    if status != 200:
+        raise RuntimeError(f"/v1/classify answered {status}: {answer}")
+    return answer
 
 
 def memory_mib(pid: int, field: str) -> float:
@@ -102,6 +120,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=2000)
     parser.add_argument("--labels", default="positive,negative,neutral")
+    parser.add_argument("--soak", type=float, default=0, help="seconds of (b)'s load after the runs")
     args = parser.parse_args()
     import torch
 
@@ -121,6 +140,7 @@ def main() -> None:
             c, c_latency = asyncio.run(load(server.url, rows, 8, 16))
             peak_rss = memory_mib(server.process.pid, "VmHWM")
             per_call = rows_per_call(server.client().get("/metrics").text)
+            soak_rss = soak(server, rows, args.soak)
         a_after = in_process(model, rows, labels)  # (a) again: a shared machine's load drifts during the run
     a = (a_before + a_after) / 2
     print(f"rows: {args.rows}, labels: {args.labels}, torch threads: {threads}")
@@ -130,6 +150,21 @@ def main() -> None:
         print(f"{name}: {rate:.1f} rows/s, {rate / a:.2f}x (a); latency p50 {p50:.0f} ms, p99 {p99:.0f} ms")
     print(f"rows per scorer call over the server's life (warm-up, b and c): {per_call:.1f}")
     print(f"server RSS after warm-up {warm_rss:.0f} MiB, peak {peak_rss:.0f} MiB")
+    if soak_rss:
+        minutes = ", ".join(f"{rss:.0f}" for rss in soak_rss)
+        print(f"soak, (b)'s load for {args.soak:.0f} s: RSS each minute {minutes} MiB; peak {soak_rss[-1]:.0f} MiB")
+
+
+def soak(server, rows: list[str], seconds: float) -> list[float]:
+    """(b)'s load for ``seconds``: the server's RSS after each minute, then its peak (VmHWM) last."""
+    samples: list[float] = []
+    started = next_sample = time.monotonic()
+    while time.monotonic() - started < seconds:
+        asyncio.run(load(server.url, rows, 32, 1))
+        if time.monotonic() >= next_sample:
+            samples.append(memory_mib(server.process.pid, "VmRSS"))
+            next_sample += 60
+    return [*samples, memory_mib(server.process.pid, "VmHWM")] if samples else []
 
 
 if __name__ == "__main__":

@@ -42,11 +42,17 @@ class ClassificationData(BaseModel):
     num_classes: int
 
 
-class ClassifyResponse(BaseModel):
+class Envelope(BaseModel):
+    """What a scoring response starts with, as OpenAI's and vLLM's do: its id, kind, time and model."""
+
     id: str
-    object: str = "list"
+    object: str
     created: int
     model: str
+
+
+class ClassifyResponse(Envelope):
+    object: str = "list"
     labels: list[str] = Field(description="The task's classes, the order of every `probs`.")
     data: list[ClassificationData]
     usage: Usage
@@ -58,11 +64,8 @@ class ScoreRequest(Request):
     )
 
 
-class ScoreResponse(BaseModel):
-    id: str
+class ScoreResponse(Envelope):
     object: str = "score"
-    created: int
-    model: str
     columns: list[str] = Field(description="The columns `t5cls score` adds, in its order.")
     rows: list[dict[str, float | str]] = Field(description="Per input row, in order: each added column's value.")
     usage: Usage
