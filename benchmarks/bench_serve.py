@@ -12,7 +12,9 @@ with asyncio streams (as wrk does: a load generator that costs the machine as li
 httpx's client took ~1.7 ms of CPU a request, ~20 % of (b)'s rows/s on 2 cores). They run on the
 same machine as the server and take CPU from it: that is part of what is measured. Printed: rows/s
 of each, (b)/(a) (target ≥ 0.8: batching works) and (c)/(a), p50/p99 request latency, the mean
-rows per scorer call (from /metrics), and the server's RSS after warm-up and its peak (VmHWM).
+rows per scorer call (from /metrics), the limit of (b) (the server's scorer alone, in this
+process, on the rows in random 32-row calls: 32 clients never queue more) and the server's RSS
+after warm-up and its peak (VmHWM).
 ``--soak S`` then keeps (b)'s load on for S seconds and prints the server's RSS each minute: it
 must stay flat (no growth with the requests served).
 """
@@ -66,6 +68,32 @@ def in_process(model: Path, rows: list[str], labels: list[str]) -> float:
     score_frame(pd.DataFrame({"text": rows[:64]}), labels, model=scorer)
     started = time.perf_counter()
     score_frame(pd.DataFrame({"text": rows}), labels, model=scorer)
+    return len(rows) / (time.perf_counter() - started)
+
+
+def batch_limit(model: Path, rows: list[str], labels: list[str], per_call: int) -> float:
+    """rows/s of the server's own scorer, in this process, on the rows in random ``per_call``-row calls.
+
+    What a server whose queue holds ``per_call`` rows of mixed lengths can reach at most: (a) sorts
+    1,000 rows before cutting batches, a server groups only the rows it has (`length_groups`).
+    """
+    import random
+
+    import pyarrow as pa
+
+    from t5cls import LabelScorer
+    from t5cls.options import ModelOptions, ScoreOptions
+    from t5cls.serve.scoring import BatchScorer
+    from t5cls.serve.server import plan_for_serving
+
+    scorer = LabelScorer.from_options(ModelOptions(name_or_path=str(model), device="cpu"))
+    batches = BatchScorer(plan_for_serving(ScoreOptions(input="-", labels=tuple(labels))), scorer)
+    shuffled = random.Random(0).sample(rows, len(rows))
+    calls = [pa.table({"text": shuffled[i : i + per_call]}) for i in range(0, len(rows), per_call)]
+    batches.score(calls[0])
+    started = time.perf_counter()
+    for call in calls:
+        batches.score(call)
     return len(rows) / (time.perf_counter() - started)
 
 
@@ -142,6 +170,7 @@ def main() -> None:
             per_call = rows_per_call(server.client().get("/metrics").text)
             soak_rss = soak(server, rows, args.soak)
         a_after = in_process(model, rows, labels)  # (a) again: a shared machine's load drifts during the run
+        limit = batch_limit(model, rows, labels, 32)
     a = (a_before + a_after) / 2
     print(f"rows: {args.rows}, labels: {args.labels}, torch threads: {threads}")
     print(f"(a) score_frame in one process: {a:.1f} rows/s (mean of {a_before:.1f} before and {a_after:.1f} after)")
@@ -149,6 +178,10 @@ def main() -> None:
         p50, p99 = np.percentile(latency, [50, 99]) * 1000
         print(f"{name}: {rate:.1f} rows/s, {rate / a:.2f}x (a); latency p50 {p50:.0f} ms, p99 {p99:.0f} ms")
     print(f"rows per scorer call over the server's life (warm-up, b and c): {per_call:.1f}")
+    print(
+        f"the server's scorer alone on random 32-row calls (what 32 waiting rows allow): {limit:.1f} rows/s, "
+        f"{limit / a:.2f}x (a); (b) reached {b / limit:.2f}x of it"
+    )
     print(f"server RSS after warm-up {warm_rss:.0f} MiB, peak {peak_rss:.0f} MiB")
     if soak_rss:
         minutes = ", ".join(f"{rss:.0f}" for rss in soak_rss)
