@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -103,3 +104,17 @@ def test_sigterm_saves_a_checkpoint_mid_epoch_and_resume_finishes_the_same(t5_di
     assert resumed.returncode == 0, resumed.stderr.decode()
     assert json.loads((out / "training.json").read_text())["optimisation"]["resumed_from_step"] == stopped_at
     assert_same_model(out, uninterrupted)
+
+
+def test_a_base_model_changed_in_place_is_not_resumed_from(t5_dir, labelled, tmp_path):
+    base = tmp_path / "base"
+    shutil.copytree(t5_dir, base)
+    out = tmp_path / "model"
+    process = start_and_wait_for_a_checkpoint(resume_args(base, labelled, out), out)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    config = json.loads((base / "config.json").read_text())
+    (base / "config.json").write_text(json.dumps({**config, "dropout_rate": 0.2}))  # the same name, other files
+    changed = invoke(*resume_args(base, labelled, out, "--resume"))
+    assert_one_line_error(changed, "cannot resume", "the model's files changed", "without --resume")
+    assert complete_checkpoints(out), "a refused resume must keep the checkpoint"

@@ -23,6 +23,7 @@ PARTS = {
     "input file": "the input file changed (its size, modification time or first MiB)",
     "train file": "the training file changed (its size, modification time or first MiB)",
     "dev file": "the dev file changed (its size, modification time or first MiB)",
+    "model files": "the model's files changed",
     "tasks": "the tasks changed",
     "config": "the config file's text changed",
     "examples": "a few-shot examples file changed",

@@ -12,6 +12,7 @@ import time
 
 from t5cls.io.lock import output_lock
 from t5cls.io.oserrors import filesystem_errors
+from t5cls.models.identity import folder_digest, local_folder
 from t5cls.models.loading import quiet_model_loading, resolve_device
 from t5cls.options import ModelOptions, ProgressOptions, TrainOptions
 from t5cls.signals import StopRequest
@@ -60,4 +61,6 @@ def _fingerprint(plan: TrainPlan, model: ModelOptions) -> dict[str, str]:
     options = {key: value for key, value in asdict(plan.options).items() if key != "resume"}
     config = plan.task_set.config
     tasks = config.text if config is not None else json.dumps([task.name for task in plan.tasks])
-    return fingerprint(options, asdict(model), tasks, plan.options.train, plan.options.dev)
+    folder = local_folder(model.name)
+    files = folder_digest(folder) if folder is not None else None
+    return fingerprint(options, asdict(model), files, tasks, plan.options.train, plan.options.dev)

@@ -132,13 +132,20 @@ def _unfinished(checkpoint: Path) -> bool:
     return False
 
 
-def fingerprint(options: dict, model: dict, tasks: str, train: str, dev: str | None) -> dict[str, str]:
-    """What must be unchanged for ``resume`` to continue: version, files, tasks, model and options."""
+def fingerprint(
+    options: dict, model: dict, model_files: str | None, tasks: str, train: str, dev: str | None
+) -> dict[str, str]:
+    """What must be unchanged for ``resume`` to continue: version, files, tasks, model and options.
+
+    ``model_files`` is a local base model's content digest (`t5cls.models.identity.folder_digest`;
+    ``None`` for a Hub name): a base model retrained in place is not continued from.
+    """
     return {
         "t5cls version": __version__,
         "train file": json.dumps([train, file_identity(train)]),
         "dev file": json.dumps([dev, file_identity(dev)] if dev is not None else None),
         "tasks": tasks,
         "model": json.dumps(model, sort_keys=True),
+        "model files": json.dumps(model_files),
         "options": json.dumps(options, sort_keys=True),
     }
