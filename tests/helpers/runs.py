@@ -42,7 +42,7 @@ def poison(monkeypatch, scorer: LabelScorer, prompts: list[str]) -> None:
     targets = list(scorer.tokenize(prompts).ids)
     original = scorer.batches.run
 
-    def run(ids, width, compute):
+    def run(ids, width, compute, pass_tokens):
         def poisoned(batch, mask):
             values = compute(batch, mask)
             for j in range(batch.shape[0]):
@@ -50,6 +50,6 @@ def poison(monkeypatch, scorer: LabelScorer, prompts: list[str]) -> None:
                     values[j] = torch.nan
             return values
 
-        return original(ids, width, poisoned)
+        return original(ids, width, poisoned, pass_tokens)
 
     monkeypatch.setattr(scorer.batches, "run", run)
