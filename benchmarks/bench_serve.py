@@ -184,7 +184,7 @@ def main() -> None:
     )
     print(f"server RSS after warm-up {warm_rss:.0f} MiB, peak {peak_rss:.0f} MiB")
     if soak_rss:
-        minutes = ", ".join(f"{rss:.0f}" for rss in soak_rss)
+        minutes = ", ".join(f"{rss:.0f}" for rss in soak_rss[:-1])
         print(f"soak, (b)'s load for {args.soak:.0f} s: RSS each minute {minutes} MiB; peak {soak_rss[-1]:.0f} MiB")
 
 
