@@ -221,19 +221,24 @@ def test_eval_names_the_tasks_it_sees(tmp_path):
     assert_one_line_error(invoke("eval", path, "--gold", "label", "--task", "topc"), "tasks in the file: topic, mood")
 
 
-def test_eval_refuses_a_multi_label_task_by_name(tmp_path):
-    path = write_lines(
-        tmp_path / "scored.csv",
-        "text,label,aspects_p_food,aspects_p_service,aspects_p_price,aspects_pred,aspects_entropy",
-        't,food,0.9,0.8,0.1,"food,service",1.1',
-    )
-    assert_one_line_error(invoke("eval", path, "--gold", "label"), "task 'aspects' is multi-label")
-
-
-def test_eval_refuses_a_regression_task_by_name(tmp_path):
-    path = write_lines(
-        tmp_path / "scored.csv",
-        "text,stars,rating_p_low,rating_p_high,rating_pred,rating_entropy,rating_expected,rating_std",
-        "t,4.5,0.2,0.8,high,0.5,4.2,1.6",
-    )
-    assert_one_line_error(invoke("eval", path, "--gold", "stars"), "task 'rating' is a regression task")
+@pytest.mark.parametrize(
+    "header, row, gold, message",
+    [
+        (
+            "text,label,aspects_p_food,aspects_p_service,aspects_p_price,aspects_pred,aspects_entropy",
+            't,food,0.9,0.8,0.1,"food,service",1.1',
+            "label",
+            "task 'aspects' is multi-label",
+        ),
+        (
+            "text,stars,rating_p_low,rating_p_high,rating_pred,rating_entropy,rating_expected,rating_std",
+            "t,4.5,0.2,0.8,high,0.5,4.2,1.6",
+            "stars",
+            "task 'rating' is a regression task",
+        ),
+    ],
+    ids=["multi-label", "regression"],
+)
+def test_eval_refuses_a_task_it_cannot_score_by_name(tmp_path, header, row, gold, message):
+    path = write_lines(tmp_path / "scored.csv", header, row)
+    assert_one_line_error(invoke("eval", path, "--gold", gold), message)

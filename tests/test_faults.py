@@ -28,14 +28,11 @@ import pyarrow.parquet as pq
 import pytest
 
 from helpers.cli import Result, assert_one_line_error, invoke, run_forked, start_forked
+from helpers.configs import RELEVANCE
 from helpers.faults import NO_NAMESPACE, WriteFaults, grow_tmpfs, private_tmpfs
 from t5cls.io.lock import output_lock
 
 ALL = os.environ.get("T5CLS_FAULTS") == "all"
-RELEVANCE = (
-    '[[task]]\nname = "rel"\ntemplate = "Query: {query} Document: {text} Relevant:"\n'
-    'labels = ["true", "false"]\nmode = "first"\npositive = "true"\n'
-)
 
 
 @pytest.fixture(scope="module")

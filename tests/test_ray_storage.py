@@ -28,6 +28,7 @@ from helpers.cli import SINGLE_THREAD, assert_one_line_error, run_cli
 ray = pytest.importorskip("ray")
 pytestmark = pytest.mark.timeout(600)  # generous: a Ray cluster and an S3 server on a shared 2-core machine
 
+from helpers.configs import RELEVANCE  # noqa: E402
 from helpers.ray_runs import CHUNK, LABELS, assert_same_tables, model_args, options, ray_runner  # noqa: E402
 from helpers.ray_workers import CrashOnce  # noqa: E402
 from t5cls.models.scorer import LabelScorer  # noqa: E402
@@ -181,12 +182,6 @@ def test_storage_errors_are_one_line_naming_the_uri(s3, dataset, source, output,
     )  # fmt: skip
     assert_one_line_error(result, *fragments)
     assert s3.secret not in result.stderr.decode() and ":pw@" not in result.stderr.decode()
-
-
-RELEVANCE = (
-    '[[task]]\nname = "rel"\ntemplate = "Query: {query} Document: {text} Relevant:"\n'
-    'labels = ["true", "false"]\nmode = "first"\npositive = "true"\n'
-)
 
 
 def test_rank_by_in_a_bucket_equals_the_local_run(s3, cluster, t5_dir, tmp_path):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -22,14 +23,15 @@ from helpers.cli import SINGLE_THREAD, assert_one_line_error, run_cli
 ray = pytest.importorskip("ray")
 pytestmark = pytest.mark.timeout(300)  # a scheduling deadlock (reads starved by actors) hangs rather than fails
 
+from helpers.configs import RELEVANCE  # noqa: E402
 from helpers.ray_runs import CHUNK, LABELS, assert_same_tables, local_outputs, model_args, options, ray_runner  # noqa: E402
 from helpers.ray_workers import CrashOnce, FullDiskOnce  # noqa: E402
+from helpers.runs import StopAfter  # noqa: E402
 from t5cls.errors import FileSystemError, InputError, Interrupted  # noqa: E402
 from t5cls.options import RayOptions  # noqa: E402
 from t5cls.run.job import score_file  # noqa: E402
 from t5cls.run.manifest import MANIFEST  # noqa: E402
 from t5cls.run.ranking import ranks_within_groups  # noqa: E402
-from t5cls.signals import StopRequest  # noqa: E402
 
 TWO_WORKERS = RayOptions(num_workers=2)  # every CPU held by an actor: the reads must still run
 
@@ -150,20 +152,12 @@ def test_a_part_that_cannot_be_written_stops_the_run_in_one_line_and_resumes(dat
     assert_same_as_local(out, [dataset / "a.csv", dataset / "b.csv", dataset / "more" / "c.parquet"], t5_dir, tmp_path)
 
 
-class StopAfterFirstChunk(StopRequest):
-    """As if SIGINT arrived while the first chunk was being scored."""
-
-    @property
-    def requested(self) -> bool:
-        self.signum = 2
-        return True
-
-
 def test_interrupted_run_resumes_to_the_same_output(dataset, t5_dir, tmp_path):
     out = tmp_path / "scored"
     job_options = options(dataset / "a.csv", out)
     with pytest.raises(Interrupted, match=r"rerun the same command with resume$") as raised:
-        ray_runner(job_options, model_args(t5_dir), RayOptions()).run(stop=StopAfterFirstChunk())
+        # SIGINT during the first chunk
+        ray_runner(job_options, model_args(t5_dir), RayOptions()).run(stop=StopAfter(0, signal.SIGINT))
     assert raised.value.for_flags({"resume": "--resume"}).endswith("with --resume")  # as the CLI shows it
     assert not out.exists()
     parts = tmp_path / ".scored.t5cls-parts"
@@ -177,12 +171,6 @@ def test_interrupted_run_resumes_to_the_same_output(dataset, t5_dir, tmp_path):
     assert summary.rows == 13 and summary.scored_now < 13
     assert_same_as_local(out, [str(dataset / "a.csv")], t5_dir, tmp_path)
     assert sorted(p.name for p in out.iterdir()) == [MANIFEST] + [f"part-000000-00000000{i}.parquet" for i in range(4)]
-
-
-RELEVANCE = (
-    '[[task]]\nname = "rel"\ntemplate = "Query: {query} Document: {text} Relevant:"\n'
-    'labels = ["true", "false"]\nmode = "first"\npositive = "true"\n'
-)
 
 
 @pytest.fixture(scope="module")
@@ -259,33 +247,17 @@ def test_rank_by_dry_run_shows_the_first_file(ranking_data, t5_dir, tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-class StopAtCheck(StopRequest):
-    """As if SIGINT arrived before the n-th look at the flag: the scoring pass looks once per chunk, the rank pass
-    once per part before it starts ranking it."""
-
-    def __init__(self, n: int):
-        super().__init__()
-        self.left = n
-
-    @property
-    def requested(self) -> bool:
-        self.left -= 1
-        if self.left <= 0:
-            self.signum = 2
-        return self.signum is not None
-
-
 def test_run_stopped_after_scoring_and_during_the_rank_pass_resumes(ranking_data, t5_dir, tmp_path):
     out = tmp_path / "scored"
     job = options(ranking_data / "in", out, **ranking_fields(ranking_data))
     state, ranked = tmp_path / ".scored.t5cls-parts", tmp_path / ".scored.t5cls-ranked"
     with pytest.raises(Interrupted, match=r"5 chunks kept, rerun the same command with resume$"):
-        ray_runner(job, model_args(t5_dir), TWO_WORKERS).run(stop=StopAtCheck(5))  # after the last chunk
+        ray_runner(job, model_args(t5_dir), TWO_WORKERS).run(stop=StopAfter(4, signal.SIGINT))  # after the last chunk
     assert not out.exists() and not ranked.exists()
     assert sum(name.startswith("part-") for name in os.listdir(state)) == 5
     resumed = ray_runner(replace(job, resume=True), model_args(t5_dir), TWO_WORKERS)
     with pytest.raises(Interrupted, match=r"interrupted while ranking; 5 chunks kept"):
-        resumed.run(stop=StopAtCheck(3))  # two parts ranked, then the stop
+        resumed.run(stop=StopAfter(2, signal.SIGINT))  # two parts ranked, then the stop
     assert not out.exists()
     assert sorted(os.listdir(ranked)) == ["part-000000-000000000.parquet", "part-000000-000000001.parquet"]
     (ranked / ".part-000000-000000002.parquet.0123.tmp").write_text("killed mid-write")

@@ -23,17 +23,21 @@ def plan_for(options: ScoreOptions) -> ScorePlan:
 
 
 class StopAfter(StopRequest):
-    """A stop request that arrives (as SIGTERM would) once ``chunks`` chunks are written."""
+    """A stop request that arrives (as ``signum`` would: SIGTERM) once the flag was looked at ``chunks`` times.
 
-    def __init__(self, chunks: int):
+    A scoring pass looks once per chunk, before scoring it; a rank pass once per part, before ranking it.
+    """
+
+    def __init__(self, chunks: int, signum: int = signal.SIGTERM):
         super().__init__()
         self.chunks = chunks
+        self.stop_signal = signum
 
     @property
     def requested(self) -> bool:
         self.chunks -= 1
         if self.chunks < 0:
-            self.signum = signal.SIGTERM
+            self.signum = self.stop_signal
         return self.signum is not None
 
 
