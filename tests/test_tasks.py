@@ -8,6 +8,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from helpers.runs import plan_for
+from helpers.tiny_models import skip_without_digits
 from t5cls import LabelScorer, ScoreOptions, score_file
 from t5cls.errors import InputError
 from t5cls.eval.calibration import Calibration, fitted_comment
@@ -75,9 +76,9 @@ def test_example_config_scores_a_file_with_its_columns(t5_dir, tmp_path, name):
     source = write_csv(tmp_path / "in.csv", ["id", *EXAMPLE_COLUMNS[name]])
     out = tmp_path / "out.parquet"
     options = ScoreOptions(input=str(source), config=str(CONFIGS / f"{name}.toml"), output=str(out))
+    if name == "sts":
+        skip_without_digits(t5_dir, 6)
     scorer = LabelScorer.from_pretrained(str(t5_dir), device="cpu")
-    if name == "sts" and len({tuple(scorer.tokenizer(text_target=str(v)).input_ids) for v in range(6)}) < 6:
-        pytest.skip("the fallback test tokenizer (no ../shared) has no digits")
     score_file(options, scorer)
     table = pq.read_table(out)
     assert table.column_names == ["id", *EXAMPLE_COLUMNS[name], *EXAMPLE_COLUMNS_OUT[name]]

@@ -124,3 +124,17 @@ def build_poisoned_t5(folder: Path, word: str = "<poison>") -> Path:
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
+
+
+def skip_without_digits(model_dir: Path, digits: int) -> None:
+    """Skip the test when ``model_dir``'s tokenizer cannot tell the numbers 0..digits-1 apart.
+
+    The real T5 tokenizer (``../shared``) can; the fallback test tokenizer built without it has no digits.
+    """
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
+    if len({tuple(tokenizer(text_target=str(v)).input_ids) for v in range(digits)}) < digits:
+        import pytest
+
+        pytest.skip("the fallback test tokenizer (no ../shared) has no digits")
